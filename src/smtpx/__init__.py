@@ -1,0 +1,52 @@
+"""smtpx: a fast, complete SMTP client.
+
+The public face is one class, :class:`smtpx.SMTP`, with the property / method / event /
+config surface of the SMTP component in the class reference (names in snake_case).
+"""
+from __future__ import annotations
+
+from smtpx._version import __version__
+from smtpx.enums import (
+    AuthMechanism,
+    CertStoreType,
+    Direction,
+    FirewallType,
+    Importance,
+    Priority,
+    RecipientType,
+    Sensitivity,
+    SSLProvider,
+    SSLStartMode,
+)
+from smtpx.errors import *  # noqa: F401,F403  (every typed error is public)
+from smtpx.events import *  # noqa: F401,F403
+
+__all__ = [
+    "__version__",
+    "AuthMechanism",
+    "CertStoreType",
+    "Direction",
+    "FirewallType",
+    "Importance",
+    "Priority",
+    "RecipientType",
+    "Sensitivity",
+    "SSLProvider",
+    "SSLStartMode",
+]
+
+
+def __getattr__(name: str):  # lazy, so importing the kernels alone stays cheap
+    if name == "SMTP":
+        from smtpx.smtp import SMTP
+
+        return SMTP
+    if name in ("Header", "MessageRecipient", "Firewall"):
+        from smtpx import types
+
+        return getattr(types, name)
+    if name == "Certificate":
+        from smtpx.certificate import Certificate
+
+        return Certificate
+    raise AttributeError(f"module 'smtpx' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Pure-Python kernels: the specification that smtpx._core copies for speed."""

@@ -1,0 +1,71 @@
+"""The kernel selector: the compiled kernels (smtpx._core) unless SMTPX_NO_EXTENSIONS=1 is
+set at run time, the interpreter is not CPython, or the extension was not built; then the
+pure-Python twins (smtpx._pure), which have the same names, signatures, results and errors.
+
+``IMPLEMENTATION`` says which one is in use: ``"c"`` or ``"py"``. It is all or nothing, so a
+half-built extension never mixes the two.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from types import SimpleNamespace
+
+# module -> the names it exports
+KERNEL_MODULES: dict[str, tuple[str, ...]] = {
+    "stuffing": ("DotStuffer", "CRLFNormalizer"),
+    "replies": ("Reply", "ReplyScanner"),
+    "folding": ("fold_header",),
+    "transfer_encoding": ("b64_encode_wrapped", "qp_encode", "Base64Encoder", "QPEncoder"),
+    "classify": ("classify_body", "BodyClass"),
+}
+
+
+def _load(package: str) -> SimpleNamespace:
+    names: dict[str, object] = {}
+    for module_name, exported in KERNEL_MODULES.items():
+        module = importlib.import_module(f"{package}.{module_name}")
+        for name in exported:
+            names[name] = getattr(module, name)
+    return SimpleNamespace(**names)
+
+
+def load_pure() -> SimpleNamespace:
+    """The pure-Python kernels, whatever the environment says."""
+    return _load("smtpx._pure")
+
+
+def load_compiled() -> SimpleNamespace | None:
+    """The compiled kernels, or None when they were not built (or cannot load)."""
+    if sys.implementation.name != "cpython":
+        return None
+    try:
+        return _load("smtpx._core")
+    except ImportError:
+        return None
+
+
+def _select() -> tuple[str, SimpleNamespace]:
+    if os.environ.get("SMTPX_NO_EXTENSIONS") != "1":
+        compiled = load_compiled()
+        if compiled is not None:
+            return "c", compiled
+    return "py", load_pure()
+
+
+IMPLEMENTATION, _chosen = _select()
+
+DotStuffer = _chosen.DotStuffer
+CRLFNormalizer = _chosen.CRLFNormalizer
+Reply = _chosen.Reply
+ReplyScanner = _chosen.ReplyScanner
+fold_header = _chosen.fold_header
+b64_encode_wrapped = _chosen.b64_encode_wrapped
+qp_encode = _chosen.qp_encode
+Base64Encoder = _chosen.Base64Encoder
+QPEncoder = _chosen.QPEncoder
+classify_body = _chosen.classify_body
+BodyClass = _chosen.BodyClass
+
+__all__ = ["IMPLEMENTATION", "load_pure", "load_compiled", *[n for v in KERNEL_MODULES.values() for n in v]]

@@ -1,0 +1,1 @@
+"""smtpx.transport"""

@@ -1,0 +1,1 @@
+"""Real test servers started by fixtures: aiosmtpd (scripted), Postfix, smtp-sink, proxies."""
