@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The one test command. On a fresh machine it installs everything the tests need:
+# Debian packages for the real servers, then a virtual environment (.venv) with smtpx built
+# WITH its compiled kernels and the test dependencies. Then it runs the whole suite; every
+# server a test needs is started by the test fixtures. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-test-deps.sh
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q ".[test]"
+# The compiled build must be there: a silent fallback to pure Python must fail this run.
+.venv/bin/python -c "import smtpx.kernels as k; assert k.IMPLEMENTATION == 'c', 'compiled kernels missing'; print('smtpx kernels:', k.IMPLEMENTATION)"
+SMTPX_REQUIRE_COMPILED=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
