@@ -2,7 +2,7 @@
 # Installs the Debian packages the test suite's real servers need (Postfix, Cyrus SASL,
 # dante-server, tinyproxy). Idempotent: installs only what is missing. Needs root (or sudo).
 set -euo pipefail
-packages=(postfix sasl2-bin libsasl2-modules dante-server tinyproxy)
+packages=(postfix sasl2-bin libsasl2-modules dante-server tinyproxy openssh-client openssh-server)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

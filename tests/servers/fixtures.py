@@ -12,6 +12,34 @@ from pathlib import Path
 import pytest
 
 from servers.postfix import start_postfix, start_smtp_sink
+from servers.proxies import (  # noqa: F401  (fixtures: real dante, tinyproxy and ssh -D proxies)
+    http_auth_proxy,
+    http_proxy,
+    http_proxy_v6,
+    socks_auth_proxy,
+    socks_proxy,
+    ssh_socks_proxy,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_dns_for_invalid_names(monkeypatch):
+    """Names under ".invalid" (RFC 6761) fail to resolve without asking any DNS server.
+
+    Tests use them for "host not found"; the machine's resolver is not on loopback, and tests
+    send no traffic off this machine. Every other name resolves as usual.
+    """
+    import socket
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if isinstance(name, str) and name.rstrip(".").lower().endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture(scope="session")
