@@ -1,1 +1,56 @@
-"""smtpx.engine"""
+"""The sans-IO ESMTP engine: no sockets, no clock, no threads.
+
+Every operation (``greeting``, ``hello``, ``starttls``, ``authenticate``, ``send_mail``,
+``command``, ``verify``, ``expand``, ``noop``, ``rset``, ``quit``) is a generator. It yields
+I/O *actions* and returns its result; the driver performs each action and sends its result
+back: ``Write(data)`` -> None (write all of it), ``Read()`` -> bytes (at least one; b"" is EOF),
+``StartTLS()`` -> None (do the handshake now; raise on failure). Errors (typed, from
+smtpx.errors) come out of the generator. Errors thrown *into* it (timeouts, socket errors)
+close the session. ``engine.closed`` tells the driver to drop the connection.
+
+A minimal sync driver (``sock`` a connected socket, ``wrap`` a TLS wrapper)::
+
+    def run(operation, result=None):
+        while True:
+            try:
+                action = operation.send(result)
+            except StopIteration as done:
+                return done.value
+            if isinstance(action, Write):
+                sock.sendall(action.data); result = None
+            elif isinstance(action, Read):
+                result = sock.recv(65536)
+            else:  # StartTLS
+                sock = wrap(sock); result = None   # (nonlocal sock in real code)
+
+    engine = Engine(EngineOptions(), sink)
+    run(engine.greeting()); run(engine.hello("client.example"))
+    result = run(engine.send_mail(envelope, content))   # SendResult
+
+The ``sink`` receives ``pi_trail(direction, text)``, ``start_transfer()``,
+``transfer(bytes_sent, percent_or_-1, wire_bytes)``, ``end_transfer()``, ``error(code, text)``
+(a refused recipient that does not stop the send) and ``expand(line)`` (one per EXPN line).
+"""
+from smtpx.engine.actions import Action, Read, StartTLS, Write
+from smtpx.engine.capabilities import Capabilities
+from smtpx.engine.engine import TRANSITIONS, Engine, NullSink, State
+from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient, RecipientResult, SendResult
+from smtpx.engine.options import EngineOptions
+
+__all__ = [
+    "Action",
+    "Capabilities",
+    "Content",
+    "Engine",
+    "EngineOptions",
+    "Envelope",
+    "EnvelopeRecipient",
+    "NullSink",
+    "Read",
+    "RecipientResult",
+    "SendResult",
+    "StartTLS",
+    "State",
+    "TRANSITIONS",
+    "Write",
+]

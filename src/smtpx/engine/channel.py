@@ -1,0 +1,165 @@
+"""The command/reply channel under every engine operation.
+
+It writes commands (tracing each line), reads replies through the reply scanner (tracing each
+line), and enforces the rules that do not depend on the command: EOF and 421 end the session,
+scanner errors are protocol errors, and a reply nobody asked for is a protocol error. The
+engine reads only while replies are outstanding, so any complete reply or partial bytes left
+after the last expected reply (or found before a new command is written) are unsolicited.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+from smtpx.engine.actions import Action, Read, Write
+from smtpx.engine.commands import Command
+from smtpx.engine.options import EngineOptions
+from smtpx.engine.tracing import reply_lines, reply_text
+from smtpx.errors import (
+    SMTPConnectionDropped,
+    SMTPError,
+    SMTPProtocolError,
+    SMTPServiceClosing,
+)
+from smtpx.kernels import Reply, ReplyScanner
+
+CLIENT, SERVER, INFO = 0, 1, 2
+
+IO = Generator[Action, Any, Any]
+
+
+def reply_error(cls: type[SMTPError], description: str, reply: Reply, **extra: Any) -> SMTPError:
+    """A typed error that carries the reply's code, enhanced code and text."""
+    text = reply_text(reply)
+    enhanced = f" {reply.enhanced}" if reply.enhanced else ""
+    return cls(
+        f"{description}: {reply.code}{enhanced} {text}".rstrip(),
+        reply_code=reply.code,
+        enhanced=reply.enhanced,
+        reply_text=text,
+        **extra,
+    )
+
+
+class Channel:
+    def __init__(self, options: EngineOptions, sink: Any) -> None:
+        self._options = options
+        self._sink = sink
+        self.closed = False
+        self.last_reply: Reply | None = None
+        # Rewrites a traced server line (AUTH masking); None traces lines as they are.
+        self.server_masker: Callable[[int, str], str] | None = None
+        self.reset_scanner()
+
+    def reset_scanner(self) -> None:
+        """A fresh scanner (after the TLS handshake nothing from before may survive)."""
+        options = self._options
+        self._scanner = ReplyScanner(options.max_line, options.max_reply, options.max_lines)
+        self._ready: deque[Reply] = deque()
+        self._lines_fed = 0  # complete lines fed to the scanner
+        self._lines_taken = 0  # lines inside the replies it returned
+        self._tail_open = False  # the last byte fed was not a line end
+
+    # -- state of the read side ---------------------------------------------------------------
+
+    @property
+    def has_leftover(self) -> bool:
+        """A complete reply or part of one arrived beyond what was read for."""
+        return bool(self._ready) or self._tail_open or self._lines_fed != self._lines_taken
+
+    def check_no_leftover(self, when: str) -> None:
+        if self.has_leftover:
+            self._trace_leftover()
+            self.closed = True
+            raise SMTPProtocolError(f"unsolicited reply from the server {when}")
+
+    def _trace_leftover(self) -> None:
+        for reply in self._ready:
+            self._trace_reply(reply)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def trace_info(self, text: str) -> None:
+        """A note from the engine itself (pi_trail direction 2)."""
+        if self._tracing():
+            self._sink.pi_trail(INFO, text)
+
+    def send(self, commands: Sequence[Command], payload: bytes = b"", *, check_leftover: bool = True) -> IO:
+        """Write the commands (and payload, e.g. BDAT content) in one Write."""
+        if check_leftover:
+            self.check_no_leftover("before a command was sent")
+        if self._tracing():
+            for cmd in commands:
+                self._sink.pi_trail(CLIENT, cmd.trace)
+        data = b"".join(cmd.wire for cmd in commands)
+        yield from self._io(Write(data + payload if payload else data))
+
+    def write_content(self, data: bytes) -> IO:
+        """Message content: not traced, no reply expected."""
+        if data:
+            yield from self._io(Write(data))
+
+    def _io(self, action: Action) -> IO:
+        # An error thrown in by the driver (timeout, socket error, interrupt) leaves the stream
+        # at an unknown point: the session cannot go on.
+        try:
+            return (yield action)
+        except BaseException:
+            self.closed = True
+            raise
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def read_reply(self, after: str) -> IO:
+        """The next reply. ``after`` names the command, for error messages."""
+        while not self._ready:
+            data = yield from self._io(Read())
+            if not data:
+                self.closed = True
+                raise SMTPConnectionDropped(f"the server closed the connection after {after}")
+            self._feed(data)
+        reply = self._ready.popleft()
+        self._lines_taken += len(reply.lines)
+        self._trace_reply(reply)
+        self.last_reply = reply
+        if reply.code == 421:
+            self.closed = True
+            raise reply_error(SMTPServiceClosing, f"the server is closing the session (after {after})", reply)
+        return reply
+
+    def idle_data(self, data: bytes) -> None:
+        """Bytes the driver found while no operation was running: never a reply to anything.
+        A 421 is the server closing (RFC 5321 3.8); anything else is a protocol error."""
+        try:
+            self._feed(data)
+        finally:
+            self.closed = True
+        if self._ready and self._ready[0].code == 421:
+            reply = self._ready.popleft()
+            self._trace_reply(reply)
+            self.last_reply = reply
+            raise reply_error(SMTPServiceClosing, "the server closed the session", reply)
+        self._trace_leftover()
+        raise SMTPProtocolError("unsolicited data from the server while no command was outstanding")
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            replies = self._scanner.feed(data)
+        except SMTPProtocolError:
+            self.closed = True
+            raise
+        self._ready.extend(replies)
+        self._lines_fed += data.count(b"\n")
+        self._tail_open = not data.endswith(b"\n")
+
+    def _tracing(self) -> bool:
+        # A sink may say nobody listens (pi_trail_enabled = False): skip building the text.
+        return getattr(self._sink, "pi_trail_enabled", True)
+
+    def _trace_reply(self, reply: Reply) -> None:
+        if not self._tracing():
+            return
+        masker = self.server_masker
+        for line in reply_lines(reply):
+            self._sink.pi_trail(SERVER, masker(reply.code, line) if masker else line)

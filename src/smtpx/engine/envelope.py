@@ -1,0 +1,69 @@
+"""What send_mail takes (Envelope, Content) and what it returns (SendResult)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from smtpx.enums import RecipientType
+from smtpx.kernels import Reply
+
+
+@dataclass(slots=True)
+class EnvelopeRecipient:
+    address: str
+    kind: RecipientType = RecipientType.TO
+    # RFC 3461 options: "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b" (or "NOTIFY SUCCESS,...").
+    options: str = ""
+
+
+@dataclass(slots=True)
+class Envelope:
+    mail_from: str  # "" or "<>" is the null reverse-path
+    recipients: list[EnvelopeRecipient]
+    verb: str = "MAIL"  # MAIL, or SEND / SOML / SAML for the SendToTerminal* methods
+
+
+@dataclass(slots=True)
+class Content:
+    """The message as the server must store it (not dot-stuffed).
+
+    ``chunks`` is iterated once per transaction; a one-shot iterator is never pipelined and is
+    buffered only when a 452 reply needs a further transaction. ``size`` is its length in
+    bytes, or None when unknown (progress is then -1 and BDAT goes in chunk_size pieces).
+    """
+
+    chunks: Iterable[bytes]
+    size: int | None
+    eight_bit: bool = False  # BODY=8BITMIME (needs the server's 8BITMIME)
+    binary: bool = False  # BODY=BINARYMIME (needs BINARYMIME and CHUNKING)
+    smtputf8: bool = False  # a header is not ASCII (needs SMTPUTF8)
+    normalise: bool = True  # line ends become CRLF for BDAT; False sends the bytes as they are
+
+    @classmethod
+    def from_bytes(cls, data: bytes, **flags: bool) -> Content:
+        return cls([data], len(data), **flags)
+
+
+@dataclass(slots=True)
+class RecipientResult:
+    address: str
+    kind: RecipientType
+    reply: Reply
+
+
+@dataclass(slots=True)
+class SendResult:
+    accepted: list[RecipientResult] = field(default_factory=list)
+    refused: list[RecipientResult] = field(default_factory=list)
+    reply: Reply | None = None  # the reply to the end of data (of the last transaction)
+
+    @property
+    def refused_addresses(self) -> list[str]:
+        return [result.address for result in self.refused]
+
+    def was_refused(self, address: str) -> bool:
+        return any(result.address == address for result in self.refused)
+
+    @property
+    def all_accepted(self) -> bool:
+        return not self.refused

@@ -1,0 +1,116 @@
+"""Everything send_mail decides before writing a byte: input checks, what the message needs
+from the server (SMTPUTF8, 8BITMIME, BINARYMIME, SIZE), and the MAIL / RCPT command lines."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smtpx.engine.capabilities import Capabilities
+from smtpx.engine.commands import Command, path_command, recipient_params, xtext
+from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
+from smtpx.engine.options import EngineOptions
+from smtpx.engine.validation import check_address, check_no_controls
+from smtpx.enums import RecipientType
+from smtpx.errors import SMTPInputError, SMTPMessageTooLarge, SMTPNotSupportedError
+
+VERBS = {"MAIL": "MAIL FROM", "SEND": "SEND FROM", "SOML": "SOML FROM", "SAML": "SAML FROM"}
+_DSN_KEYWORDS = {"NOTIFY", "ORCPT"}
+
+
+@dataclass(slots=True)
+class PlannedRecipient:
+    recipient: EnvelopeRecipient
+    command: Command
+
+
+@dataclass(slots=True)
+class Plan:
+    mail: Command
+    recipients: list[PlannedRecipient]
+    pipelining: bool
+    use_bdat: bool
+
+
+def stops_send(options: EngineOptions, kind: int) -> bool:
+    """The StopOn*Errors rule for a recipient of this kind."""
+    if kind == RecipientType.BCC:
+        return options.stop_on_bcc_errors
+    if kind == RecipientType.CC:
+        return options.stop_on_cc_errors
+    return options.stop_on_to_errors
+
+
+def plan_send(envelope: Envelope, content: Content, caps: Capabilities, options: EngineOptions) -> Plan:
+    verb = VERBS.get(envelope.verb.upper())
+    if verb is None:
+        raise SMTPInputError(f"unknown transaction verb {envelope.verb!r} (MAIL, SEND, SOML or SAML)")
+    sender = check_address(envelope.mail_from, "the sender address", null_allowed=True)
+    if not envelope.recipients:
+        raise SMTPInputError("the message has no recipient", 165)
+    checked = []
+    utf8 = content.smtputf8 or not sender.isascii()
+    for index, recipient in enumerate(envelope.recipients):
+        try:
+            bare = check_address(recipient.address, "the address")  # "the address 'x' is ..."
+            params = recipient_params(recipient.options, "the options") if recipient.options else []
+        except SMTPInputError as error:  # the message names the recipient only when needed
+            raise SMTPInputError(f"recipient {index + 1}: {error.description}") from None
+        checked.append((recipient, bare, params))
+        if not bare.isascii():
+            utf8 = True
+    if utf8 and not caps.has("SMTPUTF8"):
+        raise SMTPNotSupportedError(
+            "the message needs SMTPUTF8 (a non-ASCII address or header) and the server does not offer it; nothing was sent"
+        )
+    use_bdat = options.use_chunking and caps.has("CHUNKING")
+    body = None
+    if content.binary:
+        if not (use_bdat and caps.has("BINARYMIME")):
+            raise SMTPNotSupportedError(
+                "the message has binary content, which needs the server's BINARYMIME and CHUNKING "
+                "(with chunking enabled); nothing was sent"
+            )
+        body = "BINARYMIME"
+    elif content.eight_bit:
+        if not caps.has("8BITMIME"):
+            raise SMTPNotSupportedError("the message is 8-bit and the server does not offer 8BITMIME; nothing was sent")
+        body = "8BITMIME"
+    limit = caps.size_limit
+    if limit is not None and content.size is not None and content.size > limit:
+        raise SMTPMessageTooLarge(
+            f"the message is {content.size} bytes, more than the server's SIZE limit of {limit}; nothing was sent"
+        )
+
+    mail_params: list[tuple[str, str | None]] = []
+    if caps.has("SIZE") and content.size is not None:
+        mail_params.append(("SIZE", str(content.size)))
+    if body:
+        mail_params.append(("BODY", body))
+    if utf8:
+        mail_params.append(("SMTPUTF8", None))
+    dsn = caps.has("DSN")
+    dsn_params = _dsn_mail_params(options)  # checked even when unused: bad input is an error
+    if dsn:
+        mail_params += dsn_params
+    mail = path_command(verb, sender, mail_params, utf8)
+    planned = []
+    for recipient, bare, params in checked:
+        if not dsn:  # DSN requests are dropped for a server without DSN (RFC 3461 needs it)
+            params = [(key, value) for key, value in params if key not in _DSN_KEYWORDS]
+        planned.append(PlannedRecipient(recipient, path_command("RCPT TO", bare, params, utf8)))
+    pipelining = options.use_pipelining and caps.has("PIPELINING")
+    return Plan(mail, planned, pipelining, use_bdat)
+
+
+def _dsn_mail_params(options: EngineOptions) -> list[tuple[str, str | None]]:
+    params: list[tuple[str, str | None]] = []
+    if options.dsn_ret:
+        ret = options.dsn_ret.strip().upper()
+        if ret not in ("FULL", "HDRS"):
+            raise SMTPInputError(f"the DSN RET value must be FULL or HDRS, not {options.dsn_ret!r}")
+        params.append(("RET", ret))
+    if options.dsn_envid:
+        check_no_controls(options.dsn_envid, "the DSN envelope id")
+        if not options.dsn_envid.isascii() or len(options.dsn_envid) > 100:
+            raise SMTPInputError("the DSN envelope id must be printable ASCII of at most 100 characters")
+        params.append(("ENVID", xtext(options.dsn_envid)))
+    return params

@@ -1,0 +1,299 @@
+"""send_mail: one or more MAIL / RCPT / DATA|BDAT transactions, pipelined when the server allows.
+
+Replies are matched to commands strictly in order. Recipients answered 452 ("too many
+recipients", RFC 5321 4.5.3.1.10) go into a further transaction, at most as many per
+transaction as the server accepted before its first 452. The content goes out with MAIL and
+RCPT (PIPELINING + CHUNKING) only when a refused recipient cannot make the send fail after the
+server already has the message: one recipient, or no StopOn*Errors rule applies to the batch
+(and, for a one-shot stream, only when it is small enough to keep a copy for a 452 retry).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpx.engine.capabilities import Capabilities
+from smtpx.engine.channel import IO, Channel, reply_error
+from smtpx.engine.commands import Command, command
+from smtpx.engine.envelope import Content, Envelope, RecipientResult, SendResult
+from smtpx.engine.options import EngineOptions
+from smtpx.engine.planning import Plan, PlannedRecipient, plan_send, stops_send
+from smtpx.engine.transfer import ContentSource, Progress, bdat_segments, stuffed_pieces
+from smtpx.engine.tracing import reply_text
+from smtpx.errors import (
+    SMTPConnectionDropped,
+    SMTPDataError,
+    SMTPRecipientsRefused,
+    SMTPSenderRefused,
+)
+from smtpx.kernels import Reply
+
+_TOO_MANY_RECIPIENTS = 452
+
+
+def _ok(reply: Reply) -> bool:
+    return 200 <= reply.code < 300
+
+
+@dataclass(slots=True)
+class _Outcome:
+    deferred: list[PlannedRecipient] = field(default_factory=list)
+    accepted_before_first_deferral: int = 0
+    accepted_count: int = 0
+
+
+def send_mail(channel: Channel, options: EngineOptions, caps: Capabilities, sink: Any,
+              envelope: Envelope, content: Content) -> IO:
+    plan = plan_send(envelope, content, caps, options)  # raises before anything is written
+    session = _Transactions(channel, options, plan, sink, ContentSource(content))
+    return (yield from session.run())
+
+
+class _Transactions:
+    def __init__(self, channel: Channel, options: EngineOptions, plan: Plan, sink: Any, source: ContentSource) -> None:
+        self.channel = channel
+        self.options = options
+        self.plan = plan
+        self.sink = sink
+        self.source = source
+        self.result = SendResult()
+
+    def run(self) -> IO:
+        pending = list(self.plan.recipients)
+        batch_limit: int | None = None
+        while pending:
+            batch = pending if batch_limit is None else pending[:batch_limit]
+            rest = pending[len(batch):]
+            outcome: _Outcome = yield from self.transaction(batch, more_may_follow=bool(rest))
+            if outcome.deferred and outcome.accepted_count == 0:
+                # No progress: the server takes none of them now, so they are refused (452).
+                for planned in outcome.deferred:
+                    self._refuse(planned, self._deferred_replies[id(planned)])
+                outcome.deferred = []
+            if outcome.deferred:
+                batch_limit = max(1, outcome.accepted_before_first_deferral)
+            pending = outcome.deferred + rest
+        if not self.result.accepted:
+            raise self._refused_error("every recipient was refused; no message was sent")
+        self.channel.check_no_leftover("after the end of the message")
+        return self.result
+
+    # -- one transaction -----------------------------------------------------------------------
+
+    def transaction(self, batch: list[PlannedRecipient], more_may_follow: bool) -> IO:
+        channel, plan, options = self.channel, self.plan, self.options
+        self._deferred_replies: dict[int, Reply] = {}
+        stop_rule = any(stops_send(options, p.recipient.kind) for p in batch)
+        may_go_early = plan.pipelining and (len(batch) == 1 or not stop_rule)
+        # BDAT content sent before the RCPT replies must be sendable again if some get 452:
+        # a one-shot stream qualifies only when small enough to keep a copy of.
+        size = self.source.content.size
+        resendable = not self.source.one_shot or (size is not None and size <= options.chunk_size)
+        bdat_early = may_go_early and plan.use_bdat and resendable
+        data_early = may_go_early and not plan.use_bdat
+
+        data_reply: Reply | None = None
+        bdat_replies_due = 0
+        data_pipelined = False
+        if plan.pipelining:
+            commands = [plan.mail] + [p.command for p in batch]
+            if bdat_early:
+                bdat_replies_due = yield from self._send_bdat(commands, keep=True)
+            else:
+                if data_early:
+                    commands.append(command("DATA"))
+                    data_pipelined = True
+                yield from channel.send(commands)
+            try:
+                mail_reply = yield from channel.read_reply("MAIL FROM")
+                replies = []
+                for planned in batch:
+                    replies.append((yield from channel.read_reply(_rcpt_label(planned))))
+                if data_pipelined:
+                    data_reply = yield from channel.read_reply("DATA")
+                bdat_replies = []
+                for _ in range(bdat_replies_due):
+                    bdat_replies.append((yield from channel.read_reply("BDAT")))
+            except SMTPConnectionDropped as error:
+                if not bdat_replies_due:
+                    raise
+                raise self._delivery_unknown("BDAT LAST", error) from error
+            if not _ok(mail_reply):
+                yield from self._leave_data_mode(data_reply)
+                raise reply_error(SMTPSenderRefused, "the server refused the sender (MAIL FROM)", mail_reply,
+                                  result=self.result)
+        else:
+            yield from channel.send([plan.mail])
+            mail_reply = yield from channel.read_reply("MAIL FROM")
+            if not _ok(mail_reply):
+                raise reply_error(SMTPSenderRefused, "the server refused the sender (MAIL FROM)", mail_reply,
+                                  result=self.result)
+            replies = []
+            for planned in batch:
+                yield from channel.send([planned.command])
+                replies.append((yield from channel.read_reply(_rcpt_label(planned))))
+
+        outcome, accepted, failing = self._judge(batch, replies)
+        # A one-shot content must be copied while sent if another transaction will need it.
+        keep = more_may_follow or bool(outcome.deferred)
+
+        if failing or not accepted:
+            # (Content that went out with the commands was refused by the server: no recipient.)
+            yield from self._leave_data_mode(data_reply)
+            # MAIL was accepted, so a transaction is open: RSET it (always before another MAIL).
+            if options.send_rset or outcome.deferred or more_may_follow:
+                yield from self._rset()
+            if failing:
+                self.result.refused.extend(RecipientResult(p.recipient.address, p.recipient.kind,
+                                                           self._deferred_replies[id(p)]) for p in outcome.deferred)
+                outcome.deferred = []
+                raise self._refused_error("the server refused recipients and the StopOn*Errors rules stop the send")
+            return outcome
+
+        if bdat_replies_due:
+            final = self._check_bdat(bdat_replies)
+        elif plan.use_bdat:
+            final = yield from self._bdat_after_replies(keep)
+        else:
+            final = yield from self._data(data_reply, keep)
+        self.result.accepted.extend(accepted)
+        self.result.reply = final
+        return outcome
+
+    def _judge(self, batch: list[PlannedRecipient], replies: list[Reply]):
+        """Sort the RCPT replies: accepted, refused (StopOn* rules and on_error), deferred."""
+        outcome = _Outcome()
+        accepted: list[RecipientResult] = []
+        failing = False
+        for planned, reply in zip(batch, replies):
+            recipient = planned.recipient
+            if _ok(reply):
+                accepted.append(RecipientResult(recipient.address, recipient.kind, reply))
+                if not outcome.deferred:
+                    outcome.accepted_before_first_deferral += 1
+            elif reply.code == _TOO_MANY_RECIPIENTS:
+                outcome.deferred.append(planned)
+                self._deferred_replies[id(planned)] = reply
+            else:
+                self._refuse(planned, reply)
+                if stops_send(self.options, recipient.kind):
+                    failing = True
+        outcome.accepted_count = len(accepted)
+        if failing:
+            # The send fails: what the server accepted is reported, but nothing was delivered.
+            self.result.accepted.extend(accepted)
+        return outcome, accepted, failing
+
+    def _refuse(self, planned: PlannedRecipient, reply: Reply) -> None:
+        recipient = planned.recipient
+        self.result.refused.append(RecipientResult(recipient.address, recipient.kind, reply))
+        if not stops_send(self.options, recipient.kind):
+            enhanced = f" {reply.enhanced}" if reply.enhanced else ""
+            self.sink.error(161, f"recipient {recipient.address} refused: {reply.code}{enhanced} {reply_text(reply)}")
+
+    def _refused_error(self, description: str) -> SMTPRecipientsRefused:
+        first = self.result.refused[0].reply if self.result.refused else None
+        if first is None:
+            return SMTPRecipientsRefused(description, result=self.result)
+        return reply_error(SMTPRecipientsRefused, description, first, result=self.result)
+
+    # -- content -------------------------------------------------------------------------------
+
+    def _data(self, data_reply: Reply | None, keep: bool) -> IO:
+        channel = self.channel
+        if data_reply is None:
+            yield from channel.send([command("DATA")])
+            data_reply = yield from channel.read_reply("DATA")
+        if data_reply.code != 354:
+            if self.options.send_rset:
+                yield from self._rset()
+            raise reply_error(SMTPDataError, "the server refused DATA", data_reply, result=self.result)
+        progress = Progress(self.sink, self.source.content.size)
+        progress.start()
+        for consumed, piece in stuffed_pieces(self.source.chunks(keep)):
+            yield from channel.write_content(piece)
+            progress.update(consumed, piece)
+        progress.end()
+        return (yield from self._final_reply("the end of data (.)"))
+
+    def _send_bdat(self, commands: list[Command], keep: bool) -> IO:
+        """Write the commands and every BDAT chunk with its content; return the BDAT count."""
+        progress = Progress(self.sink, self.source.content.size)
+        progress.start()
+        count = 0
+        content = self.source.content
+        for bdat, consumed, payload in bdat_segments(self.source.chunks(keep), content.normalise,
+                                                     self.options.chunk_size):
+            yield from self.channel.send(commands + [bdat], payload)
+            commands = []
+            count += 1
+            progress.update(consumed, payload)
+        progress.end()
+        return count
+
+    def _bdat_after_replies(self, keep: bool) -> IO:
+        """BDAT once the RCPT replies are in: all chunks pipelined when the server allows,
+        otherwise one chunk and its reply at a time (RFC 3030 section 4.2)."""
+        if self.plan.pipelining:
+            count = yield from self._send_bdat([], keep)
+            replies = []
+            for index in range(count):
+                if index == count - 1:
+                    replies.append((yield from self._final_reply("BDAT LAST")))
+                else:
+                    replies.append((yield from self.channel.read_reply("BDAT")))
+            return self._check_bdat(replies)
+        progress = Progress(self.sink, self.source.content.size)
+        progress.start()
+        content = self.source.content
+        final = None
+        for bdat, consumed, payload in bdat_segments(self.source.chunks(keep), content.normalise,
+                                                     self.options.chunk_size):
+            yield from self.channel.send([bdat], payload)
+            progress.update(consumed, payload)
+            last = bdat.trace.endswith("LAST")
+            reply = yield from (self._final_reply("BDAT LAST") if last else self.channel.read_reply("BDAT"))
+            if not _ok(reply):
+                if not last and self.options.send_rset:
+                    yield from self._rset()
+                raise reply_error(SMTPDataError, "the server refused the message (BDAT)", reply, result=self.result)
+            final = reply
+        progress.end()
+        return final
+
+    def _check_bdat(self, replies: list[Reply]) -> Reply | None:
+        for reply in replies:
+            if not _ok(reply):
+                raise reply_error(SMTPDataError, "the server refused the message (BDAT)", reply, result=self.result)
+        return replies[-1] if replies else None
+
+    def _final_reply(self, after: str) -> IO:
+        """The reply once all content is out: without it, delivery is unknown."""
+        try:
+            reply = yield from self.channel.read_reply(after)
+        except SMTPConnectionDropped as error:
+            raise self._delivery_unknown(after, error) from error
+        if not _ok(reply):
+            raise reply_error(SMTPDataError, f"the server refused the message after {after}", reply, result=self.result)
+        return reply
+
+    def _delivery_unknown(self, after: str, error: SMTPConnectionDropped) -> SMTPConnectionDropped:
+        return SMTPConnectionDropped(
+            f"the server closed the connection after {after}: the message may or may not have been delivered",
+            delivery_unknown=True, result=self.result,
+        )
+
+    def _leave_data_mode(self, data_reply: Reply | None) -> IO:
+        """A pipelined DATA that got 354 although the transaction failed: end it empty."""
+        if data_reply is not None and data_reply.code == 354:
+            self.channel.trace_info("DATA was accepted although the transaction failed: ending it empty")
+            yield from self.channel.write_content(b".\r\n")
+            yield from self.channel.read_reply("the end of data (.)")
+
+    def _rset(self) -> IO:
+        yield from self.channel.send([command("RSET")])
+        yield from self.channel.read_reply("RSET")
+
+
+def _rcpt_label(planned: PlannedRecipient) -> str:
+    return f"RCPT TO:<{planned.recipient.address}>"

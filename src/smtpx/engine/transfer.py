@@ -1,0 +1,107 @@
+"""Message content on the wire: dot-stuffed for DATA, cut into BDAT chunks for CHUNKING, with
+the transfer events. Content is streamed chunk by chunk so memory stays flat for big messages."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from smtpx.engine.commands import Command, command
+from smtpx.engine.envelope import Content
+from smtpx.kernels import CRLFNormalizer, DotStuffer
+
+
+class ContentSource:
+    """Gives the content once per transaction. A one-shot iterator can be read once only, so it
+    is copied while sending when a further transaction will need it (452 replies)."""
+
+    def __init__(self, content: Content) -> None:
+        self.content = content
+        chunks = content.chunks
+        if isinstance(chunks, (bytes, bytearray, memoryview)):
+            chunks = content.chunks = [bytes(chunks)]  # one chunk, not an iterable of ints
+        self.one_shot = iter(chunks) is chunks
+        self._spool: list[bytes] | None = None
+        self._used = False
+
+    def chunks(self, keep: bool) -> Iterable[bytes]:
+        if self._spool is not None:
+            return self._spool
+        if not self.one_shot:
+            return self.content.chunks
+        if self._used:
+            raise RuntimeError("one-shot content read twice")  # a bug in the engine, not the user's
+        self._used = True
+        if keep:
+            self._spool = []
+            return self._tee(iter(self.content.chunks), self._spool)
+        return self.content.chunks
+
+    @staticmethod
+    def _tee(source: Iterator[bytes], copy: list[bytes]) -> Iterator[bytes]:
+        for chunk in source:
+            copy.append(chunk)
+            yield chunk
+
+
+class Progress:
+    """Transfer events: bytes sent so far (as on the wire) and percent of the content consumed."""
+
+    def __init__(self, sink: Any, size: int | None) -> None:
+        self._sink = sink
+        self._size = size
+        self.sent = 0
+
+    def start(self) -> None:
+        self._sink.start_transfer()
+
+    def update(self, consumed: int, wire: bytes) -> None:
+        self.sent += len(wire)
+        size = self._size
+        if size is None:
+            percent = -1
+        elif size <= 0:
+            percent = 100
+        else:
+            percent = min(100, consumed * 100 // size)
+        self._sink.transfer(self.sent, percent, wire)
+
+    def end(self) -> None:
+        self._sink.end_transfer()
+
+
+def stuffed_pieces(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(input bytes consumed so far, bytes to write) for DATA, ending with the '.' line.
+    The last piece carries the terminator, so a small message is one write (no Nagle stall
+    between the body and the '.')."""
+    stuffer = DotStuffer()
+    consumed = 0
+    held: bytes | None = None
+    held_consumed = 0
+    for chunk in chunks:
+        consumed += len(chunk)
+        out = stuffer.feed(chunk)
+        if out:
+            if held is not None:
+                yield held_consumed, held
+            held, held_consumed = out, consumed
+    tail = stuffer.finish()
+    yield consumed, (held + tail if held is not None else tail)
+
+
+def bdat_segments(chunks: Iterable[bytes], normalise: bool, chunk_size: int) -> Iterator[tuple[Command, int, bytes]]:
+    """(BDAT command, input consumed so far, payload): pieces of chunk_size, then the rest as
+    'BDAT n LAST' ('BDAT 0 LAST' when the content ended on a piece boundary)."""
+    normaliser = CRLFNormalizer() if normalise else None
+    chunk_size = max(1, chunk_size)
+    buffer = bytearray()
+    consumed = 0
+    for chunk in chunks:
+        consumed += len(chunk)
+        buffer += normaliser.feed(chunk) if normaliser is not None else chunk
+        while len(buffer) >= chunk_size:
+            piece = bytes(buffer[:chunk_size])
+            del buffer[:chunk_size]
+            yield command(f"BDAT {len(piece)}"), consumed, piece
+    if normaliser is not None:
+        buffer += normaliser.finish()
+    yield command(f"BDAT {len(buffer)} LAST"), consumed, bytes(buffer)

@@ -1,0 +1,117 @@
+"""Input checks done before anything is written: control characters in anything that goes on
+a command line, and the RFC 5321 / 6531 syntax of envelope addresses."""
+from __future__ import annotations
+
+import functools
+import re
+
+from smtpx.errors import SMTPInputError
+
+# C0 controls (CR, LF, NUL included) and DEL: a CR or LF would end the command early and let
+# the rest be read as a second command (SMTP command injection).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# RFC 5321 atext (with RFC 6531's UTF-8 allowed: any non-ASCII character).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
+_DOT_STRING = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+# qtextSMTP is printable ASCII except '"' and '\'; quoted-pairSMTP is '\' + printable ASCII.
+_QUOTED_STRING = re.compile(r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\U0010ffff]|\\[\x20-\x7e])*"')
+_LABEL = r"[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\-\u0080-\U0010ffff]*[A-Za-z0-9\u0080-\U0010ffff])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_ADDRESS_LITERAL = re.compile(r"\[[\x21-\x5a\x5e-\x7e]+\]")
+
+
+def check_no_controls(value: str, what: str) -> None:
+    """Reject CR, LF, NUL, the other C0 controls and DEL."""
+    match = _CONTROL.search(value)
+    if match is not None:
+        raise SMTPInputError(
+            f"{what} contains the control character {match.group()!r} at position {match.start()}; nothing was sent"
+        )
+
+
+def strip_brackets(address: str) -> str:
+    """'<a@b>' -> 'a@b'; unbalanced brackets are an error."""
+    address = address.strip(" ")
+    opens, closes = address.startswith("<"), address.endswith(">")
+    if opens and closes and len(address) >= 2:
+        return address[1:-1]
+    if opens or closes:
+        raise SMTPInputError("has unbalanced angle brackets")
+    return address
+
+
+def check_address(address: str, what: str, *, null_allowed: bool = False) -> str:
+    """Return the bare mailbox ('' for the null reverse-path) or raise SMTPInputError
+    saying "<what> '<address>' <problem>"."""
+    # Bulk senders repeat the same addresses: remember the good ones (errors are not cached).
+    try:
+        return _checked_address(address, null_allowed)
+    except SMTPInputError as error:
+        raise SMTPInputError(f"{what} {address!r} {error.description}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_address(address: str, null_allowed: bool) -> str:
+    match = _CONTROL.search(address)
+    if match is not None:
+        raise SMTPInputError(f"contains the control character {match.group()!r}; nothing was sent")
+    bare = strip_brackets(address)
+    if bare == "":
+        if null_allowed:
+            return ""
+        raise SMTPInputError("is empty")
+    if bare.lower() == "postmaster":  # RFC 5321 4.5.1: the one address without a domain
+        return bare
+    local, domain = _split_mailbox(bare)
+    if not (_DOT_STRING.fullmatch(local) or _QUOTED_STRING.fullmatch(local)):
+        raise SMTPInputError(f"has an invalid local part {local!r}")
+    if not (_DOMAIN.fullmatch(domain) or _ADDRESS_LITERAL.fullmatch(domain)):
+        raise SMTPInputError(f"has an invalid domain {domain!r}")
+    return bare
+
+
+def _split_mailbox(bare: str) -> tuple[str, str]:
+    if bare.startswith('"'):
+        end = _quoted_end(bare)
+        if end < 0:
+            raise SMTPInputError("has an unterminated quoted local part")
+        local, rest = bare[: end + 1], bare[end + 1 :]
+        if not rest.startswith("@"):
+            raise SMTPInputError("must be local-part@domain")
+        return local, rest[1:]
+    if bare.count("@") != 1:
+        raise SMTPInputError("must contain exactly one '@' (quote the local part if it has one)")
+    local, _, domain = bare.partition("@")
+    return local, domain
+
+
+def _quoted_end(text: str) -> int:
+    index = 1
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == '"':
+            return index
+        index += 1
+    return -1
+
+
+def check_hello_name(name: str) -> None:
+    check_no_controls(name, "the HELO/EHLO name")
+    if not name or " " in name:
+        raise SMTPInputError(f"the HELO/EHLO name {name!r} must be one non-empty word")
+
+
+_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*")
+_VALUE = re.compile(r"[\x21-\x3c\x3e-\x7e]+")  # RFC 5321 esmtp-value: printable, no '=' or space
+
+
+def check_esmtp_param(keyword: str, value: str | None, what: str) -> None:
+    check_no_controls(keyword + (value or ""), what)
+    if not _KEYWORD.fullmatch(keyword):
+        raise SMTPInputError(f"{what}: {keyword!r} is not a valid ESMTP parameter name")
+    if value is not None and not _VALUE.fullmatch(value):
+        raise SMTPInputError(f"{what}: the value {value!r} of {keyword} is not a valid ESMTP value")
