@@ -1,0 +1,323 @@
+"""The durable queue: queue files (written atomically), and process_queue_dir, which claims,
+sends and settles each one. The format and the guarantees are in docs/queue.md.
+
+File layout (version 1)::
+
+    SMTPXQ 1\\n
+    {"mail_from": ..., "verb": ..., "recipients": [[address, kind, options], ...],
+     "eight_bit": ..., "binary": ..., "smtputf8": ..., "created": ...}\\n
+    <the message bytes: headers, empty line, body; not dot-stuffed>
+    \\nSMTPXQ-END <message length in decimal> <sha256 of the message, hex>\\n
+
+A file whose first line, JSON line or trailer is missing or wrong, whose length disagrees with
+the trailer, or whose checksum does not match, is corrupt (truncated files are caught this way).
+
+Claiming (two runs never send one file twice; a SIGKILLed run loses nothing): a run opens a
+file and takes an exclusive ``flock`` on it *before* renaming it ``*.queued`` -> ``*.sending``,
+and holds the lock until the file is deleted, renamed ``*.sent`` or renamed ``*.failed``.
+The kernel drops a flock when its process dies, however it dies, so a ``*.sending`` file whose
+lock can be taken has no live owner: the run that takes the lock recovers it (sends it again).
+After taking a lock, a run checks that the name still points at the inode it locked, so a file
+another run has just finished is never picked up again.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
+from smtpx.enums import RecipientType
+from smtpx.errors import SMTPError, SMTPInputError
+
+__all__ = [
+    "QueueRun",
+    "QueueCorrupt",
+    "write_queue_file",
+    "queue_text",
+    "queue_bytes_iter",
+    "read_queue_file",
+    "process_queue_dir",
+    "MAGIC",
+]
+
+MAGIC = b"SMTPXQ 1\n"
+TRAILER_TAG = b"\nSMTPXQ-END "
+_TRAILER_MAX = 128  # "\nSMTPXQ-END " + up to 20 digits + " " + 64 hex + "\n" fits well
+_COPY_CHUNK = 1 << 16
+_KINDS = {"TO": RecipientType.TO, "CC": RecipientType.CC, "BCC": RecipientType.BCC}
+
+
+class QueueCorrupt(SMTPError):
+    """A queue file that cannot be read back as it was written (truncated, altered, not ours)."""
+
+    default_code = 161
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _envelope_line(composed: Any) -> bytes:
+    env: Envelope = composed.envelope
+    record = {
+        "mail_from": env.mail_from,
+        "verb": env.verb,
+        "recipients": [[r.address, RecipientType(r.kind).name, r.options] for r in env.recipients],
+        "eight_bit": bool(composed.eight_bit),
+        "binary": bool(composed.binary),
+        "smtputf8": bool(composed.needs_smtputf8),
+        "created": time.time(),
+    }
+    # ensure_ascii: the JSON line is pure ASCII, so no newline or 8-bit text can hide in it.
+    return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def queue_bytes_iter(composed: Any) -> Iterator[bytes]:
+    """The whole queue file, in chunks (a message stream is copied, never loaded whole)."""
+    yield MAGIC
+    yield _envelope_line(composed)
+    digest = hashlib.sha256()
+    length = 0
+    for chunk in composed.iter_bytes():
+        if chunk:
+            digest.update(chunk)
+            length += len(chunk)
+            yield chunk
+    yield TRAILER_TAG + f"{length} {digest.hexdigest()}\n".encode("ascii")
+
+
+def queue_text(composed: Any) -> str:
+    """queue("*"): the queue file's text (8-bit octets kept with surrogateescape, so
+    ``text.encode("utf-8", "surrogateescape")`` gives back the exact file)."""
+    return b"".join(queue_bytes_iter(composed)).decode("utf-8", "surrogateescape")
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_dir(queue_dir: str | os.PathLike[str]) -> str:
+    path = os.fspath(queue_dir)
+    if not path or not os.path.isdir(path):
+        raise SMTPInputError(f"the queue folder {path!r} does not exist (create it first)")
+    return path
+
+
+def write_queue_file(queue_dir: str | os.PathLike[str], composed: Any) -> str:
+    """Write ``composed`` (a ComposedMessage) to a new unique ``*.queued`` file in
+    ``queue_dir`` atomically (temp file in the same folder, fsync, rename, fsync the folder) and
+    return its full path. The folder must exist (SMTPInputError otherwise)."""
+    path = _check_dir(queue_dir)
+    stem = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(6)}"
+    tmp = os.path.join(path, f".{stem}.tmp")
+    final = os.path.join(path, f"{stem}.queued")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb", closefd=True) as out:
+                for chunk in queue_bytes_iter(composed):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        os.rename(tmp, final)
+        _fsync_dir(path)
+    except OSError as exc:
+        raise SMTPError(f"could not write the queue file in {path!r}: {exc.strerror or exc}", code=303) from exc
+    return final
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+@dataclass
+class QueuedMessage:
+    envelope: Envelope
+    eight_bit: bool
+    binary: bool
+    smtputf8: bool
+    offset: int  # where the message bytes start in the file
+    length: int
+
+
+def read_queue_file(fd: int) -> QueuedMessage:
+    """Parse and verify (length and checksum) the queue file open as ``fd``. QueueCorrupt
+    when anything is wrong."""
+    size = os.fstat(fd).st_size
+    with os.fdopen(os.dup(fd), "rb") as f:
+        head = f.readline(len(MAGIC) + 1)
+        if head != MAGIC:
+            raise QueueCorrupt("not an smtpx queue file (or an unknown format version)")
+        line = f.readline(1 << 24)
+        if not line.endswith(b"\n"):
+            raise QueueCorrupt("the envelope line is truncated")
+        try:
+            record = json.loads(line)
+            recipients = [EnvelopeRecipient(str(a), _KINDS[k], str(o)) for a, k, o in record["recipients"]]
+            envelope = Envelope(str(record["mail_from"]), recipients, str(record.get("verb", "MAIL")))
+            flags = (bool(record["eight_bit"]), bool(record["binary"]), bool(record["smtputf8"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise QueueCorrupt(f"the envelope line is damaged: {exc}") from None
+        if not recipients:
+            raise QueueCorrupt("the envelope has no recipients")
+        offset = f.tell()
+        if size - offset < len(TRAILER_TAG) + 4:
+            raise QueueCorrupt("the file is truncated (no trailer)")
+        tail_start = max(offset, size - _TRAILER_MAX)
+        f.seek(tail_start)
+        tail = f.read()
+        at = tail.rfind(TRAILER_TAG)
+        if at < 0 or not tail.endswith(b"\n"):
+            raise QueueCorrupt("the file is truncated (no trailer)")
+        try:
+            length_text, digest_text = tail[at + len(TRAILER_TAG):-1].split(b" ")
+            length = int(length_text)
+        except ValueError:
+            raise QueueCorrupt("the trailer is damaged") from None
+        if offset + length != tail_start + at:
+            raise QueueCorrupt(f"the message is {tail_start + at - offset} bytes, the trailer says {length}")
+        f.seek(offset)
+        digest = hashlib.sha256()
+        left = length
+        while left:
+            chunk = f.read(min(_COPY_CHUNK, left))
+            if not chunk:
+                raise QueueCorrupt("the file is truncated")
+            digest.update(chunk)
+            left -= len(chunk)
+        if digest.hexdigest().encode("ascii") != digest_text:
+            raise QueueCorrupt("the checksum does not match: the message was altered or damaged")
+    return QueuedMessage(envelope, *flags, offset=offset, length=length)
+
+
+class _FileChunks:
+    """The message bytes of a claimed queue file, re-iterable (each pass reads with pread from
+    the start), so the engine may pipeline the content and resend it after a 452."""
+
+    __slots__ = ("fd", "offset", "length")
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        self.fd, self.offset, self.length = fd, offset, length
+
+    def __iter__(self) -> Iterator[bytes]:
+        position, left = self.offset, self.length
+        while left:
+            chunk = os.pread(self.fd, min(_COPY_CHUNK, left), position)
+            if not chunk:
+                raise QueueCorrupt("the queue file shrank while it was being sent")
+            position += len(chunk)
+            left -= len(chunk)
+            yield chunk
+
+
+def _content(fd: int, queued: QueuedMessage) -> Content:
+    return Content(_FileChunks(fd, queued.offset, queued.length), queued.length, eight_bit=queued.eight_bit,
+                   binary=queued.binary, smtputf8=queued.smtputf8, normalise=True)
+
+
+# --- processing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueRun:
+    """What one process_queue_dir run did: file names (without the folder) per outcome."""
+
+    sent: list[str] = field(default_factory=list)
+    failed: list[tuple[str, BaseException]] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)  # *.sending files left by a dead run
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+def _try_claim(path: str, name: str) -> int | None:
+    """Open and lock ``name``; None when another live run holds it or it is gone."""
+    full = os.path.join(path, name)
+    try:
+        fd = os.open(full, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    try:  # the name must still be the inode we locked (another run may have finished it)
+        same = os.stat(full).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        same = False
+    if not same:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _settle(path: str, current: str, target: str | None) -> None:
+    """Rename current -> target (or delete when target is None), then fsync the folder."""
+    if target is None:
+        os.unlink(os.path.join(path, current))
+    else:
+        os.rename(os.path.join(path, current), os.path.join(path, target))
+    _fsync_dir(path)
+
+
+def process_queue_dir(
+    queue_dir: str | os.PathLike[str],
+    send_one: Callable[[Envelope, Content], Any],
+    keep_queue: bool = False,
+    on_error: Callable[[str, BaseException], None] | None = None,
+) -> QueueRun:
+    """Send every ``*.queued`` file (oldest first) and every ``*.sending`` file left by a dead
+    run, with ``send_one(envelope, content)`` (the facade's, over one connection).
+    Success: the file is deleted, or renamed ``*.sent`` with keep_queue. Any exception from
+    send_one, or a corrupt file: renamed ``*.failed`` (never deleted), ``on_error(name, exc)``
+    is called, and the run goes on. KeyboardInterrupt and SystemExit stop the run; the file
+    being sent stays ``*.sending`` and the next run recovers it."""
+    path = _check_dir(queue_dir)
+    run = QueueRun()
+    names = sorted(n for n in os.listdir(path) if n.endswith((".queued", ".sending")) and not n.startswith("."))
+    for name in names:
+        fd = _try_claim(path, name)
+        if fd is None:
+            continue
+        try:
+            stem = _stem(name)
+            sending = f"{stem}.sending"
+            if name.endswith(".queued"):
+                os.rename(os.path.join(path, name), os.path.join(path, sending))
+                _fsync_dir(path)
+            else:
+                run.recovered.append(sending)
+            try:
+                queued = read_queue_file(fd)
+                send_one(queued.envelope, _content(fd, queued))
+            except Exception as exc:  # noqa: BLE001 - any failure parks the file as *.failed
+                _settle(path, sending, f"{stem}.failed")
+                run.failed.append((f"{stem}.failed", exc))
+                if on_error is not None:
+                    on_error(f"{stem}.failed", exc)
+                continue
+            _settle(path, sending, f"{stem}.sent" if keep_queue else None)
+            run.sent.append(f"{stem}.sent" if keep_queue else sending)
+        finally:
+            os.close(fd)  # releases the lock, after the file reached its final name
+    return run

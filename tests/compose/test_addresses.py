@@ -1,0 +1,135 @@
+"""Strict address parsing and formatting (smtpx.addresses)."""
+from __future__ import annotations
+
+import email.header
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smtpx.addresses import (
+    Mailbox,
+    _fast_parse,
+    _Parser,
+    format_address_list,
+    format_display_name,
+    format_mailbox,
+    parse_address_list,
+    parse_mailbox,
+    parse_reverse_path,
+)
+from smtpx.errors import SMTPInputError
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a@b.c", [("", "a@b.c")]),
+    ('"Friendly Name" <address@company.com>', [("Friendly Name", "address@company.com")]),
+    ("Friendly Name <address@company.com>", [("Friendly Name", "address@company.com")]),
+    ('"a@b"@c.d', [("", '"a@b"@c.d')]),
+    ('"john smith"@example.com', [("", '"john smith"@example.com')]),
+    ("John Q. Public <jqp@x.org>, b@c.d", [("John Q. Public", "jqp@x.org"), ("", "b@c.d")]),
+    ('"Smith, John" <js@x.org>', [("Smith, John", "js@x.org")]),
+    ('"say \\"hi\\"" <q@x.org>', [('say "hi"', "q@x.org")]),
+    ("a (comment (nested)) @ b.c", [("", "a@b.c")]),
+    ("x@[192.0.2.1]", [("", "x@[192.0.2.1]")]),
+    (" a@b.c , , c@d.e,", [("", "a@b.c"), ("", "c@d.e")]),
+    ("Jöhn Müller <jm@x.de>", [("Jöhn Müller", "jm@x.de")]),
+    ("jörg@bücher.de", [("", "jörg@bücher.de")]),
+    ("<a@b.c>", [("", "a@b.c")]),
+    ("a+tag@b.c\t", [("", "a+tag@b.c")]),
+])
+def test_valid_addresses(text, expected):
+    assert parse_address_list(text) == [Mailbox(*e) for e in expected]
+
+
+@pytest.mark.parametrize("text, why", [
+    ("a@b@c", "more than one '@'"),
+    ("<a@b@c>", "more than one '@'"),
+    ('"abc@d.e', "unbalanced quote"),
+    ('"Name <a@b.c>', "unbalanced quote"),
+    ("<a@b.c", "unbalanced angle"),
+    ("a@b.c>", "unbalanced angle"),
+    ("Name <a@b.c", "unbalanced angle"),
+    ("(comment a@b.c", "unbalanced parenthesis"),
+    ("x@[1.2.3.4", "unbalanced square"),
+    ("a@b.c\r\nBcc: evil@x.org", "CR"),
+    ("a@b.c\nx", "LF"),
+    ("a\x00@b.c", "NUL"),
+    ("a\x01@b.c", "control character"),
+    ("a\x7f@b.c", "DEL"),
+    ("a..b@c.d", "bad dots"),
+    (".a@c.d", "bad dots"),
+    ("a@c..d", "bad dots"),
+    ("Team: a@b.c, d@e.f;", "group"),
+    ("joe", "missing '@'"),
+    ("Joe <joe>", "missing '@'"),
+    ("<@relay.x:a@b.c>", "source route"),
+    ("a b@c.d", "white space inside"),
+    ("a@", "missing domain"),
+    ("@b.c", "missing local part"),
+    ("<>", "empty address"),
+    ("a@b.c d@e.f", "unexpected"),
+])
+def test_invalid_addresses(text, why):
+    with pytest.raises(SMTPInputError, match=why) as info:
+        parse_address_list(text, "SendTo")
+    assert "SendTo" in str(info.value)
+    assert info.value.code == 10022
+
+
+def test_two_addresses_in_a_single_slot():
+    with pytest.raises(SMTPInputError, match="exactly one address"):
+        parse_mailbox("<a@b.c>,<d@e.f>", "From")
+    with pytest.raises(SMTPInputError, match="exactly one address"):
+        parse_mailbox("", "From")
+
+
+def test_reverse_path():
+    assert parse_reverse_path("<>") == ""
+    assert parse_reverse_path("Bounce <b@x.org>") == "b@x.org"
+    with pytest.raises(SMTPInputError):
+        parse_reverse_path("a@b@c")
+
+
+def test_non_strings_are_refused():
+    with pytest.raises(SMTPInputError):
+        parse_address_list(b"a@b.c")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name, written", [
+    ("Plain Name", "Plain Name"),
+    ("John Q. Public", '"John Q. Public"'),
+    ("Smith, John", '"Smith, John"'),
+    ('say "hi"\\', '"say \\"hi\\"\\\\"'),
+    ("Jöhn", "Jöhn"),
+])
+def test_display_name_formatting(name, written):
+    assert format_display_name(name) == written
+    assert parse_mailbox(format_mailbox(Mailbox(name, "a@b.c"))) == Mailbox(name, "a@b.c")
+
+
+def test_non_ascii_name_needing_quotes_becomes_encoded_words():
+    written = format_display_name("Müller, Hans")
+    assert written.isascii() and "," not in written
+    decoded = email.header.decode_header(written)
+    assert b"".join(p for p, _ in decoded).decode("utf-8") == "Müller, Hans"
+    long = format_display_name("Ä, " * 40)
+    assert all(len(w) <= 75 for w in long.split(" "))
+    assert b"".join(p for p, _ in email.header.decode_header(long)).decode() == "Ä, " * 40
+
+
+def test_format_address_list():
+    boxes = parse_address_list('a@b.c, "Smith, J" <j@x.org>')
+    assert format_address_list(boxes) == 'a@b.c, "Smith, J" <j@x.org>'
+
+
+_ALPHABET = st.sampled_from(list('ab.@<>", ()\\:;[]xé\t') + ["Name ", "a@b.c", "<a@b.c>", '"q q"'])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_ALPHABET, max_size=12).map("".join))
+def test_fast_path_agrees_with_the_full_parser(text):
+    fast = _fast_parse(text)
+    if fast is None:
+        return
+    assert fast == tuple(_Parser(text, "x").address_list())

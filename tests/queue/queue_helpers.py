@@ -1,0 +1,28 @@
+"""Build real composed messages for the queue tests (through the mixin and compose)."""
+from __future__ import annotations
+
+from smtpx.compose import compose_message
+from smtpx.message_properties import MessageProperties
+
+
+class Msg(MessageProperties):
+    def __init__(self) -> None:
+        self._init_message_properties()
+
+
+def composed(i: int, body: str | None = None, **props):
+    m = Msg()
+    m.from_ = f"Sender {i} <sender{i}@example.com>"
+    m.send_to = f"to{i}@example.org"
+    m.cc = "cc@example.org"
+    m.bcc = "hidden@example.org"
+    m.subject = f"message {i} — ünïcode"
+    m.message_id = f"msg{i}@example.com"
+    m.message_text = body if body is not None else f"Body of message {i}\n.leading dot\nline ü\n"
+    for k, v in props.items():
+        setattr(m, k, v)
+    return compose_message(m)
+
+
+def wire_bytes(msg) -> bytes:
+    return b"".join(msg.iter_bytes())
