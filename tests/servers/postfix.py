@@ -169,12 +169,13 @@ class Postfix:
     def mailbox_text(self) -> str:
         return self.mailbox_path.read_bytes().decode("utf-8", "replace") if self.mailbox_path.exists() else ""
 
-    def wait_for_delivery(self, marker: str, timeout: float = 20.0) -> str:
-        """Wait until a delivered message containing ``marker`` is in the mbox; return that message."""
+    def wait_for_delivery(self, marker: str, *also: str, timeout: float = 20.0) -> str:
+        """Wait until a delivered message containing ``marker`` (and every string in ``also``)
+        is in the mbox; return that message."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for message in split_mbox(self.mailbox_text()):
-                if marker in message:
+                if marker in message and all(extra in message for extra in also):
                     return message
             time.sleep(0.1)
         raise AssertionError(f"no message containing {marker!r} was delivered within {timeout}s;\nlog tail:\n{self.log_text()[-3000:]}")
