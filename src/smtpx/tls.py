@@ -1,0 +1,391 @@
+"""TLS for smtpx: an ``ssl.SSLContext`` from the reference's settings, the handshake, and the
+verification of the server certificate with an accept hook.
+
+How verification works (and why)
+--------------------------------
+The handshake runs with ``verify_mode=CERT_NONE``; right after it, before a single byte of
+application data is written, the chain the server sent is verified with
+``cryptography.x509.verification`` (RFC 5280 path building plus the host name, against the
+system trust store from ``ssl.get_default_verify_paths()`` plus ``SSLServerCACerts``).
+
+The other design, ``CERT_REQUIRED`` in OpenSSL, aborts the handshake on the first problem. The
+reference, though, lets the ``SSLServerAuthentication`` handler *accept* a certificate that
+failed verification. After an aborted handshake the only way to continue would be a new TCP
+connection, and with STARTTLS the whole SMTP dialogue before it as well; and OpenSSL reports one
+error code, not what else is wrong. Verifying after a CERT_NONE handshake keeps one connection,
+gives the handler an exact status, and lets ``ssl_accept_server_cert`` pin exactly one
+certificate (SHA-256 of its DER form).
+
+Status strings (``SSLServerAuthenticationEvent.status``): ``"OK"``, or the problems found,
+joined by "; ", each starting with one of the ``STATUS_*`` phrases below.
+
+Decisions on the reference's settings
+-------------------------------------
+- ``SSLEnabledProtocols``: the reference's bitmask. TLS 1.0 and 1.1 (and SSL 2/3) cannot be
+  offered: OpenSSL 3 refuses them at the default security level (and RFC 8996 deprecates them).
+  Their bits are ignored when TLS 1.2 or 1.3 is also enabled; a mask that enables nothing else
+  is an ``SMTPConfigError``. The default here is TLS 1.2 + TLS 1.3 (``0x3C00`` = 15360), not
+  the reference's 4032: a client in 2026 must offer TLS 1.3, and 4032's other bits are unusable.
+- ``SSLEnabledCipherSuites``: IANA names (the reference's "SSL_" spellings too), separated by
+  ";" or ",", mapped to OpenSSL names with the table below; "*" keeps Python's secure default.
+  A name that OpenSSL 3 removed (RC4, DES, 3DES, EXPORT, NULL, anonymous, static ECDH, Kerberos)
+  or that is unknown is an ``SMTPConfigError``. TLS 1.3 suites cannot be restricted through
+  Python's ``ssl`` module (OpenSSL configures them separately and Python has no call for it):
+  a list naming no TLS 1.3 suite turns TLS 1.3 off, a list naming all of OpenSSL's TLS 1.3
+  suites keeps it on, and a list naming only some raises ``NotImplementedError``.
+- ``SSLCheckCRL`` / ``SSLCheckOCSP``: 0 is accepted; 1 and 2 raise ``NotImplementedError``:
+  revocation checking needs fetching CRLs / OCSP responses from the network, which smtpx does
+  not do. Pin the certificate or use the handler instead.
+- ``LogSSLPackets``: every TLS message and record header is reported through ``ssl_status``
+  (CPython's ``SSLContext._msg_callback``; where it is missing, ``NotImplementedError``).
+- ``SSLKeyLogFile``: supported (``SSLContext.keylog_filename``, appends NSS key log lines).
+- ``SSLCipherStrength``: minimum bits for TLS <= 1.2 suites; above 128 with TLS 1.3 enabled it
+  raises ``NotImplementedError`` (TLS_AES_128_GCM_SHA256 cannot be removed, see above).
+- ``SSLEnableRenegotiation``: False sets ``OP_NO_RENEGOTIATION``.
+- ``SSLCACerts``: extra certificates sent with the client certificate (its chain).
+- ``SSLProvider``: there is one implementation (OpenSSL through ``ssl``); every provider value
+  uses it.
+- ``key_exchange_strength``: Python's ``ssl`` does not expose the negotiated group, so it is
+  read from the server's handshake messages (smtpx.tls_messages); None where CPython's message
+  hook is missing.
+"""
+from __future__ import annotations
+
+import os
+import select
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from . import tls_messages
+from .certificate import Certificate
+from .errors import SMTPCertificateError, SMTPConfigError, SMTPTLSError
+from .events import SSLServerAuthenticationEvent
+from .tls_names import (DEFAULT_ENABLED_PROTOCOLS, IANA_TO_OPENSSL, OPENSSL_TO_IANA, TLS13_SUITES,
+                        openssl_cipher_string, protocol_range)
+from .tls_verify import (STATUS_EXPIRED, STATUS_HOST_MISMATCH, STATUS_INVALID, STATUS_NO_SAN,
+                         STATUS_NOT_YET_VALID, STATUS_OK, STATUS_SELF_SIGNED, STATUS_UNTRUSTED,
+                         system_roots, verify_server_chain)
+
+__all__ = [
+    "TLSSettings", "TLSInfo", "TLSHooks", "build_context", "handshake", "protocol_range",
+    "openssl_cipher_string", "verify_server_chain", "DEFAULT_ENABLED_PROTOCOLS",
+    "STATUS_OK", "STATUS_EXPIRED", "STATUS_NOT_YET_VALID", "STATUS_SELF_SIGNED",
+    "STATUS_HOST_MISMATCH", "STATUS_UNTRUSTED", "STATUS_NO_SAN", "STATUS_INVALID",
+    "IANA_TO_OPENSSL", "OPENSSL_TO_IANA", "TLS13_SUITES", "system_roots",
+]
+
+
+# ----------------------------------------------------------------------------- settings
+@dataclass
+class TLSSettings:
+    """Everything the TLS layer needs, gathered by the facade from properties and config()."""
+
+    enabled_protocols: int = DEFAULT_ENABLED_PROTOCOLS  # SSLEnabledProtocols
+    cipher_suites: str = "*"                 # SSLEnabledCipherSuites
+    cipher_strength_min: int = 0             # SSLCipherStrength (bits)
+    server_ca_certs: str = ""                # SSLServerCACerts: PEM text, added to the system roots
+    use_system_trust: bool = True            # trust the system bundle as well
+    client_cert: Optional[Certificate] = None    # SSLCert
+    ca_certs: str = ""                       # SSLCACerts: chain sent with the client certificate
+    accept_server_cert: Optional[Certificate] = None  # SSLAcceptServerCert
+    key_log_file: str = ""                   # SSLKeyLogFile
+    check_crl: int = 0                       # SSLCheckCRL (only 0 supported)
+    check_ocsp: int = 0                      # SSLCheckOCSP (only 0 supported)
+    include_cert_chain: bool = False         # SSLIncludeCertChain
+    enable_renegotiation: bool = True        # SSLEnableRenegotiation
+    log_ssl_packets: bool = False            # LogSSLPackets: TLS messages through ssl_status
+    # ReuseSSLSession: pass the previous connection's SyncStream.tls_session and TLSInfo.context
+    # (OpenSSL resumes a session only with the context that made it).
+    session: Optional[ssl.SSLSession] = None
+    context: Optional[ssl.SSLContext] = field(default=None, repr=False)
+
+    def validate(self) -> None:
+        """Raise for settings that cannot work, before anything is sent."""
+        protocol_range(self.enabled_protocols)
+        openssl_cipher_string(self.cipher_suites)
+        if self.check_crl not in (0, 1, 2) or self.check_ocsp not in (0, 1, 2):
+            raise SMTPConfigError("SSLCheckCRL and SSLCheckOCSP take 0, 1 or 2")
+        if self.check_crl:
+            raise NotImplementedError(
+                "SSLCheckCRL: certificate revocation lists would have to be fetched from the "
+                "certificate's distribution points, which smtpx does not do; use "
+                "ssl_accept_server_cert or on_ssl_server_authentication to pin certificates")
+        if self.check_ocsp:
+            raise NotImplementedError(
+                "SSLCheckOCSP: OCSP needs a query to the certificate's responder, which smtpx does "
+                "not do; use ssl_accept_server_cert or on_ssl_server_authentication instead")
+        if self.log_ssl_packets and not tls_messages.HAS_MESSAGE_HOOK:
+            raise NotImplementedError(
+                "LogSSLPackets: this Python's ssl module offers no hook for TLS messages")
+        if self.cipher_strength_min < 0:
+            raise SMTPConfigError("SSLCipherStrength must be >= 0")
+
+
+class TLSHooks(Protocol):
+    def ssl_status(self, message: str) -> None: ...
+    def ssl_server_authentication(self, event: SSLServerAuthenticationEvent) -> bool: ...
+
+
+@dataclass
+class TLSInfo:
+    """What was negotiated (the SSLNegotiated* settings) and who the server is."""
+
+    version: str                  # "TLSv1.3"
+    cipher: str                   # OpenSSL name, "ECDHE-RSA-AES128-GCM-SHA256"
+    cipher_strength: int          # bits of the bulk cipher
+    cipher_suite: str             # IANA name
+    key_exchange: str             # "ECDHE", "DHE", "RSA" ("ECDHE/DHE (TLS 1.3)" if the group is unknown)
+    key_exchange_strength: Optional[int]  # bits of the group (x25519: 253); None when unknown
+    server_cert: Certificate
+    peer_chain: list[Certificate]  # as sent by the server, leaf first
+    verify_status: str            # "OK" or why verification failed
+    accepted_by: str              # "verification", "ssl_accept_server_cert" or "handler"
+    key_exchange_group: Optional[str] = None  # "x25519", "secp256r1", "ffdhe2048", ...
+    session: Optional[ssl.SSLSession] = None   # for ReuseSSLSession; SyncStream.close() updates it
+                                               # (TLS 1.3 tickets come after the handshake)
+    session_reused: bool = False
+    context: Optional[ssl.SSLContext] = field(default=None, repr=False)
+
+
+# ----------------------------------------------------------------------------- context
+def _load_client_cert(ctx: ssl.SSLContext, cert: Certificate, extra_chain: str) -> None:
+    if cert.x509 is None:
+        raise SMTPTLSError("the client certificate (SSLCert) holds no X.509 certificate", 281)
+    if cert.key is None:
+        raise SMTPTLSError("the client certificate (SSLCert) has no private key: load it from a "
+                           "PFX or a PEM file holding the key", 273)
+    # load_cert_chain() reads files only. The key goes to disk encrypted with a random one-time
+    # password, in a 0600 file that is removed at once, so the plain key never touches disk.
+    password = os.urandom(24).hex().encode("ascii")
+    key_pem = cert.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.BestAvailableEncryption(password))
+    extra = extra_chain.strip()
+    chain = cert.pem(with_chain=True).encode("ascii") + (extra.encode("ascii", "replace") + b"\n" if extra else b"")
+    fd, path = tempfile.mkstemp(prefix="smtpx-cert-", suffix=".pem")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(chain + key_pem)
+        ctx.load_cert_chain(path, password=password)
+    except ssl.SSLError as exc:
+        raise SMTPTLSError(f"cannot use the client certificate: {exc}", 273) from exc
+    finally:
+        os.unlink(path)
+
+
+def build_context(settings: TLSSettings) -> ssl.SSLContext:
+    """An SSLContext for ``settings``. Certificates are verified after the handshake by
+    :func:`verify_server_chain`, so the context itself does not verify (see the module doc)."""
+    settings.validate()
+    low, high = protocol_range(settings.enabled_protocols)
+    cipher_string, tls13_allowed = openssl_cipher_string(settings.cipher_suites)
+    if not tls13_allowed and high == ssl.TLSVersion.TLSv1_3:
+        high = ssl.TLSVersion.TLSv1_2
+    if cipher_string == "":  # only TLS 1.3 suites were listed
+        if high < ssl.TLSVersion.TLSv1_3:
+            raise SMTPConfigError("SSLEnabledCipherSuites lists only TLS 1.3 suites but "
+                                  "SSLEnabledProtocols does not enable TLS 1.3")
+        low = ssl.TLSVersion.TLSv1_3
+    if low > high:
+        raise SMTPConfigError("SSLEnabledCipherSuites names no TLS 1.3 suite and SSLEnabledProtocols "
+                              "enables only TLS 1.3: no cipher suite is left")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = low
+    ctx.maximum_version = high
+    if not settings.enable_renegotiation:
+        ctx.options |= ssl.OP_NO_RENEGOTIATION
+    try:
+        if cipher_string:
+            ctx.set_ciphers(cipher_string)
+    except ssl.SSLError as exc:
+        raise SMTPConfigError(f"OpenSSL accepts none of the cipher suites {settings.cipher_suites!r} "
+                              f"({exc.reason or exc})") from exc
+    if settings.cipher_strength_min:
+        _apply_min_strength(ctx, settings.cipher_strength_min, high)
+    if settings.key_log_file:
+        ctx.keylog_filename = settings.key_log_file
+    if settings.client_cert is not None and not settings.client_cert.is_empty:
+        _load_client_cert(ctx, settings.client_cert, settings.ca_certs)
+    return ctx
+
+
+def _apply_min_strength(ctx: ssl.SSLContext, bits: int, high: ssl.TLSVersion) -> None:
+    if bits > 128 and high >= ssl.TLSVersion.TLSv1_3:
+        raise NotImplementedError(
+            "SSLCipherStrength above 128 cannot be enforced with TLS 1.3 enabled (Python's ssl "
+            "cannot remove TLS_AES_128_GCM_SHA256); disable TLS 1.3 in SSLEnabledProtocols")
+    strong = [c["name"] for c in ctx.get_ciphers()
+              if c["protocol"] != "TLSv1.3" and c["strength_bits"] >= bits]
+    if not strong:
+        raise SMTPConfigError(f"no enabled cipher suite reaches SSLCipherStrength={bits}")
+    ctx.set_ciphers(":".join(strong))
+
+
+# ----------------------------------------------------------------------------- handshake
+Waiter = Callable[[bool], None]  # wait(for_write): block until the socket is ready or raise
+
+
+def _blocking_wait(sock: socket.socket) -> Waiter:
+    def wait(for_write: bool) -> None:
+        if for_write:
+            select.select([], [sock], [])
+        else:
+            select.select([sock], [], [])
+    return wait
+
+
+def _handshake_error(exc: BaseException) -> SMTPTLSError:
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError, EOFError)):
+        return SMTPTLSError("the server closed the connection during the TLS handshake", 276)
+    reason = getattr(exc, "reason", None) or ""
+    text = str(exc)
+    if "CERTIFICATE_REQUIRED" in reason:
+        return SMTPTLSError(f"the server requires a client certificate (SSLCert): {text}", 281)
+    if reason in ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "WRONG_VERSION_NUMBER",
+                  "NO_PROTOCOLS_AVAILABLE"):
+        return SMTPTLSError(f"no TLS version in common with the server (see SSLEnabledProtocols): {text}", 276)
+    if reason in ("NO_SHARED_CIPHER", "SSLV3_ALERT_HANDSHAKE_FAILURE", "NO_CIPHERS_AVAILABLE"):
+        return SMTPTLSError(f"TLS handshake refused (no common cipher suite or parameters): {text}", 276)
+    return SMTPTLSError(f"error during the TLS handshake: {text}", 276)
+
+
+def _key_exchange(ctx: ssl.SSLContext, version: str, cipher_name: str, group: Optional[str]) -> str:
+    if version == "TLSv1.3":
+        if group is None:
+            return "ECDHE/DHE (TLS 1.3)"
+        return "DHE" if group.startswith("ffdhe") else "ECDHE"
+    for info in ctx.get_ciphers():
+        if info["name"] == cipher_name:
+            return {"kx-ecdhe": "ECDHE", "kx-dhe": "DHE", "kx-rsa": "RSA"}.get(
+                info.get("kea", ""), info.get("kea", "").replace("kx-", "").upper())
+    return ""
+
+
+def _peer_chain(ssock: ssl.SSLSocket) -> list[x509.Certificate]:
+    sslobj = getattr(ssock, "_sslobj", None)
+    getter = getattr(sslobj, "get_unverified_chain", None) or getattr(ssock, "get_unverified_chain", None)
+    certs: list[x509.Certificate] = []
+    if getter is not None:
+        for item in getter() or []:
+            der = item if isinstance(item, bytes) else item.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+            certs.append(x509.load_der_x509_certificate(der))
+    if not certs:
+        der = ssock.getpeercert(binary_form=True)
+        if der:
+            certs.append(x509.load_der_x509_certificate(der))
+    return certs
+
+
+def handshake(
+    sock: socket.socket,
+    settings: TLSSettings,
+    server_hostname: str,
+    hooks: Optional[TLSHooks] = None,
+    *,
+    wait: Optional[Waiter] = None,
+) -> tuple[ssl.SSLSocket, TLSInfo]:
+    """Run the TLS handshake on ``sock`` (non-blocking I/O through ``wait``), verify the server,
+    ask the hooks, and return the TLS socket with what was negotiated.
+
+    Raises SMTPTLSError (handshake), SMTPCertificateError (certificate refused; ``.status`` and
+    ``.reasons`` say why). On error the socket is closed. Nothing is written after the
+    handshake until the verdict is in.
+    """
+    status = hooks.ssl_status if hooks is not None else (lambda message: None)
+    ctx = settings.context or build_context(settings)
+    sni = server_hostname.strip("[]") if server_hostname else None
+    sock.setblocking(False)
+    tls_messages.install(ctx)  # before wrap_socket: OpenSSL copies the callback then
+    # A session can only be resumed with the context that made it.
+    session = settings.session if settings.context is not None else None
+    try:
+        ssock = ctx.wrap_socket(sock, server_hostname=sni or None, do_handshake_on_connect=False,
+                                session=session)
+    except (ssl.SSLError, ValueError) as exc:
+        sock.close()
+        raise SMTPTLSError(f"cannot start TLS: {exc}", 276) from exc
+    waiter = wait or _blocking_wait(ssock)
+    sniffer = tls_messages.watch(ssock, status if settings.log_ssl_packets else None)
+    status(f"Starting TLS handshake with {server_hostname or '(no host name)'}")
+    try:
+        while True:
+            try:
+                ssock.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                waiter(False)
+            except ssl.SSLWantWriteError:
+                waiter(True)
+    except (ssl.SSLError, OSError) as exc:
+        ssock.close()
+        raise _handshake_error(exc) from exc
+    except BaseException:
+        ssock.close()
+        raise
+
+    try:
+        info = _verdict(ssock, ctx, settings, server_hostname, hooks, status, sniffer)
+    except BaseException:
+        ssock.close()
+        raise
+    return ssock, info
+
+
+def _verdict(ssock: ssl.SSLSocket, ctx: ssl.SSLContext, settings: TLSSettings, server_hostname: str,
+             hooks: Optional[TLSHooks], status: Callable[[str], None], sniffer: tls_messages.ConnWatch) -> TLSInfo:
+    version = ssock.version() or ""
+    cipher_name, _proto, bits = ssock.cipher() or ("", "", 0)
+    status(f"TLS handshake complete: {version}, {cipher_name}")
+    chain = _peer_chain(ssock)
+    if not chain:
+        raise SMTPCertificateError("the server presented no certificate", 282, status="no certificate",
+                                   reasons=["no certificate"])
+    leaf_der = chain[0].public_bytes(serialization.Encoding.DER)
+    verify_status, reasons = verify_server_chain(chain, server_hostname, settings.server_ca_certs,
+                                                settings.use_system_trust)
+    accept = verify_status == STATUS_OK
+    accepted_by = "verification"
+    event_status = verify_status
+    pin = settings.accept_server_cert
+    if pin is not None and not pin.is_empty and pin.matches(leaf_der):
+        accept, accepted_by = True, "ssl_accept_server_cert"
+        if verify_status != STATUS_OK:
+            event_status = f"OK: the certificate matches SSLAcceptServerCert ({verify_status})"
+    status(f"Server certificate: {event_status}")
+    server_cert = Certificate.from_x509(chain[0], chain[1:])
+    if hooks is not None:
+        certs = chain if settings.include_cert_chain else chain[:1]
+        encoded = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+        event = SSLServerAuthenticationEvent(cert_encoded=encoded, cert_subject=server_cert.subject,
+                                             cert_issuer=server_cert.issuer, status=event_status,
+                                             accept=accept)
+        final = bool(hooks.ssl_server_authentication(event))
+        if final and not accept:
+            accepted_by = "handler"
+        accept = final
+    if not accept:
+        raise SMTPCertificateError(f"the server certificate was not accepted: {verify_status}", 280,
+                                   status=verify_status, reasons=reasons)
+    return TLSInfo(
+        version=version,
+        cipher=cipher_name,
+        cipher_strength=int(bits or 0),
+        cipher_suite=cipher_name if cipher_name.startswith("TLS_") else OPENSSL_TO_IANA.get(cipher_name, ""),
+        key_exchange=_key_exchange(ctx, version, cipher_name, sniffer.group),
+        key_exchange_strength=sniffer.bits,
+        key_exchange_group=sniffer.group,
+        server_cert=server_cert,
+        peer_chain=[Certificate.from_x509(c) for c in chain],
+        verify_status=verify_status,
+        accepted_by=accepted_by,
+        session=ssock.session,
+        session_reused=ssock.session_reused,
+        context=ctx,
+    )

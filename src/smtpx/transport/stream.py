@@ -1,0 +1,381 @@
+"""SyncStream: the blocking byte stream the sync driver runs the engine over.
+
+The socket is kept non-blocking; every wait goes through one ``poll`` on the socket and a
+wake-up socketpair, so that
+
+- timeouts are exact and of either kind: *inactivity* (default: the clock restarts at the start
+  of each read()/write() and whenever bytes move) or *absolute* (one deadline for the whole
+  operation, set by :meth:`begin_operation`; without it each call is its own operation);
+  ``timeout=0`` means none;
+- :meth:`interrupt` from another thread wakes a blocked read/write/handshake at once, which then
+  raises ``SMTPInterrupted``. An interrupted stream stays interrupted (the protocol state is
+  unknown) until :meth:`close`; call it only while an operation runs or is about to;
+- ``max_transfer_rate`` (bytes/s, 0 = unlimited) throttles ``write(data, throttle=True)`` with a
+  token bucket; waiting for tokens counts against an absolute deadline but not as inactivity.
+
+Errors: SMTPTimeoutError (301), SMTPInterrupted (301), SMTPConnectionDropped (1120) when the
+peer resets or closes while we write, SMTPCommunicationError (162) for other socket errors,
+SMTPTLSError 283/284 for TLS errors while writing/reading (281 when the server refuses our
+client certificate after a TLS 1.3 handshake), SMTPNotConnectedError (1117) after close().
+"""
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import Any, Optional
+
+from .. import tls as _tls
+from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPInputError, SMTPInterrupted,
+                      SMTPNotConnectedError, SMTPTimeoutError, SMTPTLSError)
+
+__all__ = ["SyncStream", "TokenBucket"]
+
+_READ_SIZE = 65536
+_DROPPED_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN, errno.ENOTCONN}
+
+
+def _address(getter: Any) -> tuple[Any, ...]:
+    try:
+        return getter()
+    except OSError:
+        return ("", 0)
+
+
+class TokenBucket:
+    """``rate`` bytes per second, with a burst of about 20 ms worth (at least 1 byte)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = float(rate)
+        self.capacity = max(1.0, min(self.rate / 50.0, 65536.0))
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def available(self) -> int:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return int(self.tokens)
+
+    def delay(self) -> float:
+        """Seconds until one whole token is there."""
+        return max(0.0, (1.0 - self.tokens) / self.rate)
+
+    def take(self, n: int) -> None:
+        self.tokens -= n
+
+
+class SyncStream:
+    """A connected socket with timeouts, TLS upgrade, interrupt and throttling."""
+
+    def __init__(self, sock: socket.socket, timeout: float, absolute: bool = False,
+                 max_transfer_rate: int = 0) -> None:
+        if timeout < 0:
+            raise SMTPInputError("timeout must be >= 0 (0 = no timeout)")
+        if max_transfer_rate < 0:
+            raise SMTPInputError("max_transfer_rate must be >= 0 (0 = unlimited)")
+        self._sock: Any = sock
+        self.timeout = float(timeout)
+        self.absolute = absolute
+        self.max_transfer_rate = int(max_transfer_rate)
+        self._bucket = TokenBucket(max_transfer_rate) if max_transfer_rate else None
+        self._deadline: Optional[float] = None       # absolute mode, set by begin_operation()
+        self._call_deadline: Optional[float] = None  # absolute mode without an operation
+        self._last_activity = time.monotonic()
+        self._interrupted = threading.Event()
+        self._closed = False
+        self._tls_info: Optional[_tls.TLSInfo] = None
+        sock.setblocking(False)
+        self._fd = sock.fileno()  # the same descriptor after the TLS upgrade
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._poller = select.poll() if hasattr(select, "poll") else None
+        # Read once: after a reset getpeername() fails; the next read/write reports the reset.
+        self.local_address: tuple[Any, ...] = _address(sock.getsockname)
+        self.remote_address: tuple[Any, ...] = _address(sock.getpeername)
+
+    # ------------------------------------------------------------------ operations / timeouts
+    def begin_operation(self) -> None:
+        """Start one public method: in absolute mode its deadline starts now."""
+        self._deadline = (time.monotonic() + self.timeout) if (self.absolute and self.timeout) else None
+
+    def end_operation(self) -> None:
+        self._deadline = None
+
+    def _start_call(self) -> None:
+        self._check_usable()
+        now = time.monotonic()
+        self._last_activity = now  # inactivity counts from the start of each call
+        if self.absolute and self.timeout and self._deadline is None:
+            self._call_deadline = now + self.timeout
+        else:
+            self._call_deadline = None
+
+    def _remaining(self) -> Optional[float]:
+        """Seconds left before the timeout (None = wait forever)."""
+        if not self.timeout:
+            return None
+        if self.absolute:
+            deadline = self._deadline if self._deadline is not None else self._call_deadline
+            if deadline is None:
+                return None
+        else:
+            deadline = self._last_activity + self.timeout
+        return deadline - time.monotonic()
+
+    def _timed_out(self) -> SMTPTimeoutError:
+        kind = "absolute" if self.absolute else "inactivity"
+        return SMTPTimeoutError(f"timeout: no progress within {self.timeout:g} s ({kind} timeout)", 301)
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise SMTPNotConnectedError("the connection is closed", 1117)
+        if self._interrupted.is_set():
+            raise SMTPInterrupted("operation interrupted", 301)
+
+    # ------------------------------------------------------------------ waiting
+    def _wait(self, for_write: bool) -> None:
+        """Block until the socket is ready; raise on timeout, interrupt or close."""
+        self._check_usable()
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            raise self._timed_out()
+        sock_fd, wake_fd = self._fd, self._wake_r.fileno()
+        if self._poller is not None:
+            mask = select.POLLOUT if for_write else select.POLLIN
+            self._poller.register(sock_fd, mask)
+            self._poller.register(wake_fd, select.POLLIN)
+            try:
+                ready = self._poller.poll(None if remaining is None else max(1, int(remaining * 1000 + 0.999)))
+            finally:
+                self._poller.unregister(sock_fd)
+                self._poller.unregister(wake_fd)
+            fds = {fd for fd, _ev in ready}
+        else:  # pragma: no cover - platforms without poll()
+            rl, wl, _ = select.select([wake_fd] + ([] if for_write else [sock_fd]),
+                                      [sock_fd] if for_write else [], [], remaining)
+            fds = set(rl + wl)
+        if wake_fd in fds or self._interrupted.is_set():
+            self._check_usable()
+        if not fds:
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                raise self._timed_out()
+
+    def _sleep(self, seconds: float) -> None:
+        """Throttle pause: interruptible; bounded by an absolute deadline."""
+        remaining = self._remaining() if self.absolute else None
+        if remaining is not None and remaining < seconds:
+            if remaining > 0:
+                self._wait_wake(remaining)
+            raise self._timed_out()
+        self._wait_wake(seconds)
+
+    def _wait_wake(self, seconds: float) -> None:
+        ready, _, _ = select.select([self._wake_r], [], [], max(0.0, seconds))
+        if ready or self._interrupted.is_set():
+            self._check_usable()
+
+    # ------------------------------------------------------------------ I/O
+    def read(self) -> bytes:
+        """Bytes that are available (at least one); b"" when the peer has closed."""
+        self._start_call()
+        sock = self._sock
+        while True:
+            try:
+                data = sock.recv(_READ_SIZE)
+                self._last_activity = time.monotonic()
+                return data
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                self._wait(False)
+            except ssl.SSLWantWriteError:
+                self._wait(True)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""  # close_notify, or a close without it (common after QUIT)
+            except ssl.SSLError as exc:
+                raise self._tls_error(exc, reading=True) from exc
+            except OSError as exc:
+                raise self._os_error(exc, "reading") from exc
+
+    def write(self, data: bytes | bytearray | memoryview, throttle: bool = True) -> None:
+        """Send all of ``data``; throttled by max_transfer_rate unless ``throttle`` is False."""
+        self._start_call()
+        view = memoryview(data).cast("B")
+        bucket = self._bucket if throttle else None
+        sock = self._sock
+        offset, total = 0, len(view)
+        retry: Optional[int] = None  # OpenSSL wants a retried write repeated with the same length
+        while offset < total:
+            if retry is not None:
+                limit = retry
+            else:
+                limit = total - offset
+                if bucket is not None:
+                    allowed = bucket.available()
+                    while allowed < 1:
+                        self._sleep(bucket.delay())
+                        allowed = bucket.available()
+                    limit = min(limit, allowed)
+            try:
+                sent = sock.send(view[offset:offset + limit])
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+                retry = limit
+                self._wait(True)
+                continue
+            except ssl.SSLWantReadError:
+                retry = limit
+                self._wait(False)
+                continue
+            except ssl.SSLError as exc:
+                raise self._write_tls_error(exc) from exc
+            except OSError as exc:
+                raise self._alert_or(self._os_error(exc, "writing")) from exc
+            retry = None
+            if bucket is not None:
+                bucket.take(sent)
+            offset += sent
+            self._last_activity = time.monotonic()
+
+    def _os_error(self, exc: OSError, doing: str) -> Exception:
+        if self._closed:
+            return SMTPNotConnectedError("the connection is closed", 1117)
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) or \
+                exc.errno in _DROPPED_ERRNOS:
+            return SMTPConnectionDropped(f"connection dropped by the remote host while {doing}: "
+                                         f"{exc.strerror or exc}", 1120)
+        return SMTPCommunicationError(f"error {doing}: {exc.strerror or exc}", 162)
+
+    def _alert_or(self, fallback: Exception) -> Exception:
+        """A write failed: the reason may be a TLS alert waiting to be read (e.g. the server
+        refused our client certificate after a TLS 1.3 handshake). Report that if so."""
+        if self._tls_info is None:
+            return fallback
+        try:
+            self._sock.recv(1)
+        except ssl.SSLError as exc:
+            if exc.reason and not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError,
+                                                   ssl.SSLWantReadError, ssl.SSLWantWriteError)):
+                return self._tls_error(exc, reading=True)
+        except OSError:
+            pass
+        return fallback
+
+    def _write_tls_error(self, exc: ssl.SSLError) -> Exception:
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return self._alert_or(SMTPConnectionDropped(
+                f"connection dropped by the remote host while writing: {exc}", 1120))
+        return self._alert_or(self._tls_error(exc, reading=False))
+
+    def _tls_error(self, exc: ssl.SSLError, reading: bool) -> Exception:
+        reason = exc.reason or ""
+        if "CERTIFICATE_REQUIRED" in reason:
+            return SMTPTLSError(f"the server requires a client certificate (SSLCert): {exc}", 281)
+        if "BAD_RECORD_MAC" in reason or "DECRYPT" in reason:
+            return SMTPTLSError(f"error decrypting data: {exc}", 284)
+        if reading:
+            return SMTPTLSError(f"TLS error while reading: {exc}", 284)
+        return SMTPTLSError(f"TLS error while writing: {exc}", 283)
+
+    # ------------------------------------------------------------------ TLS
+    def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Any = None) -> None:
+        """TLS handshake on this connection (STARTTLS after the 220, or implicit TLS right after
+        connect). Refuses if the server already sent bytes: those would have been injected
+        before the handshake (RFC 3207 section 6)."""
+        self._start_call()
+        if self._tls_info is not None:
+            raise SMTPTLSError("TLS is already active on this connection", 276)
+        try:
+            early = self._sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            early = None
+        except OSError as exc:
+            raise self._os_error(exc, "starting TLS") from exc
+        if early is not None:
+            self.close()
+            if early == b"":
+                raise SMTPTLSError("the server closed the connection before the TLS handshake", 276)
+            raise SMTPTLSError("the server sent data before the TLS handshake (after its 220 reply to "
+                               "STARTTLS); refusing to go on, it could be injected", 276)
+        plain = self._sock
+        try:
+            ssock, info = _tls.handshake(plain, tls, server_hostname, hooks, wait=self._wait)
+        except BaseException:
+            self._sock = plain  # closed by handshake(); close() below only tidies up
+            self.close()
+            raise
+        self._sock = ssock
+        self._tls_info = info
+        self._last_activity = time.monotonic()
+
+    @property
+    def tls_info(self) -> Optional["_tls.TLSInfo"]:
+        return self._tls_info
+
+    @property
+    def tls_session(self) -> Optional[ssl.SSLSession]:
+        """The TLS session to resume on the next connection (ReuseSSLSession). With TLS 1.3 the
+        server sends its ticket after the handshake: read it after the first reply."""
+        return self._sock.session if self._tls_info is not None and not self._closed else None
+
+    @property
+    def is_tls(self) -> bool:
+        return self._tls_info is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted.is_set()
+
+    # ------------------------------------------------------------------ interrupt / close
+    def interrupt(self) -> None:
+        """Make the blocked (or next) read/write raise SMTPInterrupted. Thread-safe."""
+        self._interrupted.set()
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass  # closed, or the wake-up buffer is full: the flag is enough
+
+    def close(self) -> None:
+        """Close the connection (no close_notify wait). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._tls_info is not None:
+            try:  # TLS 1.3 tickets arrive after the handshake: keep the latest for resumption
+                self._tls_info.session = self._sock.session or self._tls_info.session
+            except (OSError, ValueError, AttributeError):
+                pass
+        self._drain()
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        for end in (self._wake_r, self._wake_w):
+            try:
+                end.close()
+            except OSError:
+                pass
+
+    def _drain(self) -> None:
+        """Discard bytes waiting in the kernel (e.g. TLS 1.3 session tickets nobody read):
+        closing a socket with unread data sends a reset, and a reset can make the peer drop
+        data we wrote that it has not read yet."""
+        try:
+            for _ in range(64):
+                if not socket.socket.recv(self._sock, 65536, socket.MSG_DONTWAIT):
+                    break
+        except (OSError, ValueError):
+            pass
+
+    def __enter__(self) -> "SyncStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

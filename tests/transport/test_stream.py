@@ -1,0 +1,263 @@
+"""SyncStream over real sockets on 127.0.0.1: reads, writes, EOF and resets, inactivity vs
+absolute timeouts, interrupt() from another thread, and the transfer-rate throttle.
+
+No test asserts a duration: timeouts are shown by what happens (a trickling peer keeps an
+inactivity timeout alive but trips an absolute one); the throttle is a measured rate with a
+tolerance."""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from smtpx.errors import (SMTPConnectionDropped, SMTPInputError, SMTPInterrupted, SMTPNotConnectedError,
+                          SMTPTimeoutError)
+from smtpx.transport.stream import SyncStream
+
+
+class Peer:
+    """A one-connection TCP peer on 127.0.0.1 running ``behaviour(conn, peer)`` in a thread."""
+
+    def __init__(self, behaviour):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.behaviour = behaviour
+        self.arrivals: list[tuple[float, int]] = []
+        self.received = bytearray()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        conn, _ = self.listener.accept()
+        try:
+            self.behaviour(conn, self)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def connect(self, **kw) -> SyncStream:
+        return SyncStream(socket.create_connection(("127.0.0.1", self.port), timeout=5), **kw)
+
+    def close(self):
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def peer():
+    peers = []
+
+    def make(behaviour):
+        p = Peer(behaviour)
+        peers.append(p)
+        return p
+
+    yield make
+    for p in peers:
+        p.close()
+
+
+def echo(conn, peer):
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        conn.sendall(data)
+
+
+def hold(conn, peer):
+    """Say nothing until the test ends."""
+    peer.stop.wait(10)
+
+
+def trickle(conn, peer, count=20, gap=0.05):
+    for _ in range(count):
+        if peer.stop.wait(gap):
+            return
+        conn.sendall(b"x")
+    conn.sendall(b"\n")
+    peer.stop.wait(10)
+
+
+def record(conn, peer):
+    conn.settimeout(10)
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        peer.arrivals.append((time.monotonic(), len(data)))
+        peer.received += data
+
+
+def read_line(stream: SyncStream) -> bytes:
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = stream.read()
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def test_echo_and_addresses(peer):
+    p = peer(echo)
+    with p.connect(timeout=5) as stream:
+        stream.write(b"EHLO client\r\n")
+        assert read_line(stream) == b"EHLO client\r\n"
+        assert stream.remote_address[:2] == ("127.0.0.1", p.port)
+        assert stream.local_address[0] == "127.0.0.1" and stream.local_address[1] > 0
+        assert stream.tls_info is None and not stream.is_tls
+
+
+def test_eof_reads_empty(peer):
+    p = peer(lambda conn, peer: conn.sendall(b"221 bye\r\n"))
+    with p.connect(timeout=5) as stream:
+        assert read_line(stream) == b"221 bye\r\n"
+        assert stream.read() == b""
+
+
+def test_write_after_reset_is_connection_dropped(peer):
+    go = threading.Event()
+
+    def reset(conn, peer):
+        go.wait(5)  # reset only once the client is connected
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    p = peer(reset)
+    with p.connect(timeout=5) as stream:
+        go.set()
+        p.thread.join(5)
+        with pytest.raises(SMTPConnectionDropped) as info:
+            for _ in range(100):  # the first writes may still be accepted by the kernel
+                stream.write(b"x" * 65536)
+        assert info.value.code == 1120
+
+
+def test_silent_peer_times_out(peer):
+    p = peer(hold)
+    with p.connect(timeout=0.3) as stream:
+        with pytest.raises(SMTPTimeoutError) as info:
+            stream.read()
+        assert info.value.code == 301
+        assert "inactivity" in info.value.description
+
+
+def test_trickle_keeps_inactivity_timeout_alive(peer):
+    p = peer(trickle)  # one byte every 50 ms for about 1 s
+    with p.connect(timeout=0.5) as stream:
+        stream.begin_operation()
+        assert read_line(stream) == b"x" * 20 + b"\n"
+
+
+def test_trickle_trips_absolute_timeout(peer):
+    p = peer(trickle)
+    with p.connect(timeout=0.5, absolute=True) as stream:
+        stream.begin_operation()
+        got = b""
+        with pytest.raises(SMTPTimeoutError) as info:
+            while not got.endswith(b"\n"):
+                got += stream.read()
+        assert "absolute" in info.value.description
+        assert 0 < len(got) < 21  # it was making progress, and was still cut off
+
+
+def test_absolute_timeout_without_begin_operation_is_per_call(peer):
+    p = peer(trickle)  # 20 bytes over about 1 s: longer than the timeout
+    with p.connect(timeout=0.3, absolute=True) as stream:
+        assert read_line_chunks(stream, 12).startswith(b"x")  # each read() is its own operation
+
+
+def read_line_chunks(stream, n):
+    got = b""
+    for _ in range(n):
+        got += stream.read()
+    return got
+
+
+def test_zero_timeout_waits(peer):
+    p = peer(lambda conn, peer: (time.sleep(0.3), conn.sendall(b"220 late\r\n"), peer.stop.wait(5)))
+    with p.connect(timeout=0) as stream:
+        assert read_line(stream) == b"220 late\r\n"
+
+
+def test_interrupt_wakes_a_blocked_read(peer):
+    p = peer(hold)
+    stream = p.connect(timeout=0)  # no timeout: only interrupt() can end the read
+    threading.Timer(0.2, stream.interrupt).start()
+    with pytest.raises(SMTPInterrupted) as info:
+        stream.read()
+    assert info.value.code == 301
+    with pytest.raises(SMTPInterrupted):  # the stream stays interrupted until closed
+        stream.write(b"QUIT\r\n")
+    stream.close()
+    stream.interrupt()  # harmless after close
+    with pytest.raises(SMTPNotConnectedError):
+        stream.read()
+
+
+def test_interrupt_wakes_a_blocked_write(peer):
+    p = peer(hold)  # never reads: the socket buffers fill and write() blocks
+    stream = p.connect(timeout=0)
+    threading.Timer(0.3, stream.interrupt).start()
+    with pytest.raises(SMTPInterrupted):
+        stream.write(b"x" * (64 << 20))
+    stream.close()
+
+
+def test_interrupt_wakes_a_throttled_write(peer):
+    p = peer(record)
+    stream = p.connect(timeout=0, max_transfer_rate=1000)
+    threading.Timer(0.3, stream.interrupt).start()
+    with pytest.raises(SMTPInterrupted):
+        stream.write(b"x" * 100_000)  # would take 100 s
+    stream.close()
+    p.thread.join(5)
+    assert len(p.received) < 100_000
+
+
+def _measured_rate(arrivals) -> float:
+    first_time = arrivals[0][0]
+    last_time = arrivals[-1][0]
+    after_first = sum(n for _t, n in arrivals[1:])
+    return after_first / (last_time - first_time)
+
+
+def test_throttle_holds_the_rate(peer):
+    rate = 40_000
+    p = peer(record)
+    with p.connect(timeout=5, max_transfer_rate=rate) as stream:
+        stream.write(b"y" * 32_000)  # about 0.8 s at the limit
+    p.thread.join(5)
+    assert len(p.received) == 32_000
+    span = p.arrivals[-1][0] - p.arrivals[0][0]
+    assert span >= 0.5, "measure over at least half a second"
+    measured = _measured_rate(p.arrivals)
+    assert 0.7 * rate <= measured <= 1.3 * rate, measured
+
+
+def test_unthrottled_write_skips_the_bucket(peer):
+    rate = 1_000
+    p = peer(record)
+    with p.connect(timeout=5, max_transfer_rate=rate) as stream:
+        stream.write(b"z" * 200_000, throttle=False)  # 200 s if it were throttled
+    p.thread.join(5)
+    assert len(p.received) == 200_000
+
+
+def test_bad_arguments():
+    a, b = socket.socketpair()
+    try:
+        with pytest.raises(SMTPInputError):
+            SyncStream(a, -1)
+        with pytest.raises(SMTPInputError):
+            SyncStream(a, 1, max_transfer_rate=-5)
+    finally:
+        a.close()
+        b.close()
