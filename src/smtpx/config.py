@@ -183,8 +183,7 @@ SETTINGS: tuple[Setting, ...] = (
     _S("UseIPv6", "enum", 0, choices=(0, 1, 2)),
     _S("UseNTLMv2", "bool", True),
     # --- SSL settings ----------------------------------------------------------------------
-    _S("LogSSLPackets", "bool", False, applies="no",
-       why="Python's ssl module does not expose TLS records; use SSLKeyLogFile with a packet capture instead"),
+    _S("LogSSLPackets", "bool", False),
     _S("ReuseSSLSession", "bool", False),
     _S("SSLCACerts", "str", ""),
     _S("SSLCheckCRL", "enum", 0, choices=(0, 1, 2), applies="no",
@@ -197,7 +196,9 @@ SETTINGS: tuple[Setting, ...] = (
     _S("SSLContextProtocol", "str", "TLS", applies="no",
        why="a Java SSLContext name; Python's ssl always uses PROTOCOL_TLS_CLIENT (versions come from SSLEnabledProtocols)"),
     _S("SSLEnabledCipherSuites", "str", "*"),
-    _S("SSLEnabledProtocols", "int", 4032, minimum=0, maximum=0x3FFC),
+    # 15360 = TLS 1.2 + TLS 1.3, not the reference's 4032 (TLS 1.0-1.2): OpenSSL 3 refuses
+    # TLS 1.0/1.1, and a mail library in 2026 must offer TLS 1.3. See docs/config.md.
+    _S("SSLEnabledProtocols", "int", 15360, minimum=0, maximum=0x3FFC),
     _S("SSLEnableRenegotiation", "bool", True),
     _S("SSLIncludeCertChain", "bool", False),
     _S("SSLKeyLogFile", "str", "", check=_no_controls),

@@ -40,7 +40,7 @@ DEFAULTS = {
     "ProxyExceptionsList": "", "TCPKeepAlive": "False", "TcpNoDelay": "False", "UseIPv6": "0",
     "UseNTLMv2": "True", "LogSSLPackets": "False", "ReuseSSLSession": "False", "SSLCACerts": "",
     "SSLCheckCRL": "0", "SSLCheckOCSP": "0", "SSLCipherStrength": "0", "SSLClientCACerts": "",
-    "SSLContextProtocol": "TLS", "SSLEnabledCipherSuites": "*", "SSLEnabledProtocols": "4032",
+    "SSLContextProtocol": "TLS", "SSLEnabledCipherSuites": "*", "SSLEnabledProtocols": "15360",
     "SSLEnableRenegotiation": "True", "SSLIncludeCertChain": "False", "SSLKeyLogFile": "",
     "SSLServerCACerts": "", "SSLTrustManagerFactoryAlgorithm": "",
     "TLS12SupportedGroups": "ecdhe_secp256r1,ecdhe_secp384r1,ecdhe_secp521r1",
