@@ -1,10 +1,11 @@
-"""Engine tests: bytes in, bytes out, against scripted peers (scripted.py), no sockets.
+"""Engine tests: bytes in, bytes out, against scripted peers (scripted.py), no sockets
+(except test_batch_postfix: send_batch against the real Postfix fixture).
 
 Where each FAULTS.md item is covered:
   1  greeting 554 / 1xx / timeout ......... test_greeting_hello, test_reply_faults (timeout thrown in)
   2  closed after connect/EHLO/MAIL/RCPT/DATA/354 ... test_greeting_hello, test_reply_faults
   3  421 to MAIL/RCPT/DATA (no RSET) ....... test_reply_faults
-  4  354 then close: delivery unknown ...... test_reply_faults, test_send_pipelining (BDAT)
+  4  354 then close: delivery unknown ...... test_reply_faults, test_send_pipelining (BDAT), test_batch
   5  no reply to "." (timeout) ............. test_reply_faults
   6, 7 1 MB line, 100,000 lines ............ test_reply_faults
   8, 9 bad codes, mixed codes ............... test_reply_faults
@@ -19,4 +20,5 @@ Where each FAULTS.md item is covered:
   28 line ends and dot-stuffing ............ test_send_content
   29, 30 452 batches, mixed replies ......... test_send_recipients
   31 flat memory for a big stream .......... test_send_content
+send_batch (pipelining across messages, per-item results, window, session failures): test_batch
 """

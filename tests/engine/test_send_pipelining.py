@@ -281,3 +281,20 @@ def test_small_one_shot_stream_sent_early_is_resent_after_452():
         S(b"250 ok\r\n250 ok\r\n250 ok\r\n"),
     ])
     assert [r.address for r in result.accepted] == ["b@y.example", "c@y.example"]
+
+
+def test_eof_before_an_early_bdat_reply_after_bdat_last_is_delivery_unknown():
+    # chunks sent after the RCPT replies, all pipelined: once BDAT LAST is out, any lost reply
+    # leaves the delivery unknown
+    from engine.scripted import EOF
+    from smtpx.errors import SMTPConnectionDropped
+
+    engine, _ = ready_engine("PIPELINING", "CHUNKING", options=EngineOptions(chunk_size=10))
+    with pytest.raises(SMTPConnectionDropped) as info:
+        run(engine.send_mail(env("b@y.example", "c@y.example"), Content([MSG], None)), [
+            C(b"MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nRCPT TO:<c@y.example>\r\n"),
+            S(b"250 ok\r\n250 ok\r\n250 ok\r\n"),
+            C(b"BDAT 10\r\n" + MSG[:10]), C(b"BDAT 10\r\n" + MSG[10:20]),
+            C(b"BDAT %d LAST\r\n" % len(MSG[20:]) + MSG[20:]), EOF,
+        ])
+    assert info.value.delivery_unknown is True

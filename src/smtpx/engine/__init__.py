@@ -1,7 +1,7 @@
 """The sans-IO ESMTP engine: no sockets, no clock, no threads.
 
 Every operation (``greeting``, ``hello``, ``starttls``, ``authenticate``, ``send_mail``,
-``command``, ``verify``, ``expand``, ``noop``, ``rset``, ``quit``) is a generator. It yields
+``send_batch``, ``command``, ``verify``, ``expand``, ``noop``, ``rset``, ``quit``) is a generator. It yields
 I/O *actions* and returns its result; the driver performs each action and sends its result
 back: ``Write(data)`` -> None (write all of it), ``Read()`` -> bytes (at least one; b"" is EOF),
 ``StartTLS()`` -> None (do the handshake now; raise on failure). Errors (typed, from
@@ -26,6 +26,7 @@ A minimal sync driver (``sock`` a connected socket, ``wrap`` a TLS wrapper)::
     engine = Engine(EngineOptions(), sink)
     run(engine.greeting()); run(engine.hello("client.example"))
     result = run(engine.send_mail(envelope, content))   # SendResult
+    results = run(engine.send_batch([(envelope, content), ...]))   # pipelined across messages
 
 The ``sink`` receives ``pi_trail(direction, text)``, ``start_transfer()``,
 ``transfer(bytes_sent, percent_or_-1, wire_bytes)``, ``end_transfer()``, ``error(code, text)``

@@ -85,6 +85,12 @@ class Channel:
         if self._tracing():
             self._sink.pi_trail(INFO, text)
 
+    def trace_commands(self, commands: Sequence[Command]) -> None:
+        """pi_trail for commands the caller writes itself (send_batch joins many into one Write)."""
+        if self._tracing():
+            for cmd in commands:
+                self._sink.pi_trail(CLIENT, cmd.trace)
+
     def send(self, commands: Sequence[Command], payload: bytes = b"", *, check_leftover: bool = True) -> IO:
         """Write the commands (and payload, e.g. BDAT content) in one Write."""
         if check_leftover:
@@ -127,6 +133,28 @@ class Channel:
             self.closed = True
             raise reply_error(SMTPServiceClosing, f"the server is closing the session (after {after})", reply)
         return reply
+
+    def read_replies(self, labels: Sequence[str]) -> IO:
+        """One reply per label, in order (read_reply's rules for each): one generator for a
+        pipelined group instead of one per reply."""
+        replies = []
+        ready = self._ready
+        for after in labels:
+            while not ready:
+                data = yield from self._io(Read())
+                if not data:
+                    self.closed = True
+                    raise SMTPConnectionDropped(f"the server closed the connection after {after}")
+                self._feed(data)
+            reply = ready.popleft()
+            self._lines_taken += len(reply.lines)
+            self._trace_reply(reply)
+            self.last_reply = reply
+            if reply.code == 421:
+                self.closed = True
+                raise reply_error(SMTPServiceClosing, f"the server is closing the session (after {after})", reply)
+            replies.append(reply)
+        return replies
 
     def idle_data(self, data: bytes) -> None:
         """Bytes the driver found while no operation was running: never a reply to anything.

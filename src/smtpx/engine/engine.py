@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
-from smtpx.engine.actions import StartTLS
+from smtpx.engine.actions import Action, StartTLS
 from smtpx.engine.auth import authenticate as _authenticate
+from smtpx.engine.batch import send_batch as _send_batch
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.channel import IO, Channel, reply_error
 from smtpx.engine.commands import command, raw_command
-from smtpx.engine.envelope import Content, Envelope
+from smtpx.engine.envelope import Content, Envelope, SendResult
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.transaction import send_mail as _send_mail
 from smtpx.engine.validation import check_hello_name, check_no_controls
 from smtpx.errors import (
     SMTPBusyError,
+    SMTPError,
     SMTPConnectionDropped,
     SMTPInputError,
     SMTPNotConnectedError,
@@ -47,6 +49,7 @@ TRANSITIONS: dict[str, tuple[frozenset[State], State | None]] = {
     "starttls": (frozenset({State.READY}), State.GREETED),
     "authenticate": (frozenset({State.READY}), None),
     "send_mail": (frozenset({State.READY}), None),
+    "send_batch": (frozenset({State.READY}), None),
     "command": (_SESSION, None),
     "verify": (_SESSION, None),
     "expand": (_SESSION, None),
@@ -214,6 +217,14 @@ class Engine:
     @_operation("send_mail")
     def send_mail(self, envelope: Envelope, content: Content) -> IO:
         return (yield from _send_mail(self._channel, self.options, self.capabilities, self.sink, envelope, content))
+
+    @_operation("send_batch")
+    def send_batch(self, items: Iterable[tuple[Envelope, Content]], *,
+                   window: int = 32) -> Generator[Action, Any, list[SendResult | SMTPError]]:
+        """Many messages, pipelined across transactions; returns one SendResult or per-message
+        SMTPError per item, in order. A session failure raises with .results and .unsent
+        (see smtpx.engine.batch)."""
+        return (yield from _send_batch(self._channel, self.options, self.capabilities, self.sink, items, window))
 
     @_operation("command")
     def command(self, line: str) -> IO:

@@ -57,10 +57,13 @@ class _Transactions:
         self.sink = sink
         self.source = source
         self.result = SendResult()
+        # True while the end of the message data (".", BDAT LAST) is written and its reply is
+        # not read yet: if the session dies now, delivery is unknown (send_batch reads it).
+        self.unacknowledged_end = False
 
-    def run(self) -> IO:
-        pending = list(self.plan.recipients)
-        batch_limit: int | None = None
+    def run(self, pending: list[PlannedRecipient] | None = None, batch_limit: int | None = None) -> IO:
+        """All transactions of the message; send_batch resumes here with a 452 remainder."""
+        pending = list(self.plan.recipients) if pending is None else list(pending)
         while pending:
             batch = pending if batch_limit is None else pending[:batch_limit]
             rest = pending[len(batch):]
@@ -114,6 +117,7 @@ class _Transactions:
                 bdat_replies = []
                 for _ in range(bdat_replies_due):
                     bdat_replies.append((yield from channel.read_reply("BDAT")))
+                self.unacknowledged_end = False
             except SMTPConnectionDropped as error:
                 if not bdat_replies_due:
                     raise
@@ -210,7 +214,8 @@ class _Transactions:
             raise reply_error(SMTPDataError, "the server refused DATA", data_reply, result=self.result)
         progress = Progress(self.sink, self.source.content.size)
         progress.start()
-        for consumed, piece in stuffed_pieces(self.source.chunks(keep)):
+        for consumed, piece, last in stuffed_pieces(self.source.chunks(keep)):
+            self.unacknowledged_end = last  # the last piece carries the "."
             yield from channel.write_content(piece)
             progress.update(consumed, piece)
         progress.end()
@@ -224,6 +229,7 @@ class _Transactions:
         content = self.source.content
         for bdat, consumed, payload in bdat_segments(self.source.chunks(keep), content.normalise,
                                                      self.options.chunk_size):
+            self.unacknowledged_end = bdat.trace.endswith("LAST")
             yield from self.channel.send(commands + [bdat], payload)
             commands = []
             count += 1
@@ -240,8 +246,11 @@ class _Transactions:
             for index in range(count):
                 if index == count - 1:
                     replies.append((yield from self._final_reply("BDAT LAST")))
-                else:
+                    continue
+                try:
                     replies.append((yield from self.channel.read_reply("BDAT")))
+                except SMTPConnectionDropped as error:  # BDAT LAST is already out
+                    raise self._delivery_unknown("BDAT LAST", error) from error
             return self._check_bdat(replies)
         progress = Progress(self.sink, self.source.content.size)
         progress.start()
@@ -249,9 +258,10 @@ class _Transactions:
         final = None
         for bdat, consumed, payload in bdat_segments(self.source.chunks(keep), content.normalise,
                                                      self.options.chunk_size):
+            last = bdat.trace.endswith("LAST")
+            self.unacknowledged_end = last
             yield from self.channel.send([bdat], payload)
             progress.update(consumed, payload)
-            last = bdat.trace.endswith("LAST")
             reply = yield from (self._final_reply("BDAT LAST") if last else self.channel.read_reply("BDAT"))
             if not _ok(reply):
                 if not last and self.options.send_rset:
@@ -273,6 +283,7 @@ class _Transactions:
             reply = yield from self.channel.read_reply(after)
         except SMTPConnectionDropped as error:
             raise self._delivery_unknown(after, error) from error
+        self.unacknowledged_end = False
         if not _ok(reply):
             raise reply_error(SMTPDataError, f"the server refused the message after {after}", reply, result=self.result)
         return reply

@@ -69,10 +69,10 @@ class Progress:
         self._sink.end_transfer()
 
 
-def stuffed_pieces(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(input bytes consumed so far, bytes to write) for DATA, ending with the '.' line.
-    The last piece carries the terminator, so a small message is one write (no Nagle stall
-    between the body and the '.')."""
+def stuffed_pieces(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes, bool]]:
+    """(input bytes consumed so far, bytes to write, is the last piece) for DATA, ending with
+    the '.' line. The last piece carries the terminator, so a small message is one write (no
+    Nagle stall between the body and the '.')."""
     stuffer = DotStuffer()
     consumed = 0
     held: bytes | None = None
@@ -82,10 +82,10 @@ def stuffed_pieces(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         out = stuffer.feed(chunk)
         if out:
             if held is not None:
-                yield held_consumed, held
+                yield held_consumed, held, False
             held, held_consumed = out, consumed
     tail = stuffer.finish()
-    yield consumed, (held + tail if held is not None else tail)
+    yield consumed, (held + tail if held is not None else tail), True
 
 
 def bdat_segments(chunks: Iterable[bytes], normalise: bool, chunk_size: int) -> Iterator[tuple[Command, int, bytes]]:
