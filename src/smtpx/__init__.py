@@ -49,4 +49,12 @@ def __getattr__(name: str):  # lazy, so importing the kernels alone stays cheap
         from smtpx.certificate import Certificate
 
         return Certificate
+    if name in ("SendResult", "RecipientResult"):  # what send() returns
+        from smtpx import engine
+
+        return getattr(engine, name)
+    if name == "QueueRun":  # what process_queue() returns
+        from smtpx.queue import QueueRun
+
+        return QueueRun
     raise AttributeError(f"module 'smtpx' has no attribute {name!r}")

@@ -1,0 +1,125 @@
+"""Properties and config -> what one connection needs: SessionSettings (engine options, socket
+options, TLS settings, the SASL mechanism). Bad values fail here, before anything is sent."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from smtpx.config import ConfigStore
+from smtpx.engine import EngineOptions
+from smtpx.enums import AuthMechanism
+from smtpx.errors import SMTPInputError, SMTPNotSupportedError
+from smtpx.session import SessionSettings
+
+__all__ = ["session_settings", "tls_settings", "engine_options"]
+
+# Mechanisms that authenticate without a password (the token or the ticket is elsewhere).
+_NO_PASSWORD = (AuthMechanism.XOAUTH2, AuthMechanism.KERBEROS)
+
+
+def engine_options(smtp: Any, config: ConfigStore) -> EngineOptions:
+    c = config.value
+    return EngineOptions(
+        allow_extensions=smtp.allow_extensions,
+        use_pipelining=c("UsePipelining"),
+        use_chunking=c("UseChunking"),
+        allow_plaintext_auth=c("AllowPlaintextAuth"),
+        mask_sensitive=c("MaskSensitiveData"),
+        send_rset=c("SendRSET"),
+        stop_on_to_errors=c("StopOnToErrors"),
+        stop_on_cc_errors=c("StopOnCcErrors"),
+        stop_on_bcc_errors=c("StopOnBccErrors"),
+        dsn_ret=c("DSNReturn"),
+        dsn_envid=c("DSNEnvelopeId"),
+        max_line=c("MaxReplyLineLength"),
+        max_reply=c("MaxReplySize"),
+        max_lines=c("MaxReplyLines"),
+        chunk_size=c("ChunkSize"),
+    )
+
+
+def _connect_options(smtp: Any, config: ConfigStore) -> Any:
+    from smtpx.transport.connect import ConnectOptions  # the network stack loads on first connect
+
+    c = config.value
+    return ConnectOptions(
+        connection_timeout=c("ConnectionTimeout") or smtp.timeout,  # 0: Timeout applies
+        local_host=smtp.local_host,
+        local_port=c("LocalPort"),
+        use_ipv6=c("UseIPv6"),
+        tcp_keepalive=c("TCPKeepAlive"),
+        keepalive_time_ms=c("KeepAliveTime"),
+        keepalive_interval_ms=c("KeepAliveInterval"),
+        linger=c("Linger"),
+        linger_time=c("LingerTime"),
+        tcp_nodelay=c("TcpNoDelay"),
+        in_buffer_size=c("InBufferSize"),
+        out_buffer_size=c("OutBufferSize"),
+        firewall=smtp.firewall,
+        proxy_exceptions=[h.strip() for h in c("ProxyExceptionsList").split(";") if h.strip()],
+    )
+
+
+def _mechanism(smtp: Any, config: ConfigStore) -> Callable[[], Any] | None:
+    """A factory for the SASL mechanism, or None when no AUTH is to be sent (no user, or no
+    password for a mechanism that needs one)."""
+    if not smtp.user or not (smtp.password or smtp.auth_mechanism in _NO_PASSWORD):
+        return None
+    from smtpx.sasl import create_mechanism
+
+    mechanism, user, password = int(smtp.auth_mechanism), smtp.user, smtp.password
+    identity = config.value("AuthorizationIdentity")
+    ntlm_v2 = config.value("UseNTLMv2")
+    host = smtp.mail_server.lstrip("*")
+    return lambda: create_mechanism(mechanism, user, password, identity, hostname=host, use_ntlm_v2=ntlm_v2)
+
+
+def tls_settings(smtp: Any, config: ConfigStore, previous: Any = None) -> Any:
+    """TLSSettings from the SSL properties and config, validated. ``previous`` is the TLSInfo
+    of the last connection to the same host, reused when ReuseSSLSession is on."""
+    from smtpx.tls import TLSSettings
+
+    c = config.value
+    reuse = previous if c("ReuseSSLSession") else None
+    settings = TLSSettings(
+        enabled_protocols=c("SSLEnabledProtocols"),
+        cipher_suites=c("SSLEnabledCipherSuites"),
+        cipher_strength_min=c("SSLCipherStrength"),
+        server_ca_certs=c("SSLServerCACerts"),
+        client_cert=smtp.ssl_cert,
+        ca_certs=c("SSLCACerts"),
+        accept_server_cert=smtp.ssl_accept_server_cert,
+        key_log_file=c("SSLKeyLogFile"),
+        check_crl=c("SSLCheckCRL"),
+        check_ocsp=c("SSLCheckOCSP"),
+        include_cert_chain=c("SSLIncludeCertChain"),
+        enable_renegotiation=c("SSLEnableRenegotiation"),
+        log_ssl_packets=c("LogSSLPackets"),
+        session=getattr(reuse, "session", None),
+        context=getattr(reuse, "context", None),
+    )
+    settings.validate()
+    return settings
+
+
+def session_settings(smtp: Any, config: ConfigStore, previous_tls: Any = None) -> SessionSettings:
+    """Everything Session.open() needs, from an SMTP object's properties and its config."""
+    if not smtp.mail_server:
+        raise SMTPInputError("Please specify a MailServer.", 163)
+    unsupported = config.unsupported_in_use()
+    if unsupported:
+        name, why = unsupported[0]
+        raise SMTPNotSupportedError(f"config {name} cannot apply in smtpx: {why}")
+    c = config.value
+    return SessionSettings(
+        host=smtp.mail_server,
+        port=smtp.mail_port,
+        start_mode=smtp.ssl_start_mode,
+        timeout=float(smtp.timeout),
+        absolute_timeout=c("AbsoluteTimeout"),
+        max_transfer_rate=c("MaxTransferRate"),
+        hello_name=c("Hello"),
+        connect_options=_connect_options(smtp, config),
+        engine_options=engine_options(smtp, config),
+        tls_settings=lambda: tls_settings(smtp, config, previous_tls),
+        mechanism=_mechanism(smtp, config),
+    )

@@ -1,0 +1,75 @@
+"""smtpx.session.run: the sync driver over an in-memory byte stream and the real engine."""
+from __future__ import annotations
+
+import pytest
+
+import smtpx
+from smtpx.engine import Engine, EngineOptions, StartTLS
+from smtpx.session import run
+
+
+class BytesStream:
+    """A peer whose reads return ``pieces`` one by one (b"" = EOF after them); records what
+    the client writes."""
+
+    def __init__(self, *pieces: bytes, fail_read: Exception | None = None) -> None:
+        self.pieces = list(pieces)
+        self.written = bytearray()
+        self.fail_read = fail_read
+
+    def read(self) -> bytes:
+        if self.fail_read is not None:
+            raise self.fail_read
+        return self.pieces.pop(0) if self.pieces else b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+
+def test_run_performs_writes_and_reads_and_returns_the_result():
+    engine = Engine(EngineOptions())
+    stream = BytesStream(b"220 h", b"i\r\n", b"250-mx\r\n250 PIPEL", b"INING\r\n")
+    assert run(engine.greeting(), stream).code == 220
+    reply = run(engine.hello("client.example"), stream)
+    assert reply.code == 250 and engine.capabilities.has("PIPELINING")
+    assert bytes(stream.written) == b"EHLO client.example\r\n"
+
+
+def test_an_io_error_goes_into_the_engine_which_closes():
+    engine = Engine(EngineOptions())
+    stream = BytesStream(fail_read=smtpx.SMTPConnectionDropped("peer reset"))
+    with pytest.raises(smtpx.SMTPConnectionDropped):
+        run(engine.greeting(), stream)
+    assert engine.closed
+
+
+def test_check_runs_before_each_action_and_can_stop_it():
+    engine = Engine(EngineOptions())
+    stream = BytesStream(b"220 hi\r\n")
+
+    def stop():
+        raise smtpx.SMTPInterrupted("stop", 301)
+
+    with pytest.raises(smtpx.SMTPInterrupted):
+        run(engine.greeting(), stream, check=stop)
+    assert stream.pieces == [b"220 hi\r\n"]  # nothing was read
+    assert engine.closed
+
+
+def test_start_tls_without_a_handler_is_a_tls_error():
+    def wants_tls():
+        yield StartTLS()
+
+    with pytest.raises(smtpx.SMTPTLSError):
+        run(wants_tls(), BytesStream())
+
+
+def test_start_tls_handler_is_called_for_the_action():
+    calls = []
+
+    def wants_tls():
+        result = yield StartTLS()
+        return ("done", result)
+
+    assert run(wants_tls(), BytesStream(), start_tls=lambda: calls.append("tls")) == ("done", None)
+    assert calls == ["tls"]
