@@ -7,7 +7,7 @@ import glob
 import os
 import sys
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 
@@ -59,7 +59,7 @@ def extensions():
 
 setup(
     package_dir={"": "src", "smtpx._core": "src/_core"},
-    packages=["smtpx", "smtpx._core", "smtpx._pure", "smtpx.engine", "smtpx.sasl", "smtpx.transport"],
+    packages=[*find_packages("src", include=["smtpx", "smtpx.*"]), "smtpx._core"],
     ext_modules=extensions(),
     cmdclass={"build_ext": OptionalBuildExt},
 )
