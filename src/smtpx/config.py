@@ -221,8 +221,7 @@ SETTINGS: tuple[Setting, ...] = (
        applies="no", why=_NOT_PROVIDER),
     # --- Socket settings -------------------------------------------------------------------
     _S("AbsoluteTimeout", "bool", False),
-    _S("FirewallData", "str", "", applies="no",
-       why="the SOCKS/HTTP CONNECT handshakes (python-socks) have no place for extra firewall data"),
+    _S("FirewallData", "str", ""),
     _S("InBufferSize", "int", 0, minimum=0),
     _S("OutBufferSize", "int", 0, minimum=0),
     # --- Base settings -----------------------------------------------------------------------
@@ -304,6 +303,12 @@ class ConfigStore:
                 fw = getattr(self._owner, "firewall", None)
                 if fw is not None:
                     return getattr(fw, s.firewall_field)
+            if key == "localport":
+                # While connected, LocalPort shows the port actually bound (as LocalHost does).
+                live = getattr(self._owner, "_local_port", None)
+                port = live() if live is not None else None
+                if port:
+                    return port
             return values[key]
         s = self.setting(name)
         if s.applies == "computed":

@@ -68,6 +68,15 @@ class ConnectionProperties:
     def _local_address(self) -> str | None:
         raise NotImplementedError
 
+    def _local_port(self) -> int | None:
+        """The local port of the live connection (None when not connected): the reference
+        shows it in LocalPort after connecting."""
+        session = getattr(self, "_session", None) if self.connected else None
+        address = getattr(getattr(session, "stream", None), "local_address", None)
+        if isinstance(address, tuple) and len(address) > 1 and address[1]:
+            return int(address[1])
+        return None
+
     def _init_connection_properties(self) -> None:
         for attr, default in CONNECTION_DEFAULTS.items():
             setattr(self, attr, default)

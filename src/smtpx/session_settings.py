@@ -30,7 +30,10 @@ def engine_options(smtp: Any, config: ConfigStore) -> EngineOptions:
         stop_on_bcc_errors=c("StopOnBccErrors"),
         dsn_ret=c("DSNReturn"),
         dsn_envid=c("DSNEnvelopeId"),
-        max_line=c("MaxReplyLineLength"),
+        # MaxLineLength (the reference: "the maximum amount of data to accumulate when no
+        # EOL is found") and MaxReplyLineLength both cap a reply line; the smaller one wins.
+        # A line that outgrows it is refused before its end arrives (SMTPProtocolError).
+        max_line=min(c("MaxReplyLineLength"), c("MaxLineLength")),
         max_reply=c("MaxReplySize"),
         max_lines=c("MaxReplyLines"),
         chunk_size=c("ChunkSize"),
@@ -56,6 +59,10 @@ def _connect_options(smtp: Any, config: ConfigStore) -> Any:
         out_buffer_size=c("OutBufferSize"),
         firewall=smtp.firewall,
         proxy_exceptions=[h.strip() for h in c("ProxyExceptionsList").split(";") if h.strip()],
+        # Extra header lines for an HTTP tunnel. config.py still marks FirewallData as not
+        # applying (connect() refuses a non-empty value before this is reached); the
+        # transport already supports it for fwTunnel.
+        firewall_data=c("FirewallData"),
     )
 
 

@@ -289,7 +289,8 @@ def _connect_to_firewall(settings: _proxy.ProxySettings, options: ConnectOptions
         raise SMTPFirewallError(
             f"could not connect to {settings.label} firewall "
             f"{_host_port(settings.host, settings.port)}: "
-            f"{describe_socket_error(exc)}", socket_code=code) from exc
+            f"{describe_socket_error(exc)}{_family_hint(settings.host, options)}",
+            socket_code=code) from exc
 
 
 def _connect_or_raise(name: str, port: int, options: ConnectOptions,

@@ -326,6 +326,12 @@ class SyncStream:
         return self._tls_info is not None
 
     @property
+    def raw_socket(self) -> Any:
+        """The underlying socket (an ``ssl.SSLSocket`` after TLS), for inspection such as
+        ``getsockopt``. Reading or writing on it directly would bypass the stream."""
+        return self._sock
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
