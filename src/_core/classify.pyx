@@ -6,6 +6,8 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 
 from smtpx._pure.classify import BodyClass  # the same type, so results compare equal
 
+include "_buffers.pxi"
+
 __all__ = ["BodyClass", "classify_body"]
 
 cdef enum:
@@ -89,14 +91,6 @@ cdef extern from *:
     """
     void _scan "smtpx_classify"(const unsigned char* p, Py_ssize_t n, int* high, int* nul,
                                 int* bare, Py_ssize_t* longest) noexcept nogil
-
-
-cdef object _as_bytes(object chunk):
-    if isinstance(chunk, (bytes, bytearray)):
-        return chunk
-    if isinstance(chunk, memoryview):
-        return bytes(chunk)
-    raise TypeError(f"expected bytes, bytearray or memoryview, not {type(chunk).__name__}")
 
 
 def classify_body(data) -> BodyClass:

@@ -13,38 +13,15 @@ from cpython.ref cimport Py_XDECREF
 
 from smtpx.errors import SMTPInputError
 
+include "_buffers.pxi"
+
 cdef extern from "Python.h":
     PyObject* _bytes_alloc_raw "PyBytes_FromStringAndSize"(const char*, Py_ssize_t)
     char* _bytes_buffer "PyBytes_AS_STRING"(PyObject*) noexcept nogil
-    int _PyBytes_Resize(PyObject**, Py_ssize_t) except -1
 
 # Large bytes input is processed without the GIL (bytes cannot change under us).
 cdef enum:
     NOGIL_FROM = 65536
-
-
-cdef object _as_bytes(object chunk):
-    if isinstance(chunk, (bytes, bytearray)):
-        return chunk
-    if isinstance(chunk, memoryview):
-        return bytes(chunk)
-    raise TypeError(f"expected bytes, bytearray or memoryview, not {type(chunk).__name__}")
-
-
-cdef inline const unsigned char* _pointer(object data, Py_ssize_t* size):
-    if isinstance(data, bytes):
-        size[0] = PyBytes_GET_SIZE(data)
-        return <const unsigned char*>PyBytes_AS_STRING(data)
-    size[0] = PyByteArray_GET_SIZE(data)
-    return <const unsigned char*>PyByteArray_AS_STRING(data)
-
-
-cdef object _shrink(PyObject* raw, Py_ssize_t length):
-    """The bytes object ``raw`` (a new reference we own) cut to ``length``."""
-    _PyBytes_Resize(&raw, length)
-    result = <object>raw
-    Py_XDECREF(raw)
-    return result
 
 
 cdef extern from *:
