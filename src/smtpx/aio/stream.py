@@ -1,0 +1,339 @@
+"""AsyncStream: the asyncio twin of transport/stream.py's SyncStream, over an already connected
+socket (from smtpx.transport.connect.open_connection, so proxies and socket options are the
+sync ones).
+
+Same semantics as SyncStream:
+
+- ``await read()`` gives the bytes available (at least one), b"" on EOF;
+  ``await write(data, throttle=True)`` sends all of it, throttled by ``max_transfer_rate``
+  (bytes/s, the sync TokenBucket) unless ``throttle`` is False;
+- timeouts (``timeout=0``: none) are *inactivity* by default (the clock restarts at the start
+  of each call and whenever bytes move) or *absolute* (one deadline per operation from
+  :meth:`begin_operation`; without one each call is its own operation);
+- ``await start_tls(settings, server_hostname, hooks)``: the handshake, then smtpx.tls's own
+  verification and accept hook before anything else is written; bytes that arrived before the
+  handshake are refused (RFC 3207 section 6);
+- the same typed errors: SMTPTimeoutError (301), SMTPConnectionDropped (1120),
+  SMTPCommunicationError (162), SMTPTLSError (276/284), SMTPNotConnectedError (1117).
+
+It is built on a small asyncio.Protocol rather than StreamReader, so that the bytes waiting
+before a TLS upgrade can be checked without reaching into StreamReader's private buffer.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from typing import Any, Optional
+
+from .. import tls as _tls
+from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPInputError, SMTPNotConnectedError,
+                      SMTPTimeoutError, SMTPTLSError)
+from ..transport.stream import TokenBucket
+from .handshake import handshake
+
+__all__ = ["AsyncStream", "open_stream"]
+
+_WRITE_CHUNK = 1 << 16
+_PAUSE_READING_AT = 1 << 20  # a peer flooding us while we write: stop reading until we catch up
+
+
+class _StreamProtocol(asyncio.Protocol):
+    """Collects what arrives; wakes whoever waits for data or for the write buffer to drain."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.lost = False
+        self.error: Optional[BaseException] = None
+        self.paused_writing = False
+        self.paused_reading = False
+        self._waiter: Optional[asyncio.Future[None]] = None
+        self.activity: Optional[Any] = None  # callback: bytes moved
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.activity is not None:
+            self.activity()
+        if len(self.buffer) >= _PAUSE_READING_AT and not self.paused_reading:
+            self.paused_reading = True
+            self.transport.pause_reading()
+        self.wake()
+
+    def eof_received(self) -> None:
+        self.eof = True
+        self.wake()
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.lost = True
+        self.error = exc
+        self.wake()
+
+    def pause_writing(self) -> None:
+        self.paused_writing = True
+
+    def resume_writing(self) -> None:
+        self.paused_writing = False
+        if self.activity is not None:
+            self.activity()
+        self.wake()
+
+    def waiter(self) -> "asyncio.Future[None]":
+        if self._waiter is None or self._waiter.done():
+            self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
+
+    def take(self) -> bytes:
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        if self.paused_reading and not self.lost:
+            self.paused_reading = False
+            self.transport.resume_reading()
+        return data
+
+
+class AsyncStream:
+    """A connected transport with timeouts, TLS upgrade and throttling (see the module doc)."""
+
+    def __init__(self, transport: Any, protocol: _StreamProtocol, timeout: float, absolute: bool = False,
+                 max_transfer_rate: int = 0) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        protocol.activity = self._touch
+        self.timeout = float(timeout)
+        self.absolute = absolute
+        self.max_transfer_rate = int(max_transfer_rate)
+        self._bucket = TokenBucket(max_transfer_rate) if max_transfer_rate else None
+        self._deadline: Optional[float] = None
+        self._call_deadline: Optional[float] = None
+        self._last_activity = time.monotonic()
+        self._closed = False
+        self._tls_info: Optional[_tls.TLSInfo] = None
+        self.local_address: tuple[Any, ...] = transport.get_extra_info("sockname") or ("", 0)
+        self.remote_address: tuple[Any, ...] = transport.get_extra_info("peername") or ("", 0)
+
+    # ------------------------------------------------------------------ timeouts
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+
+    def begin_operation(self) -> None:
+        """Start one public method: in absolute mode its deadline starts now."""
+        self._deadline = (time.monotonic() + self.timeout) if (self.absolute and self.timeout) else None
+
+    def end_operation(self) -> None:
+        self._deadline = None
+
+    def _start_call(self) -> None:
+        if self._closed:
+            raise SMTPNotConnectedError("the connection is closed", 1117)
+        now = time.monotonic()
+        self._last_activity = now
+        if self.absolute and self.timeout and self._deadline is None:
+            self._call_deadline = now + self.timeout
+        else:
+            self._call_deadline = None
+
+    def _remaining(self) -> Optional[float]:
+        if not self.timeout:
+            return None
+        if self.absolute:
+            deadline = self._deadline if self._deadline is not None else self._call_deadline
+            if deadline is None:
+                return None
+        else:
+            deadline = self._last_activity + self.timeout
+        return deadline - time.monotonic()
+
+    def _timed_out(self) -> SMTPTimeoutError:
+        kind = "absolute" if self.absolute else "inactivity"
+        return SMTPTimeoutError(f"timeout: no progress within {self.timeout:g} s ({kind} timeout)", 301)
+
+    async def _wait(self) -> None:
+        """Until the protocol has news (data, EOF, loss, drained buffer); raise on timeout.
+        Inactivity restarts whenever bytes move, so a wake-up only re-checks the clock."""
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            raise self._timed_out()
+        protocol = self._protocol
+        waiter = protocol.waiter()
+        # A timer that only wakes us (no task per wait, unlike wait_for): the caller loops,
+        # and the next call finds the time up, or the news.
+        timer = None if remaining is None else asyncio.get_running_loop().call_later(remaining, protocol.wake)
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    # ------------------------------------------------------------------ I/O
+    def _lost_error(self, doing: str) -> Exception:
+        exc = self._protocol.error
+        if self._closed:
+            return SMTPNotConnectedError("the connection is closed", 1117)
+        if isinstance(exc, ssl.SSLError):
+            return SMTPTLSError(f"TLS error while {doing}: {exc}", 284 if doing == "reading" else 283)
+        if exc is None or isinstance(exc, (ConnectionError, BrokenPipeError)):
+            detail = f": {exc}" if exc is not None else ""
+            return SMTPConnectionDropped(f"connection dropped by the remote host while {doing}{detail}", 1120)
+        return SMTPCommunicationError(f"error {doing}: {exc}", 162)
+
+    async def read(self) -> bytes:
+        """Bytes that are available (at least one); b"" when the peer has closed."""
+        self._start_call()
+        protocol = self._protocol
+        while True:
+            if protocol.buffer:
+                return protocol.take()
+            if protocol.eof:
+                return b""
+            if protocol.lost:
+                if protocol.error is None or isinstance(protocol.error, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
+                    return b""
+                raise self._lost_error("reading")
+            await self._wait()
+
+    async def write(self, data: bytes | bytearray | memoryview, throttle: bool = True) -> None:
+        """Send all of ``data``; throttled by max_transfer_rate unless ``throttle`` is False."""
+        self._start_call()
+        view = memoryview(data).cast("B")
+        bucket = self._bucket if throttle else None
+        offset, total = 0, len(view)
+        while offset < total:
+            limit = min(total - offset, _WRITE_CHUNK)
+            if bucket is not None:
+                allowed = bucket.available()
+                while allowed < 1:
+                    await self._sleep(bucket.delay())
+                    allowed = bucket.available()
+                limit = min(limit, allowed)
+            await self._write_some(view[offset:offset + limit])
+            if bucket is not None:
+                bucket.take(limit)
+            offset += limit
+
+    async def _write_some(self, chunk: memoryview) -> None:
+        protocol = self._protocol
+        if protocol.lost or self._transport.is_closing():
+            raise self._lost_error("writing")
+        self._transport.write(chunk)
+        while protocol.paused_writing:
+            if protocol.lost:
+                raise self._lost_error("writing")
+            await self._wait()
+        if protocol.lost:
+            raise self._lost_error("writing")
+
+    async def _sleep(self, seconds: float) -> None:
+        """Throttle pause: bounded by an absolute deadline; not inactivity."""
+        remaining = self._remaining() if self.absolute else None
+        if remaining is not None and remaining < seconds:
+            await asyncio.sleep(max(0.0, remaining))
+            raise self._timed_out()
+        await asyncio.sleep(seconds)
+        self._touch()
+
+    # ------------------------------------------------------------------ TLS
+    async def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Any = None) -> None:
+        """TLS handshake (STARTTLS after the 220, or implicit TLS right after connect), then the
+        verification verdict; nothing is written in between."""
+        self._start_call()
+        if self._tls_info is not None:
+            raise SMTPTLSError("TLS is already active on this connection", 276)
+        protocol = self._protocol
+        if protocol.buffer or protocol.eof or protocol.lost:
+            early = bool(protocol.buffer)
+            self.abort()
+            if early:
+                raise SMTPTLSError("the server sent data before the TLS handshake (after its 220 reply to "
+                                   "STARTTLS); refusing to go on, it could be injected", 276)
+            raise SMTPTLSError("the server closed the connection before the TLS handshake", 276)
+        try:
+            transport, info = await handshake(self._transport, protocol, tls, server_hostname, hooks,
+                                              self._remaining(), self._timed_out)
+        except BaseException:
+            self.abort()
+            raise
+        self._transport = transport
+        self._tls_info = info
+        self._touch()
+
+    @property
+    def tls_info(self) -> Optional["_tls.TLSInfo"]:
+        return self._tls_info
+
+    @property
+    def is_tls(self) -> bool:
+        return self._tls_info is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def peer_closed(self) -> bool:
+        """The server closed its side (or the connection was lost); unread bytes may remain."""
+        return self._protocol.eof or self._protocol.lost
+
+    def take_pending(self) -> bytes:
+        """Without waiting: the bytes that arrived and were not read yet (b"" when none)."""
+        return self._protocol.take() if self._protocol.buffer else b""
+
+    @property
+    def interrupted(self) -> bool:
+        return False  # asyncio code cancels the task instead (see docs/async.md)
+
+    # ------------------------------------------------------------------ close
+    def abort(self) -> None:
+        """Close at once, without waiting for anything (errors, cancellation)."""
+        if not self._closed:
+            self._closed = True
+            self._transport.abort()
+
+    async def close(self, wait: float = 1.0) -> None:
+        """Close (TLS: with close_notify), waiting up to ``wait`` seconds for the transport to
+        finish, so no half-closed transport outlives the event loop. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        protocol = self._protocol
+        self._transport.close()
+        deadline = time.monotonic() + wait
+        while not protocol.lost:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._transport.abort()
+                break
+            try:
+                await asyncio.wait_for(asyncio.shield(protocol.waiter()), remaining)
+            except asyncio.TimeoutError:
+                pass
+            except asyncio.CancelledError:
+                self._transport.abort()
+                raise
+
+
+async def open_stream(sock: socket.socket, timeout: float, absolute: bool = False,
+                      max_transfer_rate: int = 0) -> AsyncStream:
+    """An AsyncStream over a connected socket (which the stream then owns)."""
+    if timeout < 0:
+        raise SMTPInputError("timeout must be >= 0 (0 = no timeout)")
+    if max_transfer_rate < 0:
+        raise SMTPInputError("max_transfer_rate must be >= 0 (0 = unlimited)")
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    try:
+        transport, protocol = await loop.create_connection(_StreamProtocol, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    return AsyncStream(transport, protocol, timeout, absolute, max_transfer_rate)
