@@ -18,7 +18,9 @@ Refused with :class:`smtpx.errors.SMTPInputError` (nothing is ever sent for a re
 groups (``Team: a@x, b@y;``), source routes (``<@relay:a@x>``), more than one ``@``
 (``a@b@c``), unbalanced quotes, comments, angle or square brackets, CR, LF, NUL and every other
 control character (tab excepted, it is white space), DEL, a missing ``@``, and more than one
-address where one is expected (``<a@x>,<b@y>`` in a single-address slot).
+address where one is expected (``<a@x>,<b@y>`` in a single-address slot), and addresses
+over RFC 5321's limits (local part 64 octets, domain 255, address 254, label 63), domain labels
+starting or ending with '-', and address literals that are not IPv4, IPv6 or tag:content.
 """
 from __future__ import annotations
 
@@ -289,16 +291,60 @@ class _Parser:
                 self.pos += 1
 
 
+# RFC 5321 4.5.3.1: local part <= 64 octets, domain <= 255, a path ("<" addr ">") <= 256;
+# RFC 1035 2.3.4: a label <= 63. Longer ones would be refused by the server after they went
+# out (or make a command line longer than 512 octets), so they are refused here instead.
+_MAX_LOCAL, _MAX_DOMAIN, _MAX_ADDR, _MAX_LABEL = 64, 255, 254, 63
+
+
+def _check_limits(addr: str, what: str) -> None:
+    """Length limits, label shape and address-literal syntax of one parsed ``local@domain``."""
+    local, _, domain = addr.rpartition("@")
+    size = len(addr) if addr.isascii() else len(addr.encode("utf-8"))
+    if size > _MAX_ADDR:
+        raise SMTPInputError(f"{what}: address longer than {_MAX_ADDR} octets (RFC 5321 4.5.3.1.3): {addr[:60]!r}...")
+    if len(local.encode("utf-8")) > _MAX_LOCAL:
+        raise SMTPInputError(f"{what}: local part longer than {_MAX_LOCAL} octets (RFC 5321 4.5.3.1.1) in {addr!r}")
+    if domain.startswith("["):
+        _check_address_literal(domain, addr, what)
+        return
+    if len(domain.encode("utf-8")) > _MAX_DOMAIN:
+        raise SMTPInputError(f"{what}: domain longer than {_MAX_DOMAIN} octets in {addr!r}")
+    if domain.startswith("-") or domain.endswith("-") or "-." in domain or ".-" in domain:
+        raise SMTPInputError(f"{what}: a domain label may not start or end with '-' in {addr!r}")
+    if len(domain) > _MAX_LABEL and any(len(label) > _MAX_LABEL for label in domain.split(".") if label.isascii()):
+        raise SMTPInputError(f"{what}: a domain label is longer than {_MAX_LABEL} characters in {addr!r}")
+
+
+def _check_address_literal(literal: str, addr: str, what: str) -> None:
+    """RFC 5321 4.1.3: [IPv4], [IPv6:...] or [tag:content]."""
+    import ipaddress
+
+    inner = literal[1:-1]
+    tag, colon, rest = inner.partition(":")
+    try:
+        if not colon:
+            ipaddress.IPv4Address(inner)
+        elif tag.lower() == "ipv6":
+            ipaddress.IPv6Address(rest)
+        elif not (re.fullmatch(r"[A-Za-z0-9-]*[A-Za-z0-9]", tag) and rest and all(33 <= ord(c) <= 126 for c in rest)):
+            raise ValueError(literal)
+    except ValueError:
+        raise SMTPInputError(f"{what}: bad address literal {literal!r} in {addr!r}") from None
+
+
 @lru_cache(maxsize=4096)
 def _parse_cached(text: str, what: str) -> tuple[Mailbox, ...]:
     check_header_text(text, what)
     stripped = text.strip(_WSP)
     if _SIMPLE_ADDR.match(stripped):
-        return (Mailbox("", stripped),)
-    fast = _fast_parse(text)
-    if fast is not None:
-        return fast
-    return tuple(_Parser(text, what).address_list())
+        result: tuple[Mailbox, ...] = (Mailbox("", stripped),)
+    else:
+        fast = _fast_parse(text)
+        result = fast if fast is not None else tuple(_Parser(text, what).address_list())
+    for mailbox in result:
+        _check_limits(mailbox.addr_spec, what)
+    return result
 
 
 def _simple_mailbox(piece: str) -> Mailbox | None:

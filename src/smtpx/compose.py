@@ -399,9 +399,14 @@ def _plan_text_body(text: str, charset: str, server_8bitmime: bool | None, user_
     cls = kernels.classify_body(raw)
     if user_mime:  # the user wrote the MIME headers: the body is theirs, sent as is
         return raw, [], None, cls.eight_bit, cls.binary
-    if cls.seven_bit:
-        return raw, [], "7bit", False, False
     ctype = f'text/plain; charset="{mime_charset(charset)}"'
+    if cls.seven_bit:
+        if text.isascii():
+            return raw, [], "7bit", False, False
+        # Non-ASCII text in a 7-bit charset (ISO-2022-JP, UTF-7): without a Content-Type the
+        # reader would take it as US-ASCII (RFC 2045 5.2), so the charset must be named.
+        return raw, [("MIME-Version", "1.0"), ("Content-Type", ctype), ("Content-Transfer-Encoding", "7bit")], \
+            "7bit", False, False
     if cls.eight_bit and server_8bitmime:
         return raw, [("MIME-Version", "1.0"), ("Content-Type", ctype), ("Content-Transfer-Encoding", "8bit")], \
             "8bit", True, False

@@ -269,7 +269,7 @@ class ConfigStore:
     return_path, local_host, firewall (Firewall* settings), message_headers_string,
     _last_headers_string, _last_transfer_text, _tls_info. Details in the module docstring."""
 
-    __slots__ = ("_owner", "_values")
+    __slots__ = ("_owner", "_values", "_explicit")
 
     def __init__(self, owner: Any = None) -> None:
         self._owner = owner
@@ -291,6 +291,11 @@ class ConfigStore:
     def reset(self) -> None:
         """Every stored setting back to its default (aliases belong to their properties)."""
         self._values = dict(_DEFAULTS)
+        self._explicit = set()  # names the user has set since the last reset
+
+    def is_set(self, name: str) -> bool:
+        """True once the user has set ``name`` (since the last reset), even to its default."""
+        return self.setting(name).name.lower() in self._explicit
 
     # --- typed access ------------------------------------------------------------------------
     def value(self, name: str) -> Any:
@@ -339,6 +344,7 @@ class ConfigStore:
                 self._values["alias:" + s.name.lower()] = typed
             return
         key = s.name.lower()
+        self._explicit.add(key)
         if s.firewall_field is not None:
             fw = getattr(self._owner, "firewall", None)
             if fw is not None:

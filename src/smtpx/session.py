@@ -10,7 +10,9 @@ came from the I/O or from user code rather than from a server reply, the connect
 """
 from __future__ import annotations
 
+import select
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Generator, Protocol
@@ -95,6 +97,39 @@ def run(
                 failure = exc
     finally:
         generator.close()
+
+
+def _socket_of(stream: Any) -> Any:
+    """The stream's socket: its public ``socket`` attribute when it has one; SyncStream keeps
+    it private today (``_sock``), so that is read as a fallback."""
+    sock = getattr(stream, "socket", None)
+    return sock if sock is not None else getattr(stream, "_sock", None)
+
+
+def _read_if_ready(sock: Any) -> bytes | None:
+    """Without blocking: None when nothing arrived, b"" when the peer closed, else the bytes.
+    A TLS socket may have read only TLS records that carry no data (session tickets): None."""
+    pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+    if not pending:
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        if not readable:
+            return None
+    if not isinstance(sock, ssl.SSLSocket):
+        if not sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+            return b""
+        return sock.recv(65536, socket.MSG_DONTWAIT)
+    blocking = sock.getblocking()
+    sock.setblocking(False)
+    try:
+        return sock.recv(65536)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+        return None
+    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+        return b""
+    except ssl.SSLError:
+        return b""  # a TLS alert or a broken record: the connection cannot be used
+    finally:
+        sock.setblocking(blocking)
 
 
 @dataclass
@@ -233,6 +268,32 @@ class Session:
         if self.engine is None or self.engine.closed or isinstance(exc, SMTPServiceClosing):
             return False
         return isinstance(exc, (SMTPReplyError, SMTPInputError, SMTPNotSupportedError, SMTPAuthError))
+
+    # ----------------------------------------------------------------------------- idle
+    def check_idle(self) -> SMTPError | None:
+        """Between methods, without blocking: has the server closed the connection, or sent
+        something nobody asked for (an idle-timeout 421, garbage)? Either way the connection
+        is dropped: None when it was a plain close, the engine's typed error (SMTPServiceClosing
+        for a 421, SMTPProtocolError otherwise) when bytes came. None too when all is quiet."""
+        if not self.alive:
+            return None
+        sock = _socket_of(self.stream)
+        if sock is None:
+            return None  # a stream that gives no access to its socket: the next method notices
+        try:
+            data = _read_if_ready(sock)
+        except OSError:  # reset while idle: the connection is gone
+            data = b""
+        if data is None:
+            return None
+        error: SMTPError | None = None
+        if data:
+            try:
+                self.engine.unsolicited(data)
+            except SMTPError as exc:
+                error = exc
+        self.close(quit=False)
+        return error
 
     # ----------------------------------------------------------------------------- close
     def close(self, quit: bool = True) -> None:

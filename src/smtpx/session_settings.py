@@ -30,10 +30,11 @@ def engine_options(smtp: Any, config: ConfigStore) -> EngineOptions:
         stop_on_bcc_errors=c("StopOnBccErrors"),
         dsn_ret=c("DSNReturn"),
         dsn_envid=c("DSNEnvelopeId"),
-        # MaxLineLength (the reference: "the maximum amount of data to accumulate when no
-        # EOL is found") and MaxReplyLineLength both cap a reply line; the smaller one wins.
-        # A line that outgrows it is refused before its end arrives (SMTPProtocolError).
-        max_line=min(c("MaxReplyLineLength"), c("MaxLineLength")),
+        # A reply line is capped by MaxReplyLineLength (default 8192, FAULTS 6), or by
+        # MaxLineLength ("the maximum amount of data to accumulate when no EOL is found")
+        # once the user sets it; its reference default (2048) belongs to a DataIn event that
+        # SMTP does not have. A longer line is refused before its end arrives.
+        max_line=_reply_line_cap(config),
         max_reply=c("MaxReplySize"),
         max_lines=c("MaxReplyLines"),
         chunk_size=c("ChunkSize"),
@@ -59,9 +60,7 @@ def _connect_options(smtp: Any, config: ConfigStore) -> Any:
         out_buffer_size=c("OutBufferSize"),
         firewall=smtp.firewall,
         proxy_exceptions=[h.strip() for h in c("ProxyExceptionsList").split(";") if h.strip()],
-        # Extra header lines for an HTTP tunnel. config.py still marks FirewallData as not
-        # applying (connect() refuses a non-empty value before this is reached); the
-        # transport already supports it for fwTunnel.
+        # Extra header lines for an HTTP tunnel (fwTunnel); refused with SOCKS.
         firewall_data=c("FirewallData"),
     )
 
@@ -130,3 +129,9 @@ def session_settings(smtp: Any, config: ConfigStore, previous_tls: Any = None) -
         tls_settings=lambda: tls_settings(smtp, config, previous_tls),
         mechanism=_mechanism(smtp, config),
     )
+
+
+def _reply_line_cap(config: ConfigStore) -> int:
+    if config.is_set("MaxLineLength"):
+        return config.value("MaxLineLength")
+    return config.value("MaxReplyLineLength")

@@ -15,15 +15,14 @@ Rules this class keeps (see docs/internals.md and the class reference):
 """
 from __future__ import annotations
 
-import dataclasses
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from smtpx import events as ev
 from smtpx.addresses import parse_mailbox, parse_reverse_path
 from smtpx.certificate import Certificate
-from smtpx.compose import compose_message
+from smtpx.compose import ComposedMessage, compose_message
 from smtpx.config import ConfigStore
 from smtpx.connection_properties import ConnectionProperties, check_text
 from smtpx.engine import Content, Envelope, EnvelopeRecipient, SendResult
@@ -37,6 +36,7 @@ from smtpx.errors import (
     SMTPInterrupted,
     SMTPNotConnectedError,
     SMTPNotSupportedError,
+    SMTPServiceClosing,
 )
 from smtpx.kernels import Reply
 from smtpx.message_properties import MessageProperties
@@ -47,21 +47,54 @@ from smtpx.session_settings import session_settings
 __all__ = ["SMTP"]
 
 Handler = Optional[Callable[[Any], Any]]
+# One message for send_batch: (mail_from, recipients, message bytes) as for send_raw, or a
+# ComposedMessage from SMTP.compose().
+BatchMessage = Union[tuple[str, Iterable[str], bytes], ComposedMessage]
 
 # Settings that cannot change while connected (the reference's TCPClient errors).
 _LOCKED_WHILE_CONNECTED = {"localport": 106, "localhost": 107, "maxlinelength": 112}
 
-_ONE_WRITE_LIMIT = 1 << 20
+def _raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tuple[Envelope, Content]:
+    """send_raw's envelope and content: addresses parsed strictly ("Name <a@b>" or "a@b"; "<>"
+    is the null sender), the message bytes as given; SMTPUTF8 / 8BITMIME as the bytes need."""
+    if not isinstance(message, (bytes, bytearray, memoryview)):
+        raise SMTPInputError(f"{what}: message must be bytes, not {type(message).__name__}")
+    if not isinstance(mail_from, str):
+        raise SMTPInputError(f"{what}: mail_from must be a string, not {type(mail_from).__name__}")
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    sender = parse_reverse_path(mail_from, f"{what} mail_from")
+    rcpts = [EnvelopeRecipient(parse_mailbox(r, f"{what} recipient").addr_spec) for r in recipients]
+    if not rcpts:
+        raise SMTPInputError("Please specify a recipient.", 165)
+    data = bytes(message)
+    if data.isascii():  # the common case: one scan, no header split
+        eight_bit, utf8 = False, False
+    else:
+        eight_bit = True
+        utf8 = not data.split(b"\r\n\r\n", 1)[0].isascii()
+    if not utf8:
+        utf8 = not sender.isascii()
+        for rcpt in rcpts:
+            if not rcpt.address.isascii():
+                utf8 = True
+    return Envelope(sender, rcpts), Content([data], len(data), eight_bit=eight_bit, smtputf8=utf8)
 
 
-def _one_piece(message: Any) -> Any:
-    """The content as one chunk when it is in memory and not large. Headers and body as two
-    writes cost a Nagle + delayed-ACK stall (about 40 ms) per message unless TcpNoDelay is on;
-    one write does not."""
-    content = message.content()
-    if message.stream is None and content.size is not None and content.size <= _ONE_WRITE_LIMIT:
-        content = dataclasses.replace(content, chunks=(b"".join(content.chunks),))
-    return content
+def _remap_batch_error(error: SMTPError, results: list[Any], positions: Sequence[int]) -> None:
+    """A session failure of the engine's batch: .results / .unsent in the caller's indexes
+    (messages refused before the engine saw them keep their input error)."""
+    engine_results = getattr(error, "results", None)
+    if engine_results is None:  # the engine never started the batch: nothing was written
+        error.results = list(results)  # type: ignore[attr-defined]
+        error.unsent = list(positions)  # type: ignore[attr-defined]
+        return
+    merged = list(results)
+    for item, outcome in enumerate(engine_results):
+        merged[positions[item]] = outcome
+    unsent = sorted(positions[item] for item in getattr(error, "unsent", []) if item < len(positions))
+    error.results = merged  # type: ignore[attr-defined]
+    error.unsent = unsent  # type: ignore[attr-defined]
 
 
 class _StopQueueRun(BaseException):
@@ -79,17 +112,29 @@ class _EventSink:
     def __init__(self, owner: "SMTP") -> None:
         self._owner = owner
 
+    @property
+    def pi_trail_enabled(self) -> bool:
+        """The engine builds trace text only when someone listens (on_pi_trail is set)."""
+        return self._owner.on_pi_trail is not None
+
     def pi_trail(self, direction: int, message: str) -> None:
         self._owner._trail(direction, message)
 
+    # The transfer events come once or more per message: no event object without a handler.
     def start_transfer(self) -> None:
-        self._owner._fire("on_start_transfer", ev.StartTransferEvent(Direction.CLIENT))
+        handler = self._owner.on_start_transfer
+        if handler is not None:
+            handler(ev.StartTransferEvent(Direction.CLIENT))
 
     def transfer(self, bytes_transferred: int, percent_done: int, text: bytes) -> None:
-        self._owner._fire("on_transfer", ev.TransferEvent(Direction.CLIENT, bytes_transferred, percent_done, text))
+        handler = self._owner.on_transfer
+        if handler is not None:
+            handler(ev.TransferEvent(Direction.CLIENT, bytes_transferred, percent_done, text))
 
     def end_transfer(self) -> None:
-        self._owner._fire("on_end_transfer", ev.EndTransferEvent(Direction.CLIENT))
+        handler = self._owner.on_end_transfer
+        if handler is not None:
+            handler(ev.EndTransferEvent(Direction.CLIENT))
 
     def error(self, code: int, description: str) -> None:
         self._owner._fire("on_error", ev.ErrorEvent(code, description))
@@ -159,6 +204,7 @@ class SMTP(MessageProperties, ConnectionProperties):
         self._last_reply = ""  # the last reply of connections before the current engine's
         self._reply_engine: Any = None  # the engine whose last_reply is the newest
         self._expanded: list[str] = []
+        self._options_stale = False  # config() changed something since the options were built
 
     @classmethod
     def _is_settable(cls, name: str) -> bool:
@@ -218,6 +264,7 @@ class SMTP(MessageProperties, ConnectionProperties):
         previous = self._previous_tls
         reuse = previous[1] if previous is not None and previous[0] == self._mail_server else None
         settings = session_settings(self, self._config, reuse)  # 163, bad settings: nothing sent
+        self._options_stale = False
         self._ssl_server_cert = None  # the reference: reset every time a connection is attempted
         self._tls_info = None
         session = Session(settings, self._sink, self._hooks, self._status, self._interrupt_flag)
@@ -243,15 +290,37 @@ class SMTP(MessageProperties, ConnectionProperties):
         if session is not None:
             session.close(quit=True)
 
+    def _live_session(self) -> Session | None:
+        """The open connection, after a look (without blocking) at what the server did while
+        we were idle, so nothing it sent unasked is ever taken as the reply to our next command
+        (FAULTS 11). A plain close or an idle-timeout 421 drops the connection (the 421 fires
+        on_error) and gives None: the caller reconnects or reports "not connected". Any other
+        unsolicited reply is a protocol error and is raised."""
+        session = self._session
+        if session is None:
+            return None
+        error = session.check_idle()
+        if session.alive:
+            return session
+        self._session = None
+        if error is not None:
+            if not isinstance(error, SMTPServiceClosing):
+                raise error
+            self._fire("on_error", ev.ErrorEvent(error.code or 0, error.description))
+        return None
+
     def _require_session(self) -> Session:
-        if self._session is None or not self._session.alive:
+        session = self._live_session()
+        if session is None:
             raise SMTPNotConnectedError("You need to connect first.", 1117)
-        return self._session
+        return session
 
     @contextmanager
     def _connection(self) -> Iterator[Session]:
         """The open connection, or a new one that is closed again afterwards."""
-        if self._session is not None and self._session.alive:
+        if self._live_session() is not None:
+            if self._options_stale:
+                self._refresh_options(self._session)
             yield self._session
             return
         self._open()
@@ -260,6 +329,22 @@ class SMTP(MessageProperties, ConnectionProperties):
             yield self._session
         finally:
             self._close()
+
+    # Engine options a config() change may alter between methods on one connection (the others,
+    # such as reply limits and TLS requirements, belong to the connection).
+    _PER_METHOD_OPTIONS = ("use_pipelining", "use_chunking", "mask_sensitive", "send_rset", "stop_on_to_errors",
+                           "stop_on_cc_errors", "stop_on_bcc_errors", "dsn_ret", "dsn_envid", "chunk_size",
+                           "allow_plaintext_auth")
+
+    def _refresh_options(self, session: Session) -> None:
+        """config() while connected applies to the next method, not only the next connection."""
+        from smtpx.session_settings import engine_options
+
+        fresh = engine_options(self, self._config)
+        options = session.engine.options
+        for name in self._PER_METHOD_OPTIONS:
+            setattr(options, name, getattr(fresh, name))
+        self._options_stale = False
 
     # ============================================================================== state
     @property
@@ -297,6 +382,8 @@ class SMTP(MessageProperties, ConnectionProperties):
         code = _LOCKED_WHILE_CONNECTED.get(name.strip().lower())
         if eq and code is not None and self.connected:
             raise SMTPConfigError(f"You cannot change {name.strip()} at this time. A connection is in progress.", code)
+        if eq:
+            self._options_stale = True  # the open connection's engine options follow (see _refresh_options)
         return self._config.config(configuration_string)
 
     def connect(self) -> None:
@@ -311,16 +398,21 @@ class SMTP(MessageProperties, ConnectionProperties):
 
     def do_events(self) -> None:
         """Events fire synchronously in smtpx, so there is never a backlog: this returns at
-        once. When the transport can tell (a stream with ``peer_closed()``), a connection the
-        server closed while idle is dropped here; otherwise the next method notices it."""
+        once. It also checks, without blocking, an idle open connection: when the server has
+        closed it, or sent a reply nobody asked for (an idle-timeout 421), the connection is
+        dropped (on_connection_status "Remote host disconnected"; ``connected`` becomes False;
+        a 421 stays in last_reply) and a reply fires on_error. Nothing is raised."""
         if not self._busy.acquire(blocking=False):
             return  # called from an event handler, or while a method runs: nothing to do
         try:
             session = self._session
-            poll = None if session is None or not session.alive else getattr(session.stream, "peer_closed", None)
-            if poll is not None and poll():
-                session.close(quit=False)  # type: ignore[union-attr]
+            if session is None:
+                return
+            error = session.check_idle()
+            if not session.alive:
                 self._session = None
+            if error is not None:
+                self._fire("on_error", ev.ErrorEvent(error.code or 0, error.description))
         finally:
             self._busy.release()
 
@@ -383,7 +475,7 @@ class SMTP(MessageProperties, ConnectionProperties):
             # Composed now that EHLO told whether 8-bit text may go as it is.
             message = compose_message(self, server_8bitmime=session.engine.capabilities.has("8BITMIME"), verb=verb)
             try:
-                return session.run(session.engine.send_mail(message.envelope, _one_piece(message)))
+                return session.run(session.engine.send_mail(message.envelope, message.content()))
             finally:
                 # config("MessageHeadersString") / config("TransferText"): what went on the wire.
                 self._last_headers_string = message.headers_string
@@ -399,21 +491,79 @@ class SMTP(MessageProperties, ConnectionProperties):
         with self._operation():
             if not self._mail_server:
                 raise SMTPInputError("Please specify a MailServer.", 163)
-            if not isinstance(message, (bytes, bytearray, memoryview)):
-                raise SMTPInputError(f"send_raw: message must be bytes, not {type(message).__name__}")
-            if isinstance(recipients, str):
-                recipients = [recipients]
-            sender = parse_reverse_path(mail_from, "send_raw mail_from")
-            rcpts = [EnvelopeRecipient(parse_mailbox(r, "send_raw recipient").addr_spec) for r in recipients]
-            if not rcpts:
-                raise SMTPInputError("Please specify a recipient.", 165)
-            data = bytes(message)
-            head = data.split(b"\r\n\r\n", 1)[0]
-            addresses_ascii = sender.isascii() and all(r.address.isascii() for r in rcpts)
-            content = Content.from_bytes(data, eight_bit=not data.isascii(),
-                                         smtputf8=not (addresses_ascii and head.isascii()))
+            envelope, content = _raw_message(mail_from, recipients, message, "send_raw")
             with self._connection() as session:
-                return session.run(session.engine.send_mail(Envelope(sender, rcpts), content))
+                return session.run(session.engine.send_mail(envelope, content))
+
+    def compose(self) -> ComposedMessage:
+        """Python extra: the message the properties describe now (envelope, headers, body), as
+        a ComposedMessage for ``send_batch``; later property changes do not touch it. While
+        connected, the body's encoding follows the server's 8BITMIME; otherwise it takes the
+        form any server accepts. Bad input raises here (nothing is sent)."""
+        with self._operation():
+            session = self._session
+            eight = session.engine.capabilities.has("8BITMIME") if session is not None and session.alive else None
+            return compose_message(self, server_8bitmime=eight)
+
+    def send_batch(self, messages: Iterable[BatchMessage], *, window: int = 32) -> list[SendResult | SMTPError]:
+        """Python extra, the bulk path: send many messages over one connection, pipelined
+        across transactions when the server offers PIPELINING (smtpx.engine's send_batch).
+        Each message is ``(mail_from, recipients, message_bytes)`` as for send_raw, or a
+        ComposedMessage from ``compose()``.
+
+        Returns one entry per message, in order: its SendResult, or the SMTPError that send_raw
+        would have raised for it (refused sender or recipients, refused data, bad input, too
+        large...). Those are returned, not raised, and each fires on_error. A session failure
+        (421, connection lost, timeout, interrupt) raises, with ``.results`` (per message: the
+        outcome when known, ``None`` when certainly not delivered, SMTPConnectionDropped with
+        ``delivery_unknown`` when its end of data went out without a reply) and ``.unsent`` (the
+        indexes that are safe to send again). Connects and disconnects like send()."""
+        with self._operation():
+            if not self._mail_server:
+                raise SMTPInputError("Please specify a MailServer.", 163)
+            if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+                raise SMTPInputError(f"send_batch: window must be a whole number >= 1, not {window!r}")
+            if isinstance(messages, (str, bytes, ComposedMessage)) or (
+                    isinstance(messages, tuple) and len(messages) == 3 and isinstance(messages[0], str)):
+                raise SMTPInputError("send_batch takes a list of messages, not one message")
+            results: list[SendResult | SMTPError | None] = []
+            items: list[tuple[Envelope, Content]] = []
+            positions: list[int] = []  # index in `messages` of each engine item
+            composed: list[ComposedMessage] = []
+            for index, message in enumerate(messages):
+                results.append(None)
+                try:
+                    items.append(self._batch_item(message, index, composed))
+                    positions.append(index)
+                except SMTPInputError as error:
+                    results[index] = error
+            try:
+                if items:
+                    with self._connection() as session:
+                        try:
+                            outcomes = session.run(session.engine.send_batch(items, window=window))
+                        except SMTPError as error:
+                            _remap_batch_error(error, results, positions)
+                            raise
+                    for position, outcome in zip(positions, outcomes):
+                        results[position] = outcome
+            finally:
+                for message in composed:
+                    message.close()  # CloseStreamAfterTransfer
+            for outcome in results:
+                if isinstance(outcome, SMTPError):
+                    self._fire("on_error", ev.ErrorEvent(outcome.code, outcome.description))
+            return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _batch_item(message: Any, index: int, composed: list[ComposedMessage]) -> tuple[Envelope, Content]:
+        if isinstance(message, ComposedMessage):
+            composed.append(message)
+            return message.envelope, message.content()
+        if isinstance(message, tuple) and len(message) == 3:
+            return _raw_message(*message, f"send_batch message {index}")
+        raise SMTPInputError(f"send_batch message {index}: expected (mail_from, recipients, message_bytes) "
+                             f"or a ComposedMessage, not {type(message).__name__}")
 
     def send_command(self, command: str) -> Reply:
         """Send ``command`` as given (CR, LF and NUL refused); sets last_reply; returns the Reply."""
@@ -453,6 +603,8 @@ class SMTP(MessageProperties, ConnectionProperties):
             if not self._mail_server:
                 raise SMTPInputError("Please specify a MailServer.", 163)
             opened = False
+            if self._session is not None and self._session.alive and self._options_stale:
+                self._refresh_options(self._session)
 
             def send_one(envelope: Any, content: Any) -> Any:
                 nonlocal opened

@@ -67,9 +67,27 @@ def test_transfer_events_for_data_with_known_size():
     ])
     assert sink.events[0] == ("start",) and sink.events[-1] == ("end",)
     transfers = [e for e in sink.events if e[0] == "transfer"]
-    assert [e[2] for e in transfers] == [52 * 100 // 102, 100]
-    assert [e[1] for e in transfers] == [52, 105]  # bytes on the wire so far (the last with the '.')
+    # one event per write: a small message is one write, whatever chunks it came in
+    assert [e[2] for e in transfers] == [100]
+    assert [e[1] for e in transfers] == [105]  # bytes on the wire so far (with the '.')
     assert b"".join(e[3] for e in transfers) == b"".join(chunks) + b".\r\n"
+
+
+def test_transfer_events_for_a_big_message_follow_the_writes():
+    from smtpx.engine.transfer import WRITE_SIZE
+
+    engine, sink = ready_engine()
+    chunk = b"z" * 65534 + b"\r\n"
+    chunks = [chunk] * 10  # 640 KiB: three writes of at least WRITE_SIZE... and the rest
+    size = len(chunk) * 10
+    peer = Peer([*HEAD, C(b"DATA\r\n"), S(b"354 go\r\n"), C(b"".join(chunks) + b".\r\n"), S(b"250 ok\r\n")])
+    peer.drive(engine.send_mail(ENV, Content(chunks, size)))
+    assert peer.done
+    transfers = [e for e in sink.events if e[0] == "transfer"]
+    assert [len(e[3]) for e in transfers] == [len(w) for w in peer.writes[-len(transfers):]]
+    assert len(transfers) == 3 and all(len(e[3]) >= WRITE_SIZE for e in transfers[:-1])
+    assert [e[2] for e in transfers] == [40, 80, 100]
+    assert transfers[-1][1] == size + 3
     # the content is never traced as commands
     assert all("aaaa" not in m for _, m in sink.trail)
 
@@ -83,23 +101,27 @@ def test_transfer_percent_is_minus_one_when_size_unknown():
     assert {e[2] for e in sink.events if e[0] == "transfer"} == {-1}
 
 
-def test_the_source_is_read_lazily_one_write_per_chunk():
+def test_the_source_is_read_lazily_in_bounded_writes():
+    from smtpx.engine.transfer import WRITE_SIZE
+
+    chunk = b"y" * (100 * 1024 - 2) + b"\r\n"
     engine, _ = ready_engine()
-    peer = Peer([*HEAD, C(b"DATA\r\n"), S(b"354 go\r\n"), C(b"line\r\n" * 20 + b".\r\n"), S(b"250 ok\r\n")])
-    pulls = []
+    peer = Peer([*HEAD, C(b"DATA\r\n"), S(b"354 go\r\n"), C(chunk * 20 + b".\r\n"), S(b"250 ok\r\n")])
+    held_back = []
 
     def source():
-        for _ in range(20):
-            pulls.append(len(peer.writes))
-            yield b"line\r\n"
+        for n in range(20):
+            written = sum(map(len, peer.writes)) - len(b"".join(peer.writes[:3]))  # content only
+            held_back.append(n * len(chunk) - written)
+            yield chunk
 
     peer.drive(engine.send_mail(ENV, Content(source(), None)))
     assert peer.done
-    # chunk n is pulled only after chunk n-2 was written: at most one chunk is held back
-    # (so the last one can go out with the terminating '.')
-    assert pulls == [pulls[0]] + list(range(pulls[0], pulls[0] + 19))
-    assert len(peer.writes) - pulls[0] == 20  # one write per chunk, the last with the '.'
-    assert peer.writes[-1] == b"line\r\n.\r\n"
+    # never more than one write's worth (plus the chunk that completes it) is held in memory
+    assert max(held_back) < WRITE_SIZE + len(chunk)
+    content_writes = peer.writes[3:]
+    assert len(content_writes) == 7  # 20 chunks of 100 KiB in writes of 3 chunks, the last with '.'
+    assert content_writes[-1].endswith(chunk + b".\r\n")
 
 
 class CountingSink(RecordingSink):

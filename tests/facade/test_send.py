@@ -367,3 +367,122 @@ def test_send_raw_sends_bytes_to_an_envelope_without_touching_properties(server,
         with pytest.raises(smtpx.SMTPInputError):
             smtp.send_raw(*bad)
     assert len(server.messages) == 2
+
+
+# ------------------------------------------------------------------------------ SendRSET, descriptions
+@pytest.mark.parametrize("failure", ["rcpt", "data"])
+def test_failed_transaction_never_blocks_the_next_one_without_send_rset(server, make_smtp, failure):
+    # aiosmtpd answers a MAIL inside an open transaction with "503 nested MAIL command".
+    if failure == "rcpt":
+        server.reply("RCPT", "550 5.1.1 no", when="bad@")
+    else:
+        server.reply("DATA", "451 4.3.0 not now")
+    smtp = make_smtp(server, send_to="bad@example.com")  # the scripted refusal answers once
+    smtp.config("SendRSET=False")
+    smtp.connect()
+    with pytest.raises((smtpx.SMTPRecipientsRefused, smtpx.SMTPDataError)):
+        smtp.send()
+    assert server.verbs()[-1] != "RSET"  # SendRSET=False: no RSET of its own
+    result = smtp.send()
+    assert result.reply.code == 250 and len(server.messages) == 1
+    first_mail = server.verbs().index("MAIL")
+    assert server.verbs()[first_mail:].count("RSET") == 1  # once, just before the second MAIL
+    assert server.verbs()[server.verbs().index("RSET") + 1] == "MAIL"
+
+
+def test_failed_transaction_with_send_rset_is_reset_at_once(server, make_smtp):
+    server.reply("RCPT", "550 5.1.1 no", when="bad@")
+    smtp = make_smtp(server, send_to="bad@example.com")
+    smtp.connect()
+    with pytest.raises(smtpx.SMTPRecipientsRefused):
+        smtp.send()
+    assert server.verbs()[-1] == "RSET"
+    smtp.send()
+    assert server.verbs()[-4:] == ["RSET", "MAIL", "RCPT", "DATA"]
+
+
+def test_refusals_name_the_enhanced_code_once(server, make_smtp):
+    server.reply("RCPT", "550 5.1.1 no such user", when="hidden@")
+    errors = []
+    smtp = make_smtp(server, bcc="hidden@example.com", on_error=errors.append)
+    smtp.send()
+    assert [e.description for e in errors] == ["recipient hidden@example.com refused: 550 5.1.1 no such user"]
+    server.reply("RCPT", "550 5.1.1 no such user", when="rcpt@")
+    with pytest.raises(smtpx.SMTPRecipientsRefused) as info:
+        smtp.send()
+    assert info.value.description.endswith(": 550 5.1.1 no such user")
+    assert "5.1.1 5.1.1" not in info.value.description
+
+
+# ------------------------------------------------------------------------------ do_events()
+def _greeted(raw_script_tail):
+    from facade.scripted import RawServer
+
+    return RawServer([("send", b"220 raw.test ESMTP\r\n"), ("expect", b"EHLO"),
+                      ("send", b"250 raw.test\r\n"), *raw_script_tail])
+
+
+def _pump_until_disconnected(smtp):
+    """do_events() until it notices (the server's close races with us; bounded, no timing
+    assertion)."""
+    import time
+
+    for _ in range(500):
+        smtp.do_events()
+        if not smtp.connected:
+            return
+        time.sleep(0.01)
+
+
+def test_do_events_notices_an_idle_timeout_421(make_smtp):
+    errors, statuses = [], []
+    # (the wait keeps the 421 apart from the EHLO reply: in the same read it would be a reply
+    # to EHLO's turn, which the engine refuses as unsolicited during connect())
+    with _greeted([("wait", 0.3), ("send", b"421 4.4.2 idle too long\r\n"), ("close", None)]) as raw:
+        smtp = make_smtp(raw, on_error=errors.append, on_connection_status=statuses.append)
+        smtp.connect()
+        _pump_until_disconnected(smtp)
+    assert not smtp.connected
+    assert smtp.last_reply == "421 4.4.2 idle too long"
+    assert [(e.error_code, e.description) for e in errors] == [
+        (smtpx.errors.SMTPServiceClosing.default_code, "the server closed the session: 421 4.4.2 idle too long")]
+    assert statuses[-1].connection_event == "Remote host disconnected"
+    assert b"QUIT" not in raw.received  # the server is gone: nothing more is written
+
+
+def test_do_events_notices_a_silent_close(make_smtp):
+    errors = []
+    with _greeted([("close", None)]) as raw:
+        smtp = make_smtp(raw, on_error=errors.append)
+        smtp.connect()
+        _pump_until_disconnected(smtp)
+    assert not smtp.connected and errors == []
+
+
+def test_do_events_reports_garbage_while_idle(make_smtp):
+    errors = []
+    with _greeted([("wait", 0.3), ("send", b"250 nobody asked\r\n"), ("wait", 0.5)]) as raw:
+        smtp = make_smtp(raw, on_error=errors.append)
+        smtp.connect()
+        _pump_until_disconnected(smtp)
+    assert not smtp.connected
+    assert len(errors) == 1 and "unsolicited" in errors[0].description
+
+
+@pytest.mark.parametrize("implicit_tls", [False, True])
+def test_do_events_leaves_a_quiet_connection_alone(make_smtp, tls, implicit_tls):
+    from facade.scripted import ScriptedServer
+
+    ctx, ca_pem = tls
+    kwargs = dict(tls_context=ctx, implicit_tls=True) if implicit_tls else {}
+    with ScriptedServer(**kwargs) as srv:
+        smtp = make_smtp(srv)
+        if implicit_tls:
+            smtp.ssl_start_mode = smtpx.SSLStartMode.IMPLICIT
+            smtp.config(f"SSLServerCACerts={ca_pem}")
+        smtp.connect()
+        for _ in range(20):  # TLS 1.3 session tickets may arrive now: they are no reply
+            smtp.do_events()
+        assert smtp.connected
+        smtp.send()
+        assert len(srv.messages) == 1

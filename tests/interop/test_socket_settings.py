@@ -399,13 +399,22 @@ def greeting_of(length: int, end: bool) -> Callable[[socket.socket], None]:
     return handle
 
 
-def test_max_line_length_default_refuses_a_long_line_before_its_end():
-    with RawServer(greeting_of(3000, end=False)) as server:
+def test_default_reply_line_cap_refuses_a_long_line_before_its_end():
+    # MaxLineLength left at its default: MaxReplyLineLength (8192) caps reply lines.
+    with RawServer(greeting_of(9000, end=False)) as server:
         client = client_for(server.port, timeout=10)
         with pytest.raises(SMTPProtocolError) as info:
             client.connect()  # must not wait 10 s for an EOL that never comes
-        assert "longer than 2048" in info.value.description
+        assert "longer than 8192" in info.value.description
         assert not client.connected
+
+
+def test_a_3000_byte_reply_line_passes_the_default_cap():
+    with RawServer(greeting_of(3000, end=True)) as server:
+        client = client_for(server.port)
+        client.connect()
+        assert client.connected
+        client.disconnect()
 
 
 @pytest.mark.parametrize("setting, length, accepted", [

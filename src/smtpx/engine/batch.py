@@ -161,6 +161,8 @@ class _Batch:
                     yield from self._alone(index, tx)
                     continue
                 yield from self._make_room()
+                if self.channel.dirty:
+                    self._queue_rset()  # a transaction left open: reset it before this MAIL
                 self.open[index] = tx
                 if tx.plan.use_bdat:
                     yield from self._queue_bdat(index, tx)
@@ -265,7 +267,16 @@ class _Batch:
         yield from self.outbox.flush()
 
     def _queue_rset(self) -> None:
+        self.channel.dirty = False
         self._expect(_Aside("RSET", self.outbox.command(_RSET)))
+
+    def _abandon(self) -> None:
+        """send_mail's _abandon: RSET now (queued, so it goes with the next message's MAIL), or
+        with SendRSET=False remember it for the next transaction."""
+        if self.options.send_rset:
+            self._queue_rset()
+        else:
+            self.channel.dirty = True
 
     def _queue_data_commands(self, index: int, tx: _Transactions) -> IO:
         """MAIL, RCPT, DATA (after the previous message's content), then wait for the 354:
@@ -368,8 +379,10 @@ class _Batch:
             if data_reply is not None:
                 self._leave_data_mode(data_reply)
             # MAIL was accepted, so a transaction is open: RSET it (as send_mail does).
-            if self.options.send_rset or outcome.deferred:
+            if outcome.deferred:
                 self._queue_rset()
+            else:
+                self._abandon()
             self._finish(flight.index, self._refusal(tx, outcome, failing))
             return
         flight.outcome, flight.accepted = outcome, accepted
@@ -382,8 +395,7 @@ class _Batch:
             self._delivered(flight, bdat_replies[-1])
             return
         if data_reply.code != 354:
-            if self.options.send_rset:
-                self._queue_rset()
+            self._abandon()
             self._finish(flight.index, reply_error(SMTPDataError, "the server refused DATA", data_reply,
                                                    result=tx.result))
             return

@@ -15,7 +15,7 @@ from typing import Any
 from smtpx.engine.actions import Action, Read, Write
 from smtpx.engine.commands import Command
 from smtpx.engine.options import EngineOptions
-from smtpx.engine.tracing import reply_lines, reply_text
+from smtpx.engine.tracing import describe_reply, reply_lines, reply_text
 from smtpx.errors import (
     SMTPConnectionDropped,
     SMTPError,
@@ -32,9 +32,8 @@ IO = Generator[Action, Any, Any]
 def reply_error(cls: type[SMTPError], description: str, reply: Reply, **extra: Any) -> SMTPError:
     """A typed error that carries the reply's code, enhanced code and text."""
     text = reply_text(reply)
-    enhanced = f" {reply.enhanced}" if reply.enhanced else ""
     return cls(
-        f"{description}: {reply.code}{enhanced} {text}".rstrip(),
+        f"{description}: {describe_reply(reply)}",
         reply_code=reply.code,
         enhanced=reply.enhanced,
         reply_text=text,
@@ -47,6 +46,9 @@ class Channel:
         self._options = options
         self._sink = sink
         self.closed = False
+        # True while a failed transaction is left open on the server (SendRSET=False defers
+        # its RSET): the next transaction starts with RSET.
+        self.dirty = False
         self.last_reply: Reply | None = None
         # Rewrites a traced server line (AUTH masking); None traces lines as they are.
         self.server_masker: Callable[[int, str], str] | None = None

@@ -161,6 +161,7 @@ class Engine:
         check_hello_name(name)
         channel = self._channel
         self.capabilities = Capabilities()
+        channel.dirty = False  # EHLO/HELO resets the server's transaction state (RFC 5321 4.1.4)
         if self.options.allow_extensions:
             yield from channel.send([command(f"EHLO {name}")])
             reply: Reply = yield from channel.read_reply("EHLO")
@@ -231,7 +232,10 @@ class Engine:
         """A raw command; the reply is returned whatever its code (a 421 still ends the session)."""
         cmd = raw_command(line)
         yield from self._channel.send([cmd])
+        verb = line.split(" ", 1)[0].upper()
         reply = yield from self._channel.read_reply(line.split(" ", 1)[0])
+        if verb == "RSET" and 200 <= reply.code < 300:
+            self._channel.dirty = False
         self._channel.check_no_leftover(f"after {cmd.trace.split(' ', 1)[0]}")
         return reply
 
@@ -253,7 +257,9 @@ class Engine:
 
     @_operation("rset")
     def rset(self) -> IO:
-        return (yield from self._simple("RSET"))
+        reply = yield from self._simple("RSET")
+        self._channel.dirty = False
+        return reply
 
     @_operation("quit")
     def quit(self) -> IO:

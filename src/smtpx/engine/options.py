@@ -13,7 +13,7 @@ class EngineOptions:
     # PLAIN/LOGIN over plaintext would hand the password to anyone on the path: off by default.
     allow_plaintext_auth: bool = False
     mask_sensitive: bool = True  # hide AUTH arguments in pi_trail
-    send_rset: bool = True  # RSET to abandon a transaction that failed after MAIL
+    send_rset: bool = True  # RSET a failed transaction at once (False: just before the next MAIL)
     stop_on_to_errors: bool = True
     stop_on_cc_errors: bool = True
     stop_on_bcc_errors: bool = False

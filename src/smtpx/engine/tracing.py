@@ -32,3 +32,13 @@ def reply_lines(reply: Reply) -> list[str]:
 
 def reply_text(reply: Reply) -> str:
     return "\n".join(sanitise(line) for line in reply.lines)
+
+
+def describe_reply(reply: Reply) -> str:
+    """'550 5.1.1 no such user' for errors and on_error: the code, the enhanced code once (the
+    reply's first line usually starts with it already), and the text."""
+    text = reply_text(reply)
+    enhanced = reply.enhanced
+    if enhanced and not (text == enhanced or text.startswith(enhanced + " ") or text.startswith(enhanced + "\n")):
+        text = f"{enhanced} {text}" if text else enhanced
+    return f"{reply.code} {text}".rstrip()

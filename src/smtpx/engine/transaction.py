@@ -19,7 +19,7 @@ from smtpx.engine.envelope import Content, Envelope, RecipientResult, SendResult
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.planning import Plan, PlannedRecipient, plan_send, stops_send
 from smtpx.engine.transfer import ContentSource, Progress, bdat_segments, stuffed_pieces
-from smtpx.engine.tracing import reply_text
+from smtpx.engine.tracing import describe_reply
 from smtpx.errors import (
     SMTPConnectionDropped,
     SMTPDataError,
@@ -29,6 +29,7 @@ from smtpx.errors import (
 from smtpx.kernels import Reply
 
 _TOO_MANY_RECIPIENTS = 452
+_RSET = command("RSET")
 
 
 def _ok(reply: Reply) -> bool:
@@ -98,8 +99,14 @@ class _Transactions:
         data_reply: Reply | None = None
         bdat_replies_due = 0
         data_pipelined = False
+        # A transaction an earlier send left open (SendRSET=False) is reset first: with
+        # PIPELINING in the same write as MAIL, otherwise on its own.
+        rset_first = channel.dirty
+        if rset_first and not plan.pipelining:
+            yield from self._rset()
+            rset_first = False
         if plan.pipelining:
-            commands = [plan.mail] + [p.command for p in batch]
+            commands = ([_RSET] if rset_first else []) + [plan.mail] + [p.command for p in batch]
             if bdat_early:
                 bdat_replies_due = yield from self._send_bdat(commands, keep=True)
             else:
@@ -108,6 +115,8 @@ class _Transactions:
                     data_pipelined = True
                 yield from channel.send(commands)
             try:
+                if rset_first:
+                    yield from self._read_rset()
                 mail_reply = yield from channel.read_reply("MAIL FROM")
                 replies = []
                 for planned in batch:
@@ -145,8 +154,10 @@ class _Transactions:
             # (Content that went out with the commands was refused by the server: no recipient.)
             yield from self._leave_data_mode(data_reply)
             # MAIL was accepted, so a transaction is open: RSET it (always before another MAIL).
-            if options.send_rset or outcome.deferred or more_may_follow:
+            if outcome.deferred or more_may_follow:
                 yield from self._rset()
+            else:
+                yield from self._abandon()
             if failing:
                 self.result.refused.extend(RecipientResult(p.recipient.address, p.recipient.kind,
                                                            self._deferred_replies[id(p)]) for p in outcome.deferred)
@@ -192,8 +203,7 @@ class _Transactions:
         recipient = planned.recipient
         self.result.refused.append(RecipientResult(recipient.address, recipient.kind, reply))
         if not stops_send(self.options, recipient.kind):
-            enhanced = f" {reply.enhanced}" if reply.enhanced else ""
-            self.sink.error(161, f"recipient {recipient.address} refused: {reply.code}{enhanced} {reply_text(reply)}")
+            self.sink.error(161, f"recipient {recipient.address} refused: {describe_reply(reply)}")
 
     def _refused_error(self, description: str) -> SMTPRecipientsRefused:
         first = self.result.refused[0].reply if self.result.refused else None
@@ -209,8 +219,7 @@ class _Transactions:
             yield from channel.send([command("DATA")])
             data_reply = yield from channel.read_reply("DATA")
         if data_reply.code != 354:
-            if self.options.send_rset:
-                yield from self._rset()
+            yield from self._abandon()  # MAIL and RCPT were accepted: the transaction is open
             raise reply_error(SMTPDataError, "the server refused DATA", data_reply, result=self.result)
         progress = Progress(self.sink, self.source.content.size)
         progress.start()
@@ -264,8 +273,8 @@ class _Transactions:
             progress.update(consumed, payload)
             reply = yield from (self._final_reply("BDAT LAST") if last else self.channel.read_reply("BDAT"))
             if not _ok(reply):
-                if not last and self.options.send_rset:
-                    yield from self._rset()
+                if not last:  # a refused BDAT LAST ends the transaction; an earlier chunk does not
+                    yield from self._abandon()
                 raise reply_error(SMTPDataError, "the server refused the message (BDAT)", reply, result=self.result)
             final = reply
         progress.end()
@@ -301,9 +310,22 @@ class _Transactions:
             yield from self.channel.write_content(b".\r\n")
             yield from self.channel.read_reply("the end of data (.)")
 
+    def _abandon(self) -> IO:
+        """The transaction failed with MAIL accepted, so the server holds it open. SendRSET
+        True: RSET now. False: the channel remembers, and the next transaction starts with RSET
+        (pipelined with its MAIL); a QUIT needs none."""
+        if self.options.send_rset:
+            yield from self._rset()
+        else:
+            self.channel.dirty = True
+
     def _rset(self) -> IO:
-        yield from self.channel.send([command("RSET")])
-        yield from self.channel.read_reply("RSET")
+        yield from self.channel.send([_RSET])
+        yield from self._read_rset()
+
+    def _read_rset(self) -> IO:
+        reply = yield from self.channel.read_reply("RSET")
+        self.channel.dirty = not _ok(reply)
 
 
 def _rcpt_label(planned: PlannedRecipient) -> str:

@@ -69,23 +69,33 @@ class Progress:
         self._sink.end_transfer()
 
 
-def stuffed_pieces(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes, bool]]:
+# Content goes out in writes of up to about this much: a small message (headers and body,
+# whatever pieces it comes in) leaves in one write with its ".", so no Nagle / delayed-ACK
+# stall (about 40 ms) can sit between two writes of one message; a big one in bounded writes.
+WRITE_SIZE = 256 * 1024
+
+
+def stuffed_pieces(chunks: Iterable[bytes], write_size: int = WRITE_SIZE) -> Iterator[tuple[int, bytes, bool]]:
     """(input bytes consumed so far, bytes to write, is the last piece) for DATA, ending with
-    the '.' line. The last piece carries the terminator, so a small message is one write (no
-    Nagle stall between the body and the '.')."""
+    the '.' line. Stuffed output is gathered into pieces of at least ``write_size`` bytes
+    (a chunk is never split), and the last piece carries the terminator."""
     stuffer = DotStuffer()
     consumed = 0
-    held: bytes | None = None
+    held: list[bytes] = []
+    held_size = 0
     held_consumed = 0
     for chunk in chunks:
         consumed += len(chunk)
         out = stuffer.feed(chunk)
         if out:
-            if held is not None:
-                yield held_consumed, held, False
-            held, held_consumed = out, consumed
-    tail = stuffer.finish()
-    yield consumed, (held + tail if held is not None else tail), True
+            if held_size >= write_size:
+                yield held_consumed, b"".join(held), False
+                held, held_size = [], 0
+            held.append(out)
+            held_size += len(out)
+            held_consumed = consumed
+    held.append(stuffer.finish())
+    yield consumed, b"".join(held), True
 
 
 def bdat_segments(chunks: Iterable[bytes], normalise: bool, chunk_size: int) -> Iterator[tuple[Command, int, bytes]]:

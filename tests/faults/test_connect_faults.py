@@ -1,0 +1,76 @@
+"""FAULTS.md item 38 through smtpx.SMTP: DNS failure, connection refused and connect timeout
+are typed errors with the reference's codes; the object stays usable; on_connection_status
+and on_error see nothing that did not happen."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import smtpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _then_it_still_works(smtp: smtpx.SMTP, server) -> None:
+    assert not smtp.connected and smtp.idle
+    smtp.mail_server, smtp.mail_port = server.host, server.port
+    smtp.send()
+    assert len(server.messages) == 1
+
+
+def test_38_dns_failure_is_11001(server):
+    statuses = []
+    smtp = smtpx.SMTP(mail_server="no-such-host.invalid", mail_port=25, from_="a@example.com",
+                      send_to="b@example.com", timeout=10, on_connection_status=statuses.append)
+    with pytest.raises(smtpx.SMTPConnectError) as info:
+        smtp.send()
+    assert info.value.code in (11001, 11002)  # host not found (11002: the resolver could not answer)
+    assert "no-such-host.invalid" in str(info.value)
+    assert not any(e.connection_event == "Remote host connection complete" for e in statuses)
+    _then_it_still_works(smtp, server)
+
+
+def test_38_connection_refused_is_10061(server):
+    smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=_free_port(), from_="a@example.com",
+                      send_to="b@example.com", timeout=5)
+    with pytest.raises(smtpx.SMTPConnectError) as info:
+        smtp.connect()
+    assert info.value.code == 10061
+    _then_it_still_works(smtp, server)
+
+
+def test_38_connect_timeout_is_10060_and_connection_timeout_config_bounds_it(server):
+    """A listener with backlog 0 whose accept queue is full drops further SYNs, so connect()
+    waits until ConnectionTimeout (1 s here, while Timeout stays 60)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        fillers = []
+        try:
+            for _ in range(8):
+                filler = socket.socket()
+                filler.settimeout(0.2)
+                try:
+                    filler.connect(address)
+                except (TimeoutError, socket.timeout):
+                    filler.close()
+                    break
+                fillers.append(filler)
+            else:
+                pytest.skip("this kernel never filled the accept queue; no local connect timeout")
+            smtp = smtpx.SMTP(mail_server=address[0], mail_port=address[1], from_="a@example.com",
+                              send_to="b@example.com", timeout=60)
+            smtp.config("ConnectionTimeout=1")
+            with pytest.raises(smtpx.SMTPConnectError) as info:
+                smtp.send()
+            assert info.value.code == 10060
+        finally:
+            for filler in fillers:
+                filler.close()
+    _then_it_still_works(smtp, server)
