@@ -6,9 +6,10 @@ Fixtures (session scope; each returns a ``RunningProxy``):
                         the machine has IPv6 (``host6``).
 - ``socks_auth_proxy``  dante-server, SOCKS5 username/password (RFC 1929). Dante checks them
                         against the system's users, so the fixture creates a throwaway system
-                        user ``smtpx-socks`` (no home, no login shell) when it is missing, gives
-                        it a fresh random password for the session, and locks the password at
-                        teardown. Needs root (the tests run as root).
+                        user ``smtpx-socks-<random>`` (no home, no login shell) with a random
+                        password for this session only, and deletes it at teardown (its own
+                        name, so test runs side by side never change each other's user).
+                        Needs root (the tests run as root).
 - ``http_proxy``        tinyproxy, HTTP CONNECT to any port, no authentication.
 - ``http_auth_proxy``   tinyproxy with Basic authentication.
 - ``http_proxy_v6``     tinyproxy listening on ::1 (skips without IPv6).
@@ -41,7 +42,7 @@ import pytest
 __all__ = ["RunningProxy", "socks_proxy", "socks_auth_proxy", "http_proxy", "http_auth_proxy",
            "http_proxy_v6", "ssh_socks_proxy", "ipv6_available", "free_port"]
 
-SOCKS_USER = "smtpx-socks"
+SOCKS_USER_PREFIX = "smtpx-socks-"
 START_TIMEOUT = 10.0
 
 
@@ -188,20 +189,19 @@ def _start_dante(tmp: str, method: str) -> RunningProxy:
                         log_path=log_path, process=proc)
 
 
-def _ensure_socks_user() -> str:
-    """Create (if missing) the throwaway system user dante checks, with a new password."""
+def _create_socks_user() -> tuple[str, str]:
+    """A new throwaway system user for dante to check, with a random password."""
     if os.geteuid() != 0:
         pytest.skip("the SOCKS5 username test needs root to create a system user for dante")
     useradd = _require("useradd", "passwd")
     chpasswd = _require("chpasswd", "passwd")
-    exists = subprocess.run(["getent", "passwd", SOCKS_USER], capture_output=True).returncode == 0
-    if not exists:
-        subprocess.run([useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        SOCKS_USER], check=True, capture_output=True)
+    user = SOCKS_USER_PREFIX + secrets.token_hex(4)
+    subprocess.run([useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user],
+                   check=True, capture_output=True)
     password = secrets.token_urlsafe(12)
-    subprocess.run([chpasswd], input=f"{SOCKS_USER}:{password}\n".encode(), check=True,
+    subprocess.run([chpasswd], input=f"{user}:{password}\n".encode(), check=True,
                    capture_output=True)
-    return password
+    return user, password
 
 
 @pytest.fixture(scope="session")
@@ -216,15 +216,17 @@ def socks_proxy():
 
 @pytest.fixture(scope="session")
 def socks_auth_proxy():
-    password = _ensure_socks_user()
-    with tempfile.TemporaryDirectory(prefix="smtpx-dante-auth-") as tmp:
-        proxy = _start_dante(tmp, "username")
-        proxy.user, proxy.password = SOCKS_USER, password
-        try:
-            yield proxy
-        finally:
-            _stop(proxy.process)
-            subprocess.run(["usermod", "--lock", SOCKS_USER], capture_output=True)
+    user, password = _create_socks_user()
+    try:
+        with tempfile.TemporaryDirectory(prefix="smtpx-dante-auth-") as tmp:
+            proxy = _start_dante(tmp, "username")
+            proxy.user, proxy.password = user, password
+            try:
+                yield proxy
+            finally:
+                _stop(proxy.process)
+    finally:
+        subprocess.run(["userdel", user], capture_output=True)
 
 
 # ------------------------------------------------------------------ tinyproxy
