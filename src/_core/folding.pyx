@@ -210,6 +210,36 @@ cdef bint _run(Out* o, const char* sep, Py_ssize_t seplen,
     return True
 
 
+cdef inline bint _fast_path_ok(const unsigned char* s, Py_ssize_t n) noexcept:
+    """False for input the pure path must see: controls, and "=?" (an encoded-word
+    lookalike), which the pure path checks."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(n):
+        c = s[i]
+        if (c < 0x20 and c != 0x09) or c == 0x7F or (c == 0x3D and i + 1 < n and s[i + 1] == 0x3F):
+            return False
+    return True
+
+
+cdef inline Py_ssize_t _start_field(Out* o, const char* name, Py_ssize_t nlen, Py_ssize_t max_len,
+                                    const unsigned char* s, Py_ssize_t n) noexcept nogil:
+    """``Name:`` written into a fresh ``o``; returns where the value starts (past leading
+    blanks)."""
+    cdef Py_ssize_t i = 0
+    o.w = 0
+    o.longest = 0
+    o.max_len = max_len
+    o.first = True
+    o.folds = 0
+    _put(o, name, nlen)
+    _put(o, b":", 1)
+    o.line_len = nlen + 1
+    while i < n and (s[i] == 0x20 or s[i] == 0x09):
+        i += 1
+    return i
+
+
 cdef object _fold_unstructured(const char* name, Py_ssize_t nlen,
                                const unsigned char* s, Py_ssize_t n, Py_ssize_t max_len):
     """The folded field, or None when the input needs the pure path (which raises)."""
@@ -219,28 +249,15 @@ cdef object _fold_unstructured(const char* name, Py_ssize_t nlen,
     cdef const char* sep
     cdef Py_ssize_t seplen
     cdef bint needs, run_active = False, first_pair = True, ok = True
-    cdef unsigned char c
     cdef Out o
-    for i in range(n):
-        c = s[i]
-        if (c < 0x20 and c != 0x09) or c == 0x7F or (c == 0x3D and i + 1 < n and s[i + 1] == 0x3F):
-            return None  # "=?" (an encoded-word lookalike) is checked by the pure path
+    if not _fast_path_ok(s, n):
+        return None
     o.buf = <char*>PyMem_Malloc(nlen + 1 + 32 * n + 16)
     if o.buf == NULL:
         raise MemoryError()
     try:
         with nogil:
-            o.w = 0
-            o.longest = 0
-            o.max_len = max_len
-            o.first = True
-            o.folds = 0
-            _put(&o, name, nlen)
-            _put(&o, b":", 1)
-            o.line_len = nlen + 1
-            i = 0
-            while i < n and (s[i] == 0x20 or s[i] == 0x09):
-                i += 1
+            i = _start_field(&o, name, nlen, max_len, s, n)
             while ok:
                 sep_start = i
                 while i < n and (s[i] == 0x20 or s[i] == 0x09):
@@ -367,27 +384,15 @@ cdef object _fold_addresses(const char* name, Py_ssize_t nlen,
     cdef Py_ssize_t seplen
     cdef unsigned char* scratch
     cdef Out o, trial
-    for i in range(n):
-        c = s[i]
-        if (c < 0x20 and c != 0x09) or c == 0x7F or (c == 0x3D and i + 1 < n and s[i + 1] == 0x3F):
-            return None  # "=?" (an encoded-word lookalike) is checked by the pure path
+    if not _fast_path_ok(s, n):
+        return None
     o.buf = <char*>PyMem_Malloc(nlen + 1 + 32 * n + 16 + n)
     if o.buf == NULL:
         raise MemoryError()
     scratch = <unsigned char*>o.buf + nlen + 1 + 32 * n + 16
     try:
         with nogil:
-            o.w = 0
-            o.longest = 0
-            o.max_len = max_len
-            o.first = True
-            o.folds = 0
-            _put(&o, name, nlen)
-            _put(&o, b":", 1)
-            o.line_len = nlen + 1
-            i = 0
-            while i < n and (s[i] == 0x20 or s[i] == 0x09):
-                i += 1
+            i = _start_field(&o, name, nlen, max_len, s, n)
             start = i
             while ok and start < n:
                 # the end of this element: just past a top-level comma, or the end

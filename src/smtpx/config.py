@@ -269,11 +269,14 @@ class ConfigStore:
     return_path, local_host, firewall (Firewall* settings), message_headers_string,
     _last_headers_string, _last_transfer_text, _tls_info. Details in the module docstring."""
 
-    __slots__ = ("_owner", "_values", "_explicit")
+    __slots__ = ("_owner", "_values", "_explicit", "version")
 
     def __init__(self, owner: Any = None) -> None:
         self._owner = owner
         self._values: dict[str, Any] = {}
+        # Bumped by every set() and reset() (and by owner properties that feed the engine
+        # options, through changed()): consumers cache what they derive from the settings.
+        self.version = 0
         self.reset()
 
     # --- lookup ------------------------------------------------------------------------------
@@ -292,6 +295,11 @@ class ConfigStore:
         """Every stored setting back to its default (aliases belong to their properties)."""
         self._values = dict(_DEFAULTS)
         self._explicit = set()  # names the user has set since the last reset
+        self.version += 1
+
+    def changed(self) -> None:
+        """Something the settings feed on changed outside the store (an owner property)."""
+        self.version += 1
 
     def is_set(self, name: str) -> bool:
         """True once the user has set ``name`` (since the last reset), even to its default."""
@@ -337,6 +345,7 @@ class ConfigStore:
         if s.applies == "computed":
             raise SMTPConfigError(f"config {s.name}: the setting is read-only")
         typed = self._convert(s, value)
+        self.version += 1
         if s.applies == "alias":
             if self._owner is not None and hasattr(self._owner, s.owner_attr):  # type: ignore[arg-type]
                 setattr(self._owner, s.owner_attr, typed)  # type: ignore[arg-type]

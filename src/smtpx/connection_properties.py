@@ -96,6 +96,9 @@ class ConnectionProperties:
     @allow_extensions.setter
     def allow_extensions(self, value: bool) -> None:
         self._allow_extensions = _bool("allow_extensions", value)
+        config = getattr(self, "_config", None)
+        if config is not None:
+            config.changed()  # it feeds the engine options (see FacadeBase._refresh_options)
 
     @property
     def auth_mechanism(self) -> AuthMechanism:

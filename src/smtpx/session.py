@@ -30,7 +30,8 @@ from smtpx.errors import (
     SMTPTLSError,
 )
 
-__all__ = ["run", "Session", "SessionSettings", "effective_start_mode", "PLAINTEXT_PORTS"]
+__all__ = ["run", "Session", "SessionSettings", "effective_start_mode", "keeps_connection", "local_name",
+           "prepare_open", "PLAINTEXT_PORTS"]
 
 # The reference: automatic mode behaves as explicit on "the standard plaintext port of the
 # protocol". SMTP has two plaintext ports that upgrade with STARTTLS: 25 (relay) and 587
@@ -44,6 +45,42 @@ def effective_start_mode(mode: int, port: int) -> SSLStartMode:
     if mode == SSLStartMode.AUTOMATIC:
         return SSLStartMode.EXPLICIT if port in PLAINTEXT_PORTS else SSLStartMode.IMPLICIT
     return mode
+
+
+def local_name(local_address: Any) -> str:
+    """RFC 5321 4.1.4: the EHLO name, this host's FQDN, or an address literal of
+    ``local_address`` (the socket's (host, port, ...)) when it has none."""
+    fqdn = socket.getfqdn()
+    if "." in fqdn and not fqdn.startswith("localhost"):
+        return fqdn
+    host = local_address[0] if isinstance(local_address, tuple) and local_address else "127.0.0.1"
+    return f"[IPv6:{host}]" if ":" in host else f"[{host}]"
+
+
+def prepare_open(settings: "SessionSettings", mode: SSLStartMode) -> tuple[Any, Any]:
+    """Before connecting (sync or asyncio): the engine options, with TLS required when the
+    mode starts TLS, and the TLS settings (None without TLS). TLS settings are built here so
+    that a bad certificate setting fails before anything reaches the network."""
+    from smtpx.engine import EngineOptions
+
+    options = settings.engine_options if settings.engine_options is not None else EngineOptions()
+    if mode in (SSLStartMode.EXPLICIT, SSLStartMode.IMPLICIT):
+        options.tls_required = True
+    tls = None
+    if mode != SSLStartMode.NONE:
+        tls = settings.tls_settings() if settings.tls_settings is not None else None
+        if tls is None:
+            raise SMTPTLSError("TLS was asked for but no TLS settings could be built", 270)
+    return options, tls
+
+
+def keeps_connection(engine: Any, exc: BaseException) -> bool:
+    """True when a connection is still in a known state after ``exc``: the engine refused or
+    the server refused a command, and the engine has not closed. Otherwise (I/O error,
+    timeout, interrupt, 421, an error from user code) the driver drops the connection."""
+    if engine is None or engine.closed or isinstance(exc, SMTPServiceClosing):
+        return False
+    return isinstance(exc, (SMTPReplyError, SMTPInputError, SMTPNotSupportedError, SMTPAuthError))
 
 
 class _Stream(Protocol):
@@ -189,22 +226,12 @@ class Session:
     # ----------------------------------------------------------------------------- open
     def open(self) -> None:
         """Connect, TLS as the mode says, greeting, EHLO/HELO, STARTTLS + EHLO, AUTH."""
-        from smtpx.engine import Engine, EngineOptions
+        from smtpx.engine import Engine
         from smtpx.transport.connect import ConnectOptions, open_connection
         from smtpx.transport.stream import SyncStream
 
         s = self.settings
-        options = s.engine_options if s.engine_options is not None else EngineOptions()
-        if self.mode in (SSLStartMode.EXPLICIT, SSLStartMode.IMPLICIT):
-            options.tls_required = True
-        tls = None
-        if self.mode != SSLStartMode.NONE:
-            # Build TLS settings before connecting: a bad certificate setting must fail
-            # before anything reaches the network.
-            tls = s.tls_settings() if s.tls_settings is not None else None
-            if tls is None:
-                raise SMTPTLSError("TLS was asked for but no TLS settings could be built", 270)
-        self._tls = tls
+        options, self._tls = prepare_open(s, self.mode)
         self._check()
         sock = open_connection(s.host, s.port, s.connect_options or ConnectOptions(), self.on_status)
         with self._lock:
@@ -215,7 +242,7 @@ class Session:
             if self.mode == SSLStartMode.IMPLICIT:
                 self._handshake()
             self.greeting = self.run(self.engine.greeting())
-            name = s.hello_name or self._local_name()
+            name = s.hello_name or local_name(getattr(self.stream, "local_address", None))
             self.run(self.engine.hello(name))
             if self.mode == SSLStartMode.EXPLICIT:
                 self.run(self.engine.starttls())  # yields StartTLS -> _handshake
@@ -234,15 +261,6 @@ class Session:
         self._tls_info = self.stream.tls_info
         self.engine.tls_active = True
         self.on_status("SSL handshake complete", 0, "")
-
-    def _local_name(self) -> str:
-        """RFC 5321 4.1.4: the client's FQDN, or an address literal when it has none."""
-        fqdn = socket.getfqdn()
-        if "." in fqdn and not fqdn.startswith("localhost"):
-            return fqdn
-        address = getattr(self.stream, "local_address", None)
-        host = address[0] if isinstance(address, tuple) and address else "127.0.0.1"
-        return f"[IPv6:{host}]" if ":" in host else f"[{host}]"
 
     # ----------------------------------------------------------------------------- run
     def _check(self) -> None:
@@ -263,11 +281,8 @@ class Session:
             raise
 
     def keeps_connection(self, exc: BaseException) -> bool:
-        """True when the connection is still in a known state after ``exc``: the engine
-        refused or the server refused a command, and the engine has not closed."""
-        if self.engine is None or self.engine.closed or isinstance(exc, SMTPServiceClosing):
-            return False
-        return isinstance(exc, (SMTPReplyError, SMTPInputError, SMTPNotSupportedError, SMTPAuthError))
+        """True when the connection is still in a known state after ``exc``."""
+        return keeps_connection(self.engine, exc)
 
     # ----------------------------------------------------------------------------- idle
     def check_idle(self) -> SMTPError | None:

@@ -73,7 +73,8 @@ from .tls_verify import (STATUS_EXPIRED, STATUS_HOST_MISMATCH, STATUS_INVALID, S
                          system_roots, verify_server_chain)
 
 __all__ = [
-    "TLSSettings", "TLSInfo", "TLSHooks", "build_context", "handshake", "protocol_range",
+    "TLSSettings", "TLSInfo", "TLSHooks", "build_context", "handshake", "handshake_error", "server_verdict",
+    "protocol_range",
     "openssl_cipher_string", "verify_server_chain", "DEFAULT_ENABLED_PROTOCOLS",
     "STATUS_OK", "STATUS_EXPIRED", "STATUS_NOT_YET_VALID", "STATUS_SELF_SIGNED",
     "STATUS_HOST_MISMATCH", "STATUS_UNTRUSTED", "STATUS_NO_SAN", "STATUS_INVALID",
@@ -241,7 +242,8 @@ def _blocking_wait(sock: socket.socket) -> Waiter:
     return wait
 
 
-def _handshake_error(exc: BaseException) -> SMTPTLSError:
+def handshake_error(exc: BaseException) -> SMTPTLSError:
+    """The typed error for a failed handshake (shared with the asyncio handshake)."""
     if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError, EOFError)):
         return SMTPTLSError("the server closed the connection during the TLS handshake", 276)
     reason = getattr(exc, "reason", None) or ""
@@ -325,21 +327,26 @@ def handshake(
                 waiter(True)
     except (ssl.SSLError, OSError) as exc:
         ssock.close()
-        raise _handshake_error(exc) from exc
+        raise handshake_error(exc) from exc
     except BaseException:
         ssock.close()
         raise
 
     try:
-        info = _verdict(ssock, ctx, settings, server_hostname, hooks, status, sniffer)
+        info = server_verdict(ssock, ctx, settings, server_hostname, hooks, status, sniffer)
     except BaseException:
         ssock.close()
         raise
     return ssock, info
 
 
-def _verdict(ssock: ssl.SSLSocket, ctx: ssl.SSLContext, settings: TLSSettings, server_hostname: str,
-             hooks: Optional[TLSHooks], status: Callable[[str], None], sniffer: tls_messages.ConnWatch) -> TLSInfo:
+def server_verdict(ssock: ssl.SSLSocket, ctx: ssl.SSLContext, settings: TLSSettings, server_hostname: str,
+                   hooks: Optional[TLSHooks], status: Callable[[str], None],
+                   sniffer: tls_messages.ConnWatch) -> TLSInfo:
+    """After a completed handshake, before anything is written: verify the server's chain,
+    ask the accept hook (its answer decides) and return what was negotiated. Raises
+    SMTPCertificateError when the server is not accepted. The sync and asyncio handshakes
+    both end here, so they verify and report alike."""
     version = ssock.version() or ""
     cipher_name, _proto, bits = ssock.cipher() or ("", "", 0)
     status(f"TLS handshake complete: {version}, {cipher_name}")

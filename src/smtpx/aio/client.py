@@ -2,11 +2,11 @@
 message composition, SessionSettings builder and engine as ``smtpx.SMTP``; methods are
 coroutines. See docs/async.md.
 
-What is shared, not copied: the MessageProperties and ConnectionProperties mixins, ConfigStore,
-``session_settings`` (properties + config -> SessionSettings), ``compose_message``, the engine,
-the sync facade's event sink and TLS hooks, and the sync facade's own implementations of
-``config()``, ``last_reply``, ``ssl_server_cert``, ``connected`` and of its event helpers
-(borrowed below, so both classes behave the same by construction).
+What is shared, not copied: everything in ``smtpx.facade_base.FacadeBase``, which both facades
+inherit (properties, config(), state properties, events, option refresh, the halves of opening
+and sending around the I/O, send_batch's prepare and finish halves), and below it
+``session_settings``, ``compose_message`` and the engine. This class only adds what differs:
+``await`` and asyncio's way of running one method at a time.
 """
 from __future__ import annotations
 
@@ -14,25 +14,25 @@ import inspect
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Optional
 
-from smtpx import events as ev
-from smtpx.compose import ComposedMessage, compose_message
-from smtpx.connection_properties import ConnectionProperties, check_text
-from smtpx.engine import Content, Envelope, SendResult
-from smtpx.errors import SMTPBusyError, SMTPError, SMTPInputError, SMTPNotConnectedError, SMTPNotSupportedError
+from smtpx.batch import BatchMessage
+from smtpx.compose import ComposedMessage
+from smtpx.connection_properties import check_text
+from smtpx.engine import SendResult
 from smtpx.enums import SSLStartMode
+from smtpx.errors import SMTPBusyError, SMTPError, SMTPInputError, SMTPNotConnectedError
 from smtpx.events import EVENT_NAMES
+from smtpx.facade_base import FacadeBase
 from smtpx.kernels import Reply
-from smtpx.message_properties import MessageProperties
+from smtpx.raw_message import raw_message
 from smtpx.session import effective_start_mode
-from smtpx.session_settings import session_settings
-from smtpx.smtp import SMTP, BatchMessage, _EventSink, _raw_message, _remap_batch_error, _TLSHooks
 
+from .handshake import NO_SESSION_REUSE
 from .session import AsyncSession
 
 __all__ = ["AsyncSMTP"]
 
 
-class AsyncSMTP(MessageProperties, ConnectionProperties):
+class AsyncSMTP(FacadeBase):
     """An asyncio SMTP client with smtpx.SMTP's properties, config settings and events.
 
     Use one AsyncSMTP per task (one method at a time: a second call while one runs raises
@@ -40,47 +40,13 @@ class AsyncSMTP(MessageProperties, ConnectionProperties):
     abort a method: the connection is dropped and the object stays usable.
     """
 
-    # ------------------------------------------------------------- shared with smtpx.SMTP
-    # The sync facade's implementations, used as they are: they only touch the state both
-    # classes keep (_config, _session.alive/.engine/.stream, _reply_engine, _tls_info, ...).
-    _init_state = SMTP._init_state
-    _is_settable = SMTP.__dict__["_is_settable"]
-    _fire = SMTP._fire
-    _trail = SMTP._trail
-    _status = SMTP._status
-    _capture_tls = SMTP._capture_tls
-    _local_address = SMTP._local_address
-    _refresh_options = SMTP._refresh_options
-    _PER_METHOD_OPTIONS = SMTP._PER_METHOD_OPTIONS
-    _batch_item = SMTP.__dict__["_batch_item"]
-    config = SMTP.config
-    connected = SMTP.__dict__["connected"]
-    last_reply = SMTP.__dict__["last_reply"]
-    ssl_server_cert = SMTP.__dict__["ssl_server_cert"]
-
-    on_connection_status: Any
-    on_end_transfer: Any
-    on_error: Any
-    on_expand: Any
-    on_pi_trail: Any
-    on_ssl_server_authentication: Any
-    on_ssl_status: Any
-    on_start_transfer: Any
-    on_transfer: Any
+    _display_name = "AsyncSMTP"
+    _repr_name = "smtpx.aio.AsyncSMTP"
+    _session: Optional[AsyncSession]
 
     def __init__(self, **properties: Any) -> None:
         self._running = False
-        self._session: Optional[AsyncSession] = None
-        self._sink = _EventSink(self)  # type: ignore[arg-type]
-        self._hooks = _TLSHooks(self)  # type: ignore[arg-type]
-        for name in EVENT_NAMES:
-            setattr(self, name, None)
-        self._init_state()
-        for name, value in properties.items():
-            if name in EVENT_NAMES or self._is_settable(name):
-                setattr(self, name, value)
-            else:
-                raise SMTPInputError(f"AsyncSMTP() got an unknown property {name!r}")
+        super().__init__(**properties)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Events fire synchronously from the engine: a coroutine handler would never run.
@@ -120,26 +86,19 @@ class AsyncSMTP(MessageProperties, ConnectionProperties):
                 self._running = False
 
     async def _open(self) -> None:
-        if self.connected:
-            raise SMTPInputError("Already connected. If you want to reconnect, close the current connection first.", 104)
-        settings = session_settings(self, self._config)  # 163, bad settings: nothing sent
+        self._check_not_connected()
+        settings = self._new_settings()
         if self._config.value("ReuseSSLSession") and \
                 effective_start_mode(settings.start_mode, settings.port) != SSLStartMode.NONE:
-            raise NotImplementedError(
-                "ReuseSSLSession is not available with AsyncSMTP: asyncio's start_tls takes no TLS "
-                "session to resume; turn ReuseSSLSession off or use smtpx.SMTP")
+            raise NotImplementedError(NO_SESSION_REUSE)
         self._ssl_server_cert = None
         self._tls_info = None
         session = AsyncSession(settings, self._sink, self._hooks, self._status)
-        self._session = session
-        self._last_reply = self.last_reply
+        self._attach(session)
         try:
             await session.open()
         finally:
-            self._reply_engine = session.engine
-            self._capture_tls(session)  # type: ignore[arg-type]
-            if not session.alive:
-                self._session = None
+            self._opened(session)
 
     async def _close(self) -> None:
         session, self._session = self._session, None
@@ -204,37 +163,24 @@ class AsyncSMTP(MessageProperties, ConnectionProperties):
             return await self._send("SOML")
 
     async def _send(self, verb: str) -> SendResult:
-        if verb != "MAIL" and not self._allow_extensions:
-            raise SMTPNotSupportedError(f"{verb} FROM needs allow_extensions True, as the reference says")
-        if not self._mail_server:
-            raise SMTPInputError("Please specify a MailServer.", 163)
-        if not self.connected:
-            compose_message(self, verb=verb)  # 164 / 165 / bad input: raised before connecting
+        self._check_send(verb)
         async with self._connection() as session:
-            message = compose_message(self, server_8bitmime=session.engine.capabilities.has("8BITMIME"), verb=verb)
-            try:
+            with self._outgoing_message(session, verb) as message:
                 return await session.run(session.engine.send_mail(message.envelope, message.content()))
-            finally:
-                self._last_headers_string = message.headers_string
-                self._last_transfer_text = message.transfer_text or ""
-                message.close()
 
     async def send_raw(self, mail_from: str, recipients: Iterable[str] | str, message: bytes) -> SendResult:
         """Send ``message`` (headers, empty line, body; not dot-stuffed) exactly as given to this
         envelope, without touching the message properties (as smtpx.SMTP.send_raw)."""
         async with self._operation():
-            if not self._mail_server:
-                raise SMTPInputError("Please specify a MailServer.", 163)
-            envelope, content = _raw_message(mail_from, recipients, message, "send_raw")
+            self._require_mail_server()
+            envelope, content = raw_message(mail_from, recipients, message, "send_raw")
             async with self._connection() as session:
                 return await session.run(session.engine.send_mail(envelope, content))
 
     async def compose(self) -> ComposedMessage:
         """The message the properties describe now, for ``send_batch`` (as smtpx.SMTP.compose)."""
         async with self._operation():
-            session = self._session
-            eight = session.engine.capabilities.has("8BITMIME") if session is not None and session.alive else None
-            return compose_message(self, server_8bitmime=eight)
+            return self._compose_now()
 
     async def send_batch(self, messages: Iterable[BatchMessage], *, window: int = 32) -> list[SendResult | SMTPError]:
         """Many messages on one connection, pipelined across transactions (the engine's
@@ -243,41 +189,12 @@ class AsyncSMTP(MessageProperties, ConnectionProperties):
         SendResult or per-message SMTPError per message, in order (errors also fire on_error);
         a session failure raises with ``.results`` and ``.unsent``."""
         async with self._operation():
-            if not self._mail_server:
-                raise SMTPInputError("Please specify a MailServer.", 163)
-            if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-                raise SMTPInputError(f"send_batch: window must be a whole number >= 1, not {window!r}")
-            if isinstance(messages, (str, bytes, ComposedMessage)) or (
-                    isinstance(messages, tuple) and len(messages) == 3 and isinstance(messages[0], str)):
-                raise SMTPInputError("send_batch takes a list of messages, not one message")
-            results: list[Any] = []
-            items: list[tuple[Envelope, Content]] = []
-            positions: list[int] = []
-            composed: list[ComposedMessage] = []
-            for index, message in enumerate(messages):
-                results.append(None)
-                try:
-                    items.append(self._batch_item(message, index, composed))
-                    positions.append(index)
-                except SMTPInputError as error:
-                    results[index] = error
-            try:
-                if items:
+            batch = self._prepare_batch(messages, window)
+            with batch:
+                if batch.items:
                     async with self._connection() as session:
-                        try:
-                            outcomes = await session.run(session.engine.send_batch(items, window=window))
-                        except SMTPError as error:
-                            _remap_batch_error(error, results, positions)
-                            raise
-                    for position, outcome in zip(positions, outcomes):
-                        results[position] = outcome
-            finally:
-                for composed_message in composed:
-                    composed_message.close()
-            for outcome in results:
-                if isinstance(outcome, SMTPError):
-                    self._fire("on_error", ev.ErrorEvent(outcome.code, outcome.description))
-            return results
+                        await session.run(batch.send(session.engine))
+            return self._finish_batch(batch)
 
     async def do_events(self) -> None:
         """As smtpx.SMTP.do_events: without waiting, check an idle open connection; when the
@@ -290,8 +207,7 @@ class AsyncSMTP(MessageProperties, ConnectionProperties):
         if not session.alive:
             await session.close(quit=False)
             self._session = None
-        if error is not None:
-            self._fire("on_error", ev.ErrorEvent(error.code or 0, error.description))
+        self._report_idle_error(error)
 
     async def send_command(self, command: str) -> Reply:
         """Send ``command`` as given (CR, LF and NUL refused); returns the Reply."""
@@ -341,7 +257,3 @@ class AsyncSMTP(MessageProperties, ConnectionProperties):
         except SMTPError:
             if exc_type is None:
                 raise
-
-    def __repr__(self) -> str:
-        state = "connected" if self.connected else "not connected"
-        return f"<smtpx.aio.AsyncSMTP {self._mail_server or '(no server)'}:{self._mail_port} {state}>"

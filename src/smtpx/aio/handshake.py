@@ -2,7 +2,7 @@
 
 The context comes from ``smtpx.tls.build_context`` (it does not verify during the handshake);
 after ``loop.start_tls`` the transport's ``ssl_object`` holds the peer's chain, and
-``smtpx.tls``'s verdict function verifies it, asks the accept hook
+``smtpx.tls.server_verdict`` verifies it, asks the accept hook
 (``on_ssl_server_authentication``) and builds the TLSInfo, exactly as for the sync stream.
 Nothing is written on the new transport before the verdict.
 
@@ -21,13 +21,10 @@ from .. import tls as _tls
 from .. import tls_messages
 from ..errors import SMTPTLSError
 
-__all__ = ["handshake", "check_supported"]
+__all__ = ["handshake", "check_supported", "NO_SESSION_REUSE"]
 
-# smtpx.tls keeps these two private; the async side must verify and report exactly as the sync
-# side does, so it uses them rather than a copy (see the report: make them public there).
-_verdict = _tls._verdict
-_handshake_error = _tls._handshake_error
-
+NO_SESSION_REUSE = ("ReuseSSLSession is not available with AsyncSMTP: asyncio's start_tls takes no TLS "
+                    "session to resume; turn ReuseSSLSession off or use smtpx.SMTP")
 
 def check_supported(settings: "_tls.TLSSettings") -> None:
     """Raise for TLS settings the asyncio handshake cannot honour (before connecting)."""
@@ -36,9 +33,7 @@ def check_supported(settings: "_tls.TLSSettings") -> None:
             "LogSSLPackets is not available with AsyncSMTP: asyncio's start_tls creates the TLS "
             "object itself, so smtpx cannot watch its handshake messages; use smtpx.SMTP for it")
     if settings.session is not None:
-        raise NotImplementedError(
-            "ReuseSSLSession is not available with AsyncSMTP: asyncio's start_tls takes no TLS "
-            "session to resume; turn ReuseSSLSession off or use smtpx.SMTP")
+        raise NotImplementedError(NO_SESSION_REUSE)
 
 
 async def handshake(
@@ -68,13 +63,13 @@ async def handshake(
     except asyncio.TimeoutError:
         raise timed_out() from None
     except (ssl.SSLError, OSError, EOFError) as exc:
-        raise _handshake_error(exc) from exc
+        raise _tls.handshake_error(exc) from exc
     ssl_object = tls_transport.get_extra_info("ssl_object")
     if ssl_object is None:  # an event loop without TLS support
         tls_transport.abort()
         raise SMTPTLSError("the event loop's start_tls gave no TLS object to verify", 276)
     try:
-        info = _verdict(ssl_object, ctx, settings, server_hostname, hooks, status, tls_messages.ConnWatch())
+        info = _tls.server_verdict(ssl_object, ctx, settings, server_hostname, hooks, status, tls_messages.ConnWatch())
     except BaseException:
         tls_transport.abort()
         raise

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import socket
-from types import SimpleNamespace
 from typing import Any, Callable, Generator
 
 from smtpx.enums import SSLStartMode
-from smtpx.errors import SMTPError, SMTPNotConnectedError, SMTPTLSError
-from smtpx.session import Session, SessionSettings, effective_start_mode
+from smtpx.errors import SMTPError, SMTPNotConnectedError
+from smtpx.session import SessionSettings, effective_start_mode, keeps_connection, local_name, prepare_open
 
 from .driver import run
 from .handshake import check_supported
@@ -60,8 +59,7 @@ def _connect_blocking(settings: SessionSettings, on_status: StatusCallback) -> t
     try:
         name = settings.hello_name
         if not name:
-            # The sync Session's own rule (FQDN, else an address literal).
-            name = Session._local_name(SimpleNamespace(stream=SimpleNamespace(local_address=sock.getsockname())))
+            name = local_name(sock.getsockname())  # the sync Session's rule
     except BaseException:
         sock.close()
         raise
@@ -97,19 +95,12 @@ class AsyncSession:
 
     # ----------------------------------------------------------------------------- open
     async def open(self) -> None:
-        from smtpx.engine import Engine, EngineOptions
+        from smtpx.engine import Engine
 
         s = self.settings
-        options = s.engine_options if s.engine_options is not None else EngineOptions()
-        if self.mode in (SSLStartMode.EXPLICIT, SSLStartMode.IMPLICIT):
-            options.tls_required = True
-        tls = None
-        if self.mode != SSLStartMode.NONE:
-            # Bad TLS settings fail before anything reaches the network.
-            tls = s.tls_settings() if s.tls_settings is not None else None
-            if tls is None:
-                raise SMTPTLSError("TLS was asked for but no TLS settings could be built", 270)
-            check_supported(tls)
+        options, tls = prepare_open(s, self.mode)
+        if tls is not None:
+            check_supported(tls)  # what asyncio cannot do fails before connecting too
         self._tls = tls
         sock, name = await self._connect()
         self.stream = await open_stream(sock, s.timeout, s.absolute_timeout, s.max_transfer_rate)
@@ -162,7 +153,7 @@ class AsyncSession:
 
     def keeps_connection(self, exc: BaseException) -> bool:
         """The sync Session's rule: the connection survives a refusal, not an I/O error."""
-        return Session.keeps_connection(self, exc)  # type: ignore[arg-type]
+        return keeps_connection(self.engine, exc)
 
     # ----------------------------------------------------------------------------- idle
     def check_idle(self) -> SMTPError | None:

@@ -29,7 +29,8 @@ from typing import Any, Optional
 
 from .. import tls as _tls
 from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPInputError, SMTPNotConnectedError,
-                      SMTPTimeoutError, SMTPTLSError)
+                      SMTPTLSError)
+from ..transport.clock import TimeoutClock
 from ..transport.stream import TokenBucket
 from .handshake import handshake
 
@@ -102,7 +103,7 @@ class _StreamProtocol(asyncio.Protocol):
         return data
 
 
-class AsyncStream:
+class AsyncStream(TimeoutClock):
     """A connected transport with timeouts, TLS upgrade and throttling (see the module doc)."""
 
     def __init__(self, transport: Any, protocol: _StreamProtocol, timeout: float, absolute: bool = False,
@@ -110,53 +111,19 @@ class AsyncStream:
         self._transport = transport
         self._protocol = protocol
         protocol.activity = self._touch
-        self.timeout = float(timeout)
-        self.absolute = absolute
+        self._init_clock(timeout, absolute)
         self.max_transfer_rate = int(max_transfer_rate)
         self._bucket = TokenBucket(max_transfer_rate) if max_transfer_rate else None
-        self._deadline: Optional[float] = None
-        self._call_deadline: Optional[float] = None
-        self._last_activity = time.monotonic()
         self._closed = False
         self._tls_info: Optional[_tls.TLSInfo] = None
         self.local_address: tuple[Any, ...] = transport.get_extra_info("sockname") or ("", 0)
         self.remote_address: tuple[Any, ...] = transport.get_extra_info("peername") or ("", 0)
 
     # ------------------------------------------------------------------ timeouts
-    def _touch(self) -> None:
-        self._last_activity = time.monotonic()
-
-    def begin_operation(self) -> None:
-        """Start one public method: in absolute mode its deadline starts now."""
-        self._deadline = (time.monotonic() + self.timeout) if (self.absolute and self.timeout) else None
-
-    def end_operation(self) -> None:
-        self._deadline = None
-
-    def _start_call(self) -> None:
+    # begin_operation(), end_operation() and the timeout rules: TimeoutClock.
+    def _check_usable(self) -> None:
         if self._closed:
             raise SMTPNotConnectedError("the connection is closed", 1117)
-        now = time.monotonic()
-        self._last_activity = now
-        if self.absolute and self.timeout and self._deadline is None:
-            self._call_deadline = now + self.timeout
-        else:
-            self._call_deadline = None
-
-    def _remaining(self) -> Optional[float]:
-        if not self.timeout:
-            return None
-        if self.absolute:
-            deadline = self._deadline if self._deadline is not None else self._call_deadline
-            if deadline is None:
-                return None
-        else:
-            deadline = self._last_activity + self.timeout
-        return deadline - time.monotonic()
-
-    def _timed_out(self) -> SMTPTimeoutError:
-        kind = "absolute" if self.absolute else "inactivity"
-        return SMTPTimeoutError(f"timeout: no progress within {self.timeout:g} s ({kind} timeout)", 301)
 
     async def _wait(self) -> None:
         """Until the protocol has news (data, EOF, loss, drained buffer); raise on timeout.

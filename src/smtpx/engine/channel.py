@@ -121,12 +121,32 @@ class Channel:
 
     def read_reply(self, after: str) -> IO:
         """The next reply. ``after`` names the command, for error messages."""
+        if not self._ready:
+            yield from self._fill(after)
+        return self._take_reply(after)
+
+    def read_replies(self, labels: Sequence[str]) -> IO:
+        """One reply per label, in order (read_reply's rules for each): one generator for a
+        pipelined group instead of one per reply."""
+        replies = []
+        ready = self._ready
+        for after in labels:
+            if not ready:
+                yield from self._fill(after)
+            replies.append(self._take_reply(after))
+        return replies
+
+    def _fill(self, after: str) -> IO:
+        """Read until a complete reply is ready (the server closing first is an error)."""
         while not self._ready:
             data = yield from self._io(Read())
             if not data:
                 self.closed = True
                 raise SMTPConnectionDropped(f"the server closed the connection after {after}")
             self._feed(data)
+
+    def _take_reply(self, after: str) -> Any:
+        """The next ready reply, traced and kept as last_reply; a 421 ends the session."""
         reply = self._ready.popleft()
         self._lines_taken += len(reply.lines)
         self._trace_reply(reply)
@@ -135,28 +155,6 @@ class Channel:
             self.closed = True
             raise reply_error(SMTPServiceClosing, f"the server is closing the session (after {after})", reply)
         return reply
-
-    def read_replies(self, labels: Sequence[str]) -> IO:
-        """One reply per label, in order (read_reply's rules for each): one generator for a
-        pipelined group instead of one per reply."""
-        replies = []
-        ready = self._ready
-        for after in labels:
-            while not ready:
-                data = yield from self._io(Read())
-                if not data:
-                    self.closed = True
-                    raise SMTPConnectionDropped(f"the server closed the connection after {after}")
-                self._feed(data)
-            reply = ready.popleft()
-            self._lines_taken += len(reply.lines)
-            self._trace_reply(reply)
-            self.last_reply = reply
-            if reply.code == 421:
-                self.closed = True
-                raise reply_error(SMTPServiceClosing, f"the server is closing the session (after {after})", reply)
-            replies.append(reply)
-        return replies
 
     def idle_data(self, data: bytes) -> None:
         """Bytes the driver found while no operation was running: never a reply to anything.

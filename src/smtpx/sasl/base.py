@@ -34,6 +34,14 @@ def require_field(field: str, value: str, mechanism: str) -> None:
         raise SMTPInputError(f"{mechanism} needs a non-empty {field}")
 
 
+def check_user_password(mechanism: str, user: str, password: str) -> None:
+    """The checks every user + password mechanism makes first: a user name, and neither field
+    holding what the mechanism cannot carry (a password may hold anything but NUL)."""
+    require_field("user name", user, mechanism)
+    check_field("user name", user)
+    check_field("password", password, ("\x00",))
+
+
 class SASLMechanism:
     """Base class. Subclasses set ``name`` and implement ``respond`` (and usually
     ``initial_response``)."""

@@ -5,16 +5,14 @@ import hashlib
 import hmac
 
 from ..errors import SMTPAuthError
-from .base import SASLMechanism, check_field, require_field
+from .base import SASLMechanism, check_user_password
 
 
 class CramMD5Mechanism(SASLMechanism):
     name = "CRAM-MD5"
 
     def __init__(self, user: str, password: str) -> None:
-        require_field("user name", user, self.name)
-        check_field("user name", user)
-        check_field("password", password, ("\x00",))
+        check_user_password(self.name, user, password)
         super().__init__(user)
         self._password = password
 

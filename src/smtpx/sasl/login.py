@@ -2,7 +2,7 @@
 server prompt (draft-murchison-sasl-login). Both travel as plain base64."""
 from __future__ import annotations
 
-from .base import SASLMechanism, check_field, require_field
+from .base import SASLMechanism, check_user_password
 
 
 class LoginMechanism(SASLMechanism):
@@ -10,9 +10,7 @@ class LoginMechanism(SASLMechanism):
     sends_cleartext = True
 
     def __init__(self, user: str, password: str) -> None:
-        require_field("user name", user, self.name)
-        check_field("user name", user)
-        check_field("password", password, ("\x00",))
+        check_user_password(self.name, user, password)
         super().__init__(user)
         self._password = password
         self._step = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import SMTPAuthError
-from .base import SASLMechanism, check_field, require_field
+from .base import SASLMechanism, check_field, check_user_password
 
 _MISSING_MSG = (
     "NTLM authentication needs the pyspnego package; install it with: pip install 'smtpx[ntlm]'"
@@ -31,9 +31,7 @@ class NTLMMechanism(SASLMechanism):
     name = "NTLM"
 
     def __init__(self, user: str, password: str, *, hostname: str = "", use_ntlm_v2: bool = True) -> None:
-        require_field("user name", user, self.name)
-        check_field("user name", user)
-        check_field("password", password, ("\x00",))
+        check_user_password(self.name, user, password)
         check_field("host name", hostname)
         super().__init__(user)
         self.use_ntlm_v2 = bool(use_ntlm_v2)

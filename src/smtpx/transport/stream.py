@@ -30,7 +30,8 @@ from typing import Any, Optional
 
 from .. import tls as _tls
 from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPInputError, SMTPInterrupted,
-                      SMTPNotConnectedError, SMTPTimeoutError, SMTPTLSError)
+                      SMTPNotConnectedError, SMTPTLSError)
+from .clock import TimeoutClock
 
 __all__ = ["SyncStream", "TokenBucket"]
 
@@ -68,7 +69,7 @@ class TokenBucket:
         self.tokens -= n
 
 
-class SyncStream:
+class SyncStream(TimeoutClock):
     """A connected socket with timeouts, TLS upgrade, interrupt and throttling."""
 
     def __init__(self, sock: socket.socket, timeout: float, absolute: bool = False,
@@ -78,13 +79,9 @@ class SyncStream:
         if max_transfer_rate < 0:
             raise SMTPInputError("max_transfer_rate must be >= 0 (0 = unlimited)")
         self._sock: Any = sock
-        self.timeout = float(timeout)
-        self.absolute = absolute
+        self._init_clock(timeout, absolute)
         self.max_transfer_rate = int(max_transfer_rate)
         self._bucket = TokenBucket(max_transfer_rate) if max_transfer_rate else None
-        self._deadline: Optional[float] = None       # absolute mode, set by begin_operation()
-        self._call_deadline: Optional[float] = None  # absolute mode without an operation
-        self._last_activity = time.monotonic()
         self._interrupted = threading.Event()
         self._closed = False
         self._tls_info: Optional[_tls.TLSInfo] = None
@@ -99,38 +96,7 @@ class SyncStream:
         self.remote_address: tuple[Any, ...] = _address(sock.getpeername)
 
     # ------------------------------------------------------------------ operations / timeouts
-    def begin_operation(self) -> None:
-        """Start one public method: in absolute mode its deadline starts now."""
-        self._deadline = (time.monotonic() + self.timeout) if (self.absolute and self.timeout) else None
-
-    def end_operation(self) -> None:
-        self._deadline = None
-
-    def _start_call(self) -> None:
-        self._check_usable()
-        now = time.monotonic()
-        self._last_activity = now  # inactivity counts from the start of each call
-        if self.absolute and self.timeout and self._deadline is None:
-            self._call_deadline = now + self.timeout
-        else:
-            self._call_deadline = None
-
-    def _remaining(self) -> Optional[float]:
-        """Seconds left before the timeout (None = wait forever)."""
-        if not self.timeout:
-            return None
-        if self.absolute:
-            deadline = self._deadline if self._deadline is not None else self._call_deadline
-            if deadline is None:
-                return None
-        else:
-            deadline = self._last_activity + self.timeout
-        return deadline - time.monotonic()
-
-    def _timed_out(self) -> SMTPTimeoutError:
-        kind = "absolute" if self.absolute else "inactivity"
-        return SMTPTimeoutError(f"timeout: no progress within {self.timeout:g} s ({kind} timeout)", 301)
-
+    # begin_operation(), end_operation() and the timeout rules: TimeoutClock.
     def _check_usable(self) -> None:
         if self._closed:
             raise SMTPNotConnectedError("the connection is closed", 1117)
@@ -188,7 +154,7 @@ class SyncStream:
         while True:
             try:
                 data = sock.recv(_READ_SIZE)
-                self._last_activity = time.monotonic()
+                self._touch()
                 return data
             except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
                 self._wait(False)
@@ -238,7 +204,7 @@ class SyncStream:
             if bucket is not None:
                 bucket.take(sent)
             offset += sent
-            self._last_activity = time.monotonic()
+            self._touch()
 
     def _os_error(self, exc: OSError, doing: str) -> Exception:
         if self._closed:
@@ -309,7 +275,7 @@ class SyncStream:
             raise
         self._sock = ssock
         self._tls_info = info
-        self._last_activity = time.monotonic()
+        self._touch()
 
     @property
     def tls_info(self) -> Optional["_tls.TLSInfo"]:

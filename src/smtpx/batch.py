@@ -1,0 +1,95 @@
+"""send_batch's bookkeeping, shared by smtpx.SMTP and smtpx.aio.AsyncSMTP: the messages
+checked and turned into engine items (bad ones keep their input error), the engine's outcomes
+put back at the caller's indexes, and a session failure's ``.results`` / ``.unsent`` likewise.
+The facades only run ``Batch.send(engine)`` on their connection."""
+from __future__ import annotations
+
+from typing import Any, Generator, Iterable, Sequence, Union
+
+from smtpx.compose import ComposedMessage
+from smtpx.engine import Content, Envelope, SendResult
+from smtpx.errors import SMTPError, SMTPInputError
+from smtpx.raw_message import raw_message
+
+__all__ = ["Batch", "BatchMessage", "remap_batch_error"]
+
+# One message for send_batch: (mail_from, recipients, message bytes) as for send_raw, or a
+# ComposedMessage from SMTP.compose().
+BatchMessage = Union[tuple[str, Iterable[str], bytes], ComposedMessage]
+
+
+def check_window(window: Any) -> None:
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise SMTPInputError(f"send_batch: window must be a whole number >= 1, not {window!r}")
+
+
+def batch_item(message: Any, index: int, composed: list[ComposedMessage]) -> tuple[Envelope, Content]:
+    """The engine item for one message (a ComposedMessage is also noted in ``composed``)."""
+    if isinstance(message, ComposedMessage):
+        composed.append(message)
+        return message.envelope, message.content()
+    if isinstance(message, tuple) and len(message) == 3:
+        return raw_message(*message, f"send_batch message {index}")
+    raise SMTPInputError(f"send_batch message {index}: expected (mail_from, recipients, message_bytes) "
+                         f"or a ComposedMessage, not {type(message).__name__}")
+
+
+def remap_batch_error(error: SMTPError, results: list[Any], positions: Sequence[int]) -> None:
+    """A session failure of the engine's batch: .results / .unsent in the caller's indexes
+    (messages refused before the engine saw them keep their input error)."""
+    engine_results = getattr(error, "results", None)
+    if engine_results is None:  # the engine never started the batch: nothing was written
+        error.results = list(results)  # type: ignore[attr-defined]
+        error.unsent = list(positions)  # type: ignore[attr-defined]
+        return
+    merged = list(results)
+    for item, outcome in enumerate(engine_results):
+        merged[positions[item]] = outcome
+    unsent = sorted(positions[item] for item in getattr(error, "unsent", []) if item < len(positions))
+    error.results = merged  # type: ignore[attr-defined]
+    error.unsent = unsent  # type: ignore[attr-defined]
+
+
+class Batch:
+    """One send_batch call. ``with batch:`` closes the ComposedMessages afterwards
+    (CloseStreamAfterTransfer), whatever happens."""
+
+    def __init__(self, messages: Iterable[BatchMessage], window: int) -> None:
+        check_window(window)
+        if isinstance(messages, (str, bytes, ComposedMessage)) or (
+                isinstance(messages, tuple) and len(messages) == 3 and isinstance(messages[0], str)):
+            raise SMTPInputError("send_batch takes a list of messages, not one message")
+        self.window = window
+        self.results: list[SendResult | SMTPError | None] = []
+        self.items: list[tuple[Envelope, Content]] = []
+        self.positions: list[int] = []  # index in `messages` of each engine item
+        self.composed: list[ComposedMessage] = []
+        for index, message in enumerate(messages):
+            self.results.append(None)
+            try:
+                self.items.append(batch_item(message, index, self.composed))
+                self.positions.append(index)
+            except SMTPInputError as error:
+                self.results[index] = error
+
+    def send(self, engine: Any) -> Generator[Any, Any, None]:
+        """The engine operation for the session's driver: the engine's send_batch, with its
+        outcomes (or a session failure's) put at the caller's indexes."""
+        try:
+            outcomes = yield from engine.send_batch(self.items, window=self.window)
+        except SMTPError as error:
+            remap_batch_error(error, self.results, self.positions)
+            raise
+        for position, outcome in zip(self.positions, outcomes):
+            self.results[position] = outcome
+
+    def errors(self) -> list[SMTPError]:
+        """The per-message errors, in order (each fires on_error)."""
+        return [outcome for outcome in self.results if isinstance(outcome, SMTPError)]
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for message in self.composed:
+            message.close()  # CloseStreamAfterTransfer

@@ -1,0 +1,241 @@
+"""``FacadeBase``: what smtpx.SMTP and smtpx.aio.AsyncSMTP share, written once.
+
+The two facades differ only in how they run a method (a thread lock and a blocking Session, or
+a flag and an AsyncSession) and in ``await``. Everything else lives here: construction and
+reset, the event helpers, config() and the state properties (connected, last_reply,
+ssl_server_cert), engine options that follow config() between methods, the halves of opening a
+connection and of sending around the I/O, and send_batch's prepare and finish halves.
+
+A subclass provides ``_session`` (None or an object with ``alive``, ``engine``, ``stream`` and
+``tls_info``), sets ``_display_name`` / ``_repr_name``, and calls ``super().__init__``.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from smtpx import events as ev
+from smtpx.batch import Batch, BatchMessage
+from smtpx.certificate import Certificate
+from smtpx.compose import ComposedMessage, compose_message
+from smtpx.config import ConfigStore
+from smtpx.connection_properties import ConnectionProperties
+from smtpx.engine import SendResult
+from smtpx.engine.tracing import reply_lines
+from smtpx.errors import SMTPConfigError, SMTPError, SMTPInputError, SMTPNotSupportedError
+from smtpx.facade_events import EventSink, FacadeTLSHooks
+from smtpx.message_properties import MessageProperties
+from smtpx.session import SessionSettings
+from smtpx.session_settings import engine_options, session_settings
+
+__all__ = ["FacadeBase", "Handler"]
+
+Handler = Optional[Callable[[Any], Any]]
+
+# Settings that cannot change while connected (the reference's TCPClient errors).
+_LOCKED_WHILE_CONNECTED = {"localport": 106, "localhost": 107, "maxlinelength": 112}
+
+# Engine options a config() change may alter between methods on one connection (the others,
+# such as reply limits and TLS requirements, belong to the connection).
+_PER_METHOD_OPTIONS = ("use_pipelining", "use_chunking", "mask_sensitive", "send_rset", "stop_on_to_errors",
+                       "stop_on_cc_errors", "stop_on_bcc_errors", "dsn_ret", "dsn_envid", "chunk_size",
+                       "allow_plaintext_auth")
+
+
+class FacadeBase(MessageProperties, ConnectionProperties):
+    """The state, events, settings and bookkeeping both SMTP facades share."""
+
+    _display_name = "SMTP"  # in "SMTP() got an unknown property ..."
+    _repr_name = "smtpx.SMTP"
+    _session: Any
+
+    # Event handlers: set to a callable taking one smtpx.events dataclass.
+    on_connection_status: Handler
+    on_end_transfer: Handler
+    on_error: Handler
+    on_expand: Handler
+    on_pi_trail: Handler
+    on_ssl_server_authentication: Handler
+    on_ssl_status: Handler
+    on_start_transfer: Handler
+    on_transfer: Handler
+
+    def __init__(self, **properties: Any) -> None:
+        self._session = None
+        self._sink = EventSink(self)
+        self._hooks = FacadeTLSHooks(self)
+        for name in ev.EVENT_NAMES:
+            setattr(self, name, None)
+        self._init_state()
+        for name, value in properties.items():
+            if name in ev.EVENT_NAMES or self._is_settable(name):
+                setattr(self, name, value)
+            else:
+                raise SMTPInputError(f"{self._display_name}() got an unknown property {name!r}")
+
+    def _init_state(self) -> None:
+        """Every property and config setting at its default (used by __init__ and reset())."""
+        self._config = ConfigStore(self)
+        self._init_message_properties()
+        self._init_connection_properties()
+        self._ssl_server_cert: Certificate | None = None
+        self._tls_info: Any = None
+        self._tls_host = ""
+        self._previous_tls: tuple[str, Any] | None = None
+        self._last_reply = ""  # the last reply of connections before the current engine's
+        self._reply_engine: Any = None  # the engine whose last_reply is the newest
+        self._expanded: list[str] = []
+        self._options_version = -1  # the config version the open connection's options follow
+
+    @classmethod
+    def _is_settable(cls, name: str) -> bool:
+        if name.startswith("_"):
+            return False
+        attr = getattr(cls, name, None)
+        return isinstance(attr, property) and attr.fset is not None
+
+    # ============================================================================== events
+    def _fire(self, name: str, event: Any) -> None:
+        handler = getattr(self, name, None)
+        if handler is not None:
+            handler(event)
+
+    def _trail(self, direction: int, message: str) -> None:
+        handler = self.on_pi_trail
+        if handler is not None:
+            handler(ev.PITrailEvent(direction, message))
+
+    def _status(self, event: str, code: int, description: str) -> None:
+        self._fire("on_connection_status", ev.ConnectionStatusEvent(event, code, description))
+
+    def _report_idle_error(self, error: SMTPError | None) -> None:
+        """on_error for what the server sent unasked while the connection was idle."""
+        if error is not None:
+            self._fire("on_error", ev.ErrorEvent(error.code or 0, error.description))
+
+    # ============================================================================== state
+    @property
+    def connected(self) -> bool:
+        """True while a connection to the mail server is open and usable."""
+        return self._session is not None and self._session.alive
+
+    @property
+    def last_reply(self) -> str:
+        """The last complete reply from the server, as sent (lines joined with CRLF; control
+        characters shown as "?")."""
+        engine = self._reply_engine
+        reply = None if engine is None else engine.last_reply
+        if reply is None:
+            return self._last_reply
+        return "\r\n".join(reply_lines(reply))
+
+    @property
+    def ssl_server_cert(self) -> Certificate | None:
+        """The server's Certificate from the last TLS handshake (None before one)."""
+        return self._ssl_server_cert
+
+    def _local_address(self) -> str | None:
+        session = self._session
+        address = getattr(session.stream, "local_address", None) if session is not None else None
+        return str(address[0]) if isinstance(address, tuple) and address else None
+
+    # ============================================================================== config
+    def config(self, configuration_string: str) -> str:
+        """``config("Name=Value")`` sets a setting (returns ""), ``config("Name")`` reads it."""
+        if not isinstance(configuration_string, str):
+            raise SMTPConfigError("config: expected a string such as 'Name=Value' or 'Name'")
+        name, eq, _ = configuration_string.partition("=")
+        code = _LOCKED_WHILE_CONNECTED.get(name.strip().lower())
+        if eq and code is not None and self.connected:
+            raise SMTPConfigError(f"You cannot change {name.strip()} at this time. A connection is in progress.", code)
+        return self._config.config(configuration_string)
+
+    def _refresh_options(self, session: Any) -> None:
+        """config() while connected applies to the next method, not only the next connection.
+        The options are rebuilt only when the settings changed since they were built."""
+        version = self._config.version
+        if version == self._options_version:
+            return
+        fresh = engine_options(self, self._config)
+        options = session.engine.options
+        for name in _PER_METHOD_OPTIONS:
+            setattr(options, name, getattr(fresh, name))
+        self._options_version = version
+
+    # ============================================================================== opening
+    def _check_not_connected(self) -> None:
+        if self.connected:
+            raise SMTPInputError("Already connected. If you want to reconnect, close the current connection first.", 104)
+
+    def _new_settings(self, previous_tls: Any = None) -> SessionSettings:
+        """A new connection's settings (163, bad settings: raised, nothing sent)."""
+        settings = session_settings(self, self._config, previous_tls)
+        self._options_version = self._config.version
+        return settings
+
+    def _attach(self, session: Any) -> None:
+        """``session`` is the one being opened (the reference resets ssl_server_cert on every
+        connection attempt)."""
+        self._session = session
+        self._last_reply = self.last_reply  # kept while the new connection has no reply yet
+
+    def _opened(self, session: Any) -> None:
+        """After an attempt to open ``session``, whether it worked or not."""
+        self._reply_engine = session.engine
+        self._capture_tls(session)
+        if not session.alive:
+            self._session = None
+
+    def _capture_tls(self, session: Any) -> None:
+        info = session.tls_info
+        if info is not None:
+            self._tls_info = info
+            self._tls_host = self._mail_server
+            self._ssl_server_cert = getattr(info, "server_cert", None)
+
+    # ============================================================================== sending
+    def _require_mail_server(self) -> None:
+        if not self._mail_server:
+            raise SMTPInputError("Please specify a MailServer.", 163)
+
+    def _check_send(self, verb: str) -> None:
+        """send()'s checks before connecting: the verb allowed, a server, a valid message."""
+        if verb != "MAIL" and not self._allow_extensions:
+            raise SMTPNotSupportedError(f"{verb} FROM needs allow_extensions True, as the reference says")
+        self._require_mail_server()
+        if not self.connected:
+            compose_message(self, verb=verb)  # 164 / 165 / bad input: raised before connecting
+
+    @contextmanager
+    def _outgoing_message(self, session: Any, verb: str) -> Iterator[ComposedMessage]:
+        """The message to send on ``session``, composed now that EHLO told whether 8-bit text
+        may go as it is; afterwards, what went on the wire is kept for config()."""
+        message = compose_message(self, server_8bitmime=session.engine.capabilities.has("8BITMIME"), verb=verb)
+        try:
+            yield message
+        finally:
+            # config("MessageHeadersString") / config("TransferText"): what went on the wire.
+            self._last_headers_string = message.headers_string
+            self._last_transfer_text = message.transfer_text or ""
+            message.close()  # CloseStreamAfterTransfer
+
+    def _compose_now(self) -> ComposedMessage:
+        """compose(): the body's encoding follows the open connection's 8BITMIME, if any."""
+        session = self._session
+        eight = session.engine.capabilities.has("8BITMIME") if session is not None and session.alive else None
+        return compose_message(self, server_8bitmime=eight)
+
+    def _prepare_batch(self, messages: Iterable[BatchMessage], window: int) -> Batch:
+        """send_batch's first half: checks and engine items (nothing is sent)."""
+        self._require_mail_server()
+        return Batch(messages, window)
+
+    def _finish_batch(self, batch: Batch) -> list[SendResult | SMTPError]:
+        """send_batch's second half, after a batch that raised nothing: on_error per error."""
+        for error in batch.errors():
+            self._fire("on_error", ev.ErrorEvent(error.code, error.description))
+        return batch.results  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "not connected"
+        return f"<{self._repr_name} {self._mail_server or '(no server)'}:{self._mail_port} {state}>"

@@ -1,0 +1,65 @@
+"""The adapters between the lower layers and a facade's on_* handlers (smtpx.SMTP and
+smtpx.aio.AsyncSMTP alike): what the engine calls (EventSink) and what the TLS handshake calls
+(FacadeTLSHooks, an implementation of smtpx.tls.TLSHooks)."""
+from __future__ import annotations
+
+from typing import Any
+
+from smtpx import events as ev
+from smtpx.enums import Direction
+
+__all__ = ["EventSink", "FacadeTLSHooks"]
+
+
+class EventSink:
+    """What the engine calls; turns each call into an on_* event of the facade."""
+
+    def __init__(self, owner: Any) -> None:
+        self._owner = owner
+
+    @property
+    def pi_trail_enabled(self) -> bool:
+        """The engine builds trace text only when someone listens (on_pi_trail is set)."""
+        return self._owner.on_pi_trail is not None
+
+    def pi_trail(self, direction: int, message: str) -> None:
+        self._owner._trail(direction, message)
+
+    # The transfer events come once or more per message: no event object without a handler.
+    def start_transfer(self) -> None:
+        handler = self._owner.on_start_transfer
+        if handler is not None:
+            handler(ev.StartTransferEvent(Direction.CLIENT))
+
+    def transfer(self, bytes_transferred: int, percent_done: int, text: bytes) -> None:
+        handler = self._owner.on_transfer
+        if handler is not None:
+            handler(ev.TransferEvent(Direction.CLIENT, bytes_transferred, percent_done, text))
+
+    def end_transfer(self) -> None:
+        handler = self._owner.on_end_transfer
+        if handler is not None:
+            handler(ev.EndTransferEvent(Direction.CLIENT))
+
+    def error(self, code: int, description: str) -> None:
+        self._owner._fire("on_error", ev.ErrorEvent(code, description))
+
+    def expand(self, address: str) -> None:
+        self._owner._expanded.append(address)
+        self._owner._fire("on_expand", ev.ExpandEvent(address))
+
+
+class FacadeTLSHooks:
+    """What the stream calls during a handshake."""
+
+    def __init__(self, owner: Any) -> None:
+        self._owner = owner
+
+    def ssl_status(self, message: str) -> None:
+        self._owner._fire("on_ssl_status", ev.SSLStatusEvent(message))
+
+    def ssl_server_authentication(self, event: ev.SSLServerAuthenticationEvent) -> bool:
+        # accept arrives preset by verification (and by ssl_accept_server_cert, which the TLS
+        # layer matches); the handler may change it, and its final value decides.
+        self._owner._fire("on_ssl_server_authentication", event)
+        return bool(event.accept)
