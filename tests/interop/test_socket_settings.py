@@ -500,33 +500,6 @@ def test_max_transfer_rate_throttles_the_content(rate):
 
 # ---------------------------------------------------------------------- timeouts
 
-@pytest.fixture
-def unanswered_address():
-    """An address whose connect cannot complete: a listener whose accept queue is full drops
-    further SYNs (loopback only, nothing leaves the machine)."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        address = listener.getsockname()
-        fillers = []
-        try:
-            for _ in range(8):
-                filler = socket.socket()
-                filler.settimeout(0.2)
-                try:
-                    filler.connect(address)
-                except (TimeoutError, socket.timeout):
-                    filler.close()
-                    break
-                fillers.append(filler)
-            else:
-                pytest.skip("this kernel never filled the accept queue; no local connect timeout")
-            yield address
-        finally:
-            for filler in fillers:
-                filler.close()
-
-
 @pytest.mark.parametrize("timeout, connection_timeout", [
     (30, 1),  # ConnectionTimeout bounds the connect on its own
     (1, 0),   # ConnectionTimeout 0: Timeout bounds the connect

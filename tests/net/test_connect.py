@@ -261,33 +261,12 @@ def test_unknown_host_is_11001():
     assert "no-such-host.invalid" in info.value.description
 
 
-def test_connect_timeout_is_10060():
-    """A real connect timeout on loopback: a listener with backlog 0 whose accept queue is
-    full drops further SYNs, so the next connect waits until ConnectionTimeout."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        address = listener.getsockname()
-        fillers = []
-        try:
-            for _ in range(8):  # fill the accept queue (its length varies by kernel)
-                filler = socket.socket()
-                filler.settimeout(0.2)
-                try:
-                    filler.connect(address)
-                except (TimeoutError, socket.timeout):
-                    filler.close()
-                    break
-                fillers.append(filler)
-            else:
-                pytest.skip("this kernel never filled the accept queue; no local connect timeout")
-            with pytest.raises(SMTPConnectError) as info:
-                open_connection(*address, ConnectOptions(connection_timeout=0.3))
-            assert info.value.code == 10060
-            assert "timed out" in info.value.description.lower()
-        finally:
-            for filler in fillers:
-                filler.close()
+def test_connect_timeout_is_10060(unanswered_address):
+    """A real connect timeout on loopback (see the unanswered_address fixture)."""
+    with pytest.raises(SMTPConnectError) as info:
+        open_connection(*unanswered_address, ConnectOptions(connection_timeout=0.3))
+    assert info.value.code == 10060
+    assert "timed out" in info.value.description.lower()
 
 
 @pytest.mark.parametrize("exc, code", [

@@ -63,3 +63,33 @@ def smtp_sink():
     yield sink
     sink.stop()
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def unanswered_address():
+    """(host, port) whose connect cannot complete: a listener with backlog 0 whose accept
+    queue is full drops further SYNs, so a connect waits for its timeout (loopback only,
+    nothing leaves the machine). Skips when the kernel never fills the queue."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        fillers = []
+        try:
+            for _ in range(8):  # the queue's length varies by kernel
+                filler = socket.socket()
+                filler.settimeout(0.2)
+                try:
+                    filler.connect(address)
+                except (TimeoutError, socket.timeout):
+                    filler.close()
+                    break
+                fillers.append(filler)
+            else:
+                pytest.skip("this kernel never filled the accept queue; no local connect timeout")
+            yield address
+        finally:
+            for filler in fillers:
+                filler.close()
