@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The kernel and engine tests again, against a pure-Python install (SMTPX_NO_EXTENSIONS=1 at
-# build time and at run time), in its own virtual environment (.venv-pure).
+# Pure Python, in its own virtual environment (.venv-pure):
+# 1. a build with no working C compiler must still install (the kernels fall back to Python);
+# 2. the kernel and engine tests again against an install made with SMTPX_NO_EXTENSIONS=1,
+#    run with SMTPX_NO_EXTENSIONS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv-pure
 .venv-pure/bin/python -m pip install -q --upgrade pip
-SMTPX_NO_EXTENSIONS=1 .venv-pure/bin/python -m pip install -q ".[test]"
+
+CC=/bin/false LDSHARED=/bin/false .venv-pure/bin/python -m pip install -q --force-reinstall --no-deps .
+(cd / && "$OLDPWD/.venv-pure/bin/python" -c "import smtpx.kernels as k; assert k.IMPLEMENTATION == 'py' and k.load_compiled() is None; print('no compiler: installed, kernels', k.IMPLEMENTATION)")
+
+SMTPX_NO_EXTENSIONS=1 .venv-pure/bin/python -m pip install -q --force-reinstall ".[test]"
 export SMTPX_NO_EXTENSIONS=1
 .venv-pure/bin/python -c "import smtpx.kernels as k; assert k.IMPLEMENTATION == 'py'; assert k.load_compiled() is None, 'this install must be pure'; print('smtpx kernels:', k.IMPLEMENTATION)"
 .venv-pure/bin/python -m pytest -q -p no:cacheprovider tests/kernels tests/engine "$@"
