@@ -10,23 +10,28 @@ and sending around the I/O, send_batch's prepare and finish halves), and below i
 """
 from __future__ import annotations
 
+import asyncio
 import inspect
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Optional
 
+from smtpx import events as ev
 from smtpx.batch import BatchMessage
-from smtpx.compose import ComposedMessage
+from smtpx.compose import ComposedMessage, compose_message
 from smtpx.connection_properties import check_text
 from smtpx.engine import SendResult
 from smtpx.enums import SSLStartMode
-from smtpx.errors import SMTPBusyError, SMTPError, SMTPInputError, SMTPNotConnectedError
+from smtpx.errors import SMTPBusyError, SMTPError, SMTPInputError, SMTPInterrupted, SMTPNotConnectedError
 from smtpx.events import EVENT_NAMES
 from smtpx.facade_base import FacadeBase
 from smtpx.kernels import Reply
+from smtpx.queue import QueueRun, queue_text
 from smtpx.raw_message import raw_message
 from smtpx.session import effective_start_mode
 
 from .handshake import NO_SESSION_REUSE
+from .interrupt import Interrupter
+from .queue_run import run_queue, write_in_thread
 from .session import AsyncSession
 
 __all__ = ["AsyncSMTP"]
@@ -36,8 +41,9 @@ class AsyncSMTP(FacadeBase):
     """An asyncio SMTP client with smtpx.SMTP's properties, config settings and events.
 
     Use one AsyncSMTP per task (one method at a time: a second call while one runs raises
-    SMTPBusyError, 166). Many AsyncSMTP objects share one event loop. Cancel the task to
-    abort a method: the connection is dropped and the object stays usable.
+    SMTPBusyError, 166). Many AsyncSMTP objects share one event loop. ``interrupt()``, from
+    any thread, aborts the running method with SMTPInterrupted (301); cancelling the task aborts
+    it with CancelledError. Either way the connection is dropped and the object stays usable.
     """
 
     _display_name = "AsyncSMTP"
@@ -46,6 +52,7 @@ class AsyncSMTP(FacadeBase):
 
     def __init__(self, **properties: Any) -> None:
         self._running = False
+        self._interrupter = Interrupter()
         super().__init__(**properties)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -63,24 +70,36 @@ class AsyncSMTP(FacadeBase):
 
     @asynccontextmanager
     async def _operation(self) -> AsyncIterator[None]:
-        """One method at a time; one absolute-timeout deadline per method; a connection left
-        in an unknown state (I/O error, timeout, cancellation) is dropped afterwards."""
+        """One method at a time; one absolute-timeout deadline per method; interrupt()'s
+        cancellation becomes SMTPInterrupted; a connection left in an unknown state (I/O error,
+        timeout, cancellation, interrupt) is dropped afterwards."""
         if self._running:
             raise SMTPBusyError("Busy executing current method.", 166)
         self._running = True
+        run = self._interrupter.begin()
         session = self._session
         if session is not None and session.stream is not None:
             session.stream.begin_operation()
         try:
-            yield
-        finally:
             try:
+                yield
+            except asyncio.CancelledError:
+                # Only interrupt()'s own cancellation is converted; a user's cancel (alone or
+                # as well) stays a CancelledError.
+                if run.interrupted and run.take_back() == 0:
+                    raise SMTPInterrupted("Operation interrupted.", 301) from None
+                raise
+        finally:
+            self._interrupter.end(run)
+            try:
+                if run.interrupted:
+                    run.take_back()  # a cancellation that something swallowed must not linger
                 session = self._session
                 if session is not None:
                     if session.stream is not None:
                         session.stream.end_operation()
-                    if not session.alive:
-                        await session.close(quit=False)
+                    if run.interrupted or not session.alive:
+                        await session.close(quit=False)  # no await inside: it aborts
                         self._session = None
             finally:
                 self._running = False
@@ -121,8 +140,16 @@ class AsyncSMTP(FacadeBase):
         assert self._session is not None
         try:
             yield self._session
+        except asyncio.CancelledError:
+            await self._drop()  # cancelled or interrupted: no QUIT, its state is unknown
+            raise
         finally:
             await self._close()
+
+    async def _drop(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close(quit=False)
 
     # ============================================================================ methods
     async def connect(self) -> None:
@@ -235,16 +262,63 @@ class AsyncSMTP(FacadeBase):
                 await session.run(session.engine.expand(email_address))
             return list(self._expanded)
 
-    # ============================================================================ not (yet) here
+    # ============================================================================ interrupt, queue
     def interrupt(self) -> None:
-        raise NotImplementedError("AsyncSMTP has no interrupt(): cancel the task running the method "
-                                  "(the connection is dropped, the object stays usable)")
-
-    async def process_queue(self, queue_dir: str) -> Any:
-        raise NotImplementedError("AsyncSMTP.process_queue is not implemented yet; use smtpx.SMTP.process_queue")
+        """From any thread (the loop's own included): abort the running method, which raises
+        SMTPInterrupted (301). The connection is dropped (its state is unknown); the object
+        stays usable. Does nothing when no method runs, or when the method finishes before the
+        loop gets to the interrupt."""
+        self._interrupter.request()
 
     async def queue(self, queue_dir: str) -> str:
-        raise NotImplementedError("AsyncSMTP.queue is not implemented yet; use smtpx.SMTP.queue")
+        """As smtpx.SMTP.queue: write the message the properties describe (envelope and
+        content) to a new ``*.queued`` file in queue_dir, atomically, and return its path;
+        ``queue("*")`` returns the queue file's text instead. The file is written in a worker
+        thread (it fsyncs). Cancelled or interrupted: no file is left behind."""
+        async with self._operation():
+            message = compose_message(self)  # as the sync facade: any server can take the file
+            if queue_dir == "*":
+                return await asyncio.get_running_loop().run_in_executor(None, queue_text, message)
+            return await write_in_thread(queue_dir, message)
+
+    async def process_queue(self, queue_dir: str) -> QueueRun:
+        """As smtpx.SMTP.process_queue: send every ``*.queued`` file in queue_dir over one
+        connection and recover the ``*.sending`` files a dead run left behind, with the same
+        code and guarantees (smtpx.queue, in a worker thread; the sending on this loop). A file
+        that fails becomes ``*.failed`` and fires on_error; the run goes on. Returns a QueueRun.
+        interrupt() (SMTPInterrupted) or cancelling the task stops the run: the file being sent
+        stays ``*.sending`` and the next run sends it."""
+        async with self._operation():
+            self._require_mail_server()
+            opened = False
+            if self._session is not None and self._session.alive:
+                self._refresh_options(self._session)
+
+            async def send_one(envelope: Any, content: Any) -> SendResult:
+                nonlocal opened
+                if self._session is None or not self._session.alive:
+                    await self._drop()
+                    await self._open()
+                    opened = True
+                session = self._session
+                assert session is not None
+                return await session.run(session.engine.send_mail(envelope, content))
+
+            def failed(name: str, exc: BaseException) -> None:
+                code = getattr(exc, "code", 161)
+                description = getattr(exc, "description", str(exc))
+                self._fire("on_error", ev.ErrorEvent(code, f"{name}: {description}"))
+
+            cancelled = False
+            try:
+                return await run_queue(queue_dir, send_one, keep_queue=self._config.value("KeepQueue"),
+                                       on_error=failed)
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
+            finally:
+                if opened:
+                    await (self._drop() if cancelled else self._close())
 
     # ============================================================================ async with
     async def __aenter__(self) -> "AsyncSMTP":

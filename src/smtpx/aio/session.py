@@ -116,6 +116,9 @@ class AsyncSession:
                 await self.run(self.engine.hello(name))
             if s.mechanism is not None:
                 await self.run(self.engine.authenticate(s.mechanism()))
+        except asyncio.CancelledError:
+            await self.close(quit=False)  # cancelled or interrupted: no QUIT to wait for
+            raise
         except BaseException:
             await self.close(quit=self.alive)
             raise
