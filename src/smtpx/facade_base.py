@@ -236,6 +236,16 @@ class FacadeBase(MessageProperties, ConnectionProperties):
             self._fire("on_error", ev.ErrorEvent(error.code, error.description))
         return batch.results  # type: ignore[return-value]
 
+    def _queue_error_handler(self) -> Callable[[str, BaseException], None]:
+        """process_queue's on_error for each file parked ``*.failed``: "<file>: <description>"."""
+
+        def failed(name: str, exc: BaseException) -> None:
+            code = getattr(exc, "code", 161)
+            description = getattr(exc, "description", str(exc))
+            self._fire("on_error", ev.ErrorEvent(code, f"{name}: {description}"))
+
+        return failed
+
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
         return f"<{self._repr_name} {self._mail_server or '(no server)'}:{self._mail_port} {state}>"

@@ -1,5 +1,6 @@
-"""The durable queue: queue files (written atomically), and process_queue_dir, which claims,
-sends and settles each one. The format and the guarantees are in docs/queue.md.
+"""The durable queue: queue files (written atomically); QueueClaims, which claims windows of
+files and commits each from its own outcome (SMTP.process_queue pipelines them); and
+process_queue_dir, the same cycle one file at a time. Format and guarantees: docs/queue.md.
 
 File layout (version 1)::
 
@@ -35,7 +36,7 @@ from typing import Any
 
 from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
 from smtpx.enums import RecipientType
-from smtpx.errors import SMTPError, SMTPInputError
+from smtpx.errors import SMTPConnectionDropped, SMTPError, SMTPInputError
 
 __all__ = [
     "QueueRun",
@@ -45,6 +46,11 @@ __all__ = [
     "queue_bytes_iter",
     "read_queue_file",
     "process_queue_dir",
+    "QueueClaims",
+    "ClaimedFile",
+    "QUEUE_WINDOW",
+    "commit_window",
+    "commit_after_session_failure",
     "MAGIC",
 ]
 
@@ -52,6 +58,9 @@ MAGIC = b"SMTPXQ 1\n"
 TRAILER_TAG = b"\nSMTPXQ-END "
 _TRAILER_MAX = 128  # "\nSMTPXQ-END " + up to 20 digits + " " + 64 hex + "\n" fits well
 _COPY_CHUNK = 1 << 16
+# Files pipelined per window. Each is committed when its window's replies are all in, so a run
+# SIGKILLed mid-window leaves at most this many delivered files *.sending (sent again on recovery).
+QUEUE_WINDOW = 32
 _KINDS = {"TO": RecipientType.TO, "CC": RecipientType.CC, "BCC": RecipientType.BCC}
 
 
@@ -271,13 +280,137 @@ def _try_claim(path: str, name: str) -> int | None:
     return fd
 
 
-def _settle(path: str, current: str, target: str | None) -> None:
-    """Rename current -> target (or delete when target is None), then fsync the folder."""
+def _move(path: str, current: str, target: str | None) -> None:
+    """Rename current -> target (or delete when target is None); the caller fsyncs the folder."""
     if target is None:
         os.unlink(os.path.join(path, current))
     else:
         os.rename(os.path.join(path, current), os.path.join(path, target))
+
+
+def _settle(path: str, current: str, target: str | None) -> None:
+    """_move, then fsync the folder."""
+    _move(path, current, target)
     _fsync_dir(path)
+
+
+@dataclass(eq=False)
+class ClaimedFile:
+    """A queue file this run has claimed: renamed ``*.sending``, its lock held (``fd``), and
+    verified. ``envelope`` / ``content`` are what to send (content re-reads the file)."""
+
+    stem: str
+    fd: int
+    envelope: Envelope
+    content: Content
+
+    @property
+    def sending_name(self) -> str:
+        return f"{self.stem}.sending"
+
+
+class QueueClaims:
+    """The batch-oriented queue API: ``claim(limit)`` hands over up to ``limit`` claimed,
+    verified files (oldest first; corrupt ones are parked ``*.failed`` on the way, without
+    being sent), ``commit(entry, error)`` settles one file from its own outcome, and
+    ``leave(entry)`` releases one without settling it (it stays ``*.sending``; the next run
+    recovers it). Every claimed file must end in commit or leave. ``run`` records it all."""
+
+    def __init__(self, queue_dir: str | os.PathLike[str], keep_queue: bool = False,
+                 on_error: Callable[[str, BaseException], None] | None = None) -> None:
+        self.path = _check_dir(queue_dir)
+        self.keep_queue = keep_queue
+        self.on_error = on_error
+        self.run = QueueRun()
+        self._recovered_stems: set[str] = set()
+        # Listed once: files queued during the run wait for the next run.
+        self._names = iter(sorted(n for n in os.listdir(self.path)
+                                  if n.endswith((".queued", ".sending")) and not n.startswith(".")))
+
+    def claim(self, limit: int) -> list[ClaimedFile]:
+        """Up to ``limit`` files, each locked, renamed ``*.sending`` and verified, the folder
+        fsynced once for all of them before they are handed over (nothing of them is sent yet)."""
+        claimed: list[ClaimedFile] = []
+        renamed = False
+        try:
+            while len(claimed) < limit:
+                name = next(self._names, None)
+                if name is None:
+                    break
+                entry = self._claim_one(name)
+                if entry is not None:
+                    claimed.append(entry)
+                    renamed = renamed or entry.stem not in self._recovered_stems
+            if renamed:
+                _fsync_dir(self.path)
+        except BaseException:
+            for entry in claimed:
+                self.leave(entry)  # *.sending, lock released: the next run takes them
+            raise
+        return claimed
+
+    def _claim_one(self, name: str) -> ClaimedFile | None:
+        fd = _try_claim(self.path, name)
+        if fd is None:
+            return None
+        try:
+            stem = _stem(name)
+            if name.endswith(".queued"):  # the lock is taken before the rename: see the module doc
+                os.rename(os.path.join(self.path, name), os.path.join(self.path, f"{stem}.sending"))
+            else:
+                self.run.recovered.append(f"{stem}.sending")
+                self._recovered_stems.add(stem)
+            try:
+                queued = read_queue_file(fd)
+            except (QueueCorrupt, OSError) as exc:  # never sent: parked at once
+                _settle(self.path, f"{stem}.sending", f"{stem}.failed")
+                self._record_failed(stem, exc)
+                os.close(fd)
+                return None
+            return ClaimedFile(stem, fd, queued.envelope, _content(fd, queued))
+        except BaseException:
+            os.close(fd)  # whatever name it has now, the next run can take it
+            raise
+
+    def commit(self, entry: ClaimedFile, error: BaseException | None) -> None:
+        """Settle ``entry`` from its own final outcome: None (delivered) -> deleted, or
+        ``*.sent`` with keep_queue; an error -> ``*.failed`` and on_error. Then its lock goes."""
+        self.commit_many([(entry, error)])
+
+    def commit_many(self, settled: list[tuple[ClaimedFile, BaseException | None]]) -> None:
+        """commit() for several files, each from its own outcome: all renamed / deleted, the
+        folder fsynced once, and only then their locks released (a finished file has left its
+        name, durably, before another run could lock it). on_error fires after."""
+        parked: list[tuple[str, BaseException]] = []
+        try:
+            for entry, error in settled:
+                if error is None:
+                    target = f"{entry.stem}.sent" if self.keep_queue else None
+                    _move(self.path, entry.sending_name, target)
+                    self.run.sent.append(target or entry.sending_name)
+                else:
+                    _move(self.path, entry.sending_name, f"{entry.stem}.failed")
+                    parked.append((entry.stem, error))
+            if settled:
+                _fsync_dir(self.path)
+        finally:
+            for entry, _ in settled:
+                self.leave(entry)  # any not moved (an OSError above) stays *.sending
+        for stem, error in parked:
+            self._record_failed(stem, error)
+
+    def leave(self, entry: ClaimedFile) -> None:
+        """Release ``entry`` unsettled (certainly not delivered by this run, or its fate left to
+        recovery): it stays ``*.sending`` and the next run that takes its lock sends it.
+        Releasing twice is harmless (the descriptor is closed once)."""
+        fd, entry.fd = entry.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def _record_failed(self, stem: str, error: BaseException) -> None:
+        self.run.failed.append((f"{stem}.failed", error))
+        if self.on_error is not None:
+            self.on_error(f"{stem}.failed", error)
 
 
 def process_queue_dir(
@@ -287,37 +420,82 @@ def process_queue_dir(
     on_error: Callable[[str, BaseException], None] | None = None,
 ) -> QueueRun:
     """Send every ``*.queued`` file (oldest first) and every ``*.sending`` file left by a dead
-    run, with ``send_one(envelope, content)`` (the facade's, over one connection).
+    run, one at a time, with ``send_one(envelope, content)``.
     Success: the file is deleted, or renamed ``*.sent`` with keep_queue. Any exception from
     send_one, or a corrupt file: renamed ``*.failed`` (never deleted), ``on_error(name, exc)``
     is called, and the run goes on. KeyboardInterrupt and SystemExit stop the run; the file
-    being sent stays ``*.sending`` and the next run recovers it."""
-    path = _check_dir(queue_dir)
-    run = QueueRun()
-    names = sorted(n for n in os.listdir(path) if n.endswith((".queued", ".sending")) and not n.startswith("."))
-    for name in names:
-        fd = _try_claim(path, name)
-        if fd is None:
-            continue
+    being sent stays ``*.sending`` and the next run recovers it. (SMTP.process_queue uses
+    QueueClaims directly, to pipeline many files.)"""
+    claims = QueueClaims(queue_dir, keep_queue, on_error)
+    while True:
+        window = claims.claim(1)
+        if not window:
+            return claims.run
+        entry = window[0]
         try:
-            stem = _stem(name)
-            sending = f"{stem}.sending"
-            if name.endswith(".queued"):
-                os.rename(os.path.join(path, name), os.path.join(path, sending))
-                _fsync_dir(path)
-            else:
-                run.recovered.append(sending)
-            try:
-                queued = read_queue_file(fd)
-                send_one(queued.envelope, _content(fd, queued))
-            except Exception as exc:  # noqa: BLE001 - any failure parks the file as *.failed
-                _settle(path, sending, f"{stem}.failed")
-                run.failed.append((f"{stem}.failed", exc))
-                if on_error is not None:
-                    on_error(f"{stem}.failed", exc)
-                continue
-            _settle(path, sending, f"{stem}.sent" if keep_queue else None)
-            run.sent.append(f"{stem}.sent" if keep_queue else sending)
-        finally:
-            os.close(fd)  # releases the lock, after the file reached its final name
-    return run
+            send_one(entry.envelope, entry.content)
+        except Exception as exc:  # noqa: BLE001 - any failure parks the file as *.failed
+            claims.commit(entry, exc)
+            continue
+        except BaseException:
+            claims.leave(entry)
+            raise
+        claims.commit(entry, None)
+
+
+# --- committing a pipelined window ---------------------------------------------------------------
+
+
+def commit_window(claims: QueueClaims, window: list[ClaimedFile], outcomes: list[Any]) -> None:
+    """A window the engine's send_batch finished: each file committed from its own outcome
+    (a SendResult: delivered; an SMTPError: refused, so ``*.failed``)."""
+    claims.commit_many([(entry, outcome if isinstance(outcome, BaseException) else None)
+                        for entry, outcome in zip(window, outcomes)])
+
+
+def commit_after_session_failure(claims: QueueClaims, window: list[ClaimedFile],
+                                 error: BaseException) -> list[ClaimedFile]:
+    """A window whose session failed (421, EOF, timeout, interrupt...). ``error.results`` (the
+    engine's, one per file taken) says what is known: a final outcome -> committed as such; end
+    of data written without a reply (delivery unknown) or a partial delivery -> ``*.failed``,
+    never sent again; None or no entry -> certainly not delivered: returned, still claimed, for
+    the caller to send again or ``leave``."""
+    results = getattr(error, "results", None) or []
+    unsent: list[ClaimedFile] = []
+    settled: list[tuple[ClaimedFile, BaseException | None]] = []
+    for index, entry in enumerate(window):
+        outcome = results[index] if index < len(results) else None
+        if outcome is None:
+            unsent.append(entry)
+        elif isinstance(outcome, SMTPConnectionDropped) and getattr(outcome, "delivery_unknown", False):
+            settled.append((entry, _delivery_unknown(entry, error, outcome)))
+        else:
+            settled.append((entry, outcome if isinstance(outcome, BaseException) else None))
+    try:
+        claims.commit_many(settled)
+    except BaseException:
+        for entry in unsent:
+            claims.leave(entry)
+        raise
+    return unsent
+
+
+def _delivery_unknown(entry: ClaimedFile, error: BaseException, outcome: SMTPConnectionDropped) -> BaseException:
+    """The error a delivery-unknown file is parked with: the session error's own type (a
+    timeout stays an SMTPTimeoutError), saying that delivery is unknown."""
+    if isinstance(error, SMTPError):
+        cause = error.description
+    else:
+        cause = type(error).__name__ + (f": {error}" if str(error) else "")
+    description = (f"{entry.sending_name}: the session ended ({cause}) after the end of its data went out, before "
+                   "the reply: it may or may not have been delivered, so it is kept as *.failed and not sent again")
+    if not isinstance(error, SMTPError):
+        parked: SMTPError = SMTPConnectionDropped(description)
+    else:
+        parked = type(error).__new__(type(error))  # the type, without its own __init__'s needs
+        SMTPError.__init__(parked, description, error.code, reply_code=error.reply_code, enhanced=error.enhanced,
+                           reply_text=error.reply_text)
+    parked.delivery_unknown = True  # type: ignore[attr-defined]
+    parked.result = getattr(outcome, "result", None)  # type: ignore[attr-defined]
+    parked.__cause__ = error
+    return parked

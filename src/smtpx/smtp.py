@@ -19,7 +19,6 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from smtpx import events as ev
 from smtpx.batch import BatchMessage
 from smtpx.compose import ComposedMessage, compose_message
 from smtpx.connection_properties import check_text
@@ -33,20 +32,20 @@ from smtpx.errors import (
 )
 from smtpx.facade_base import FacadeBase
 from smtpx.kernels import Reply
-from smtpx.queue import QueueRun, process_queue_dir, queue_text, write_queue_file
+from smtpx.queue import (
+    QUEUE_WINDOW,
+    ClaimedFile,
+    QueueClaims,
+    QueueRun,
+    commit_after_session_failure,
+    commit_window,
+    queue_text,
+    write_queue_file,
+)
 from smtpx.raw_message import raw_message
 from smtpx.session import Session
 
 __all__ = ["SMTP"]
-
-
-class _StopQueueRun(BaseException):
-    """Carries interrupt() out of a queue run, so the file being sent is left for recovery
-    instead of being parked as failed."""
-
-    def __init__(self, error: SMTPInterrupted) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 class SMTP(FacadeBase):
@@ -302,44 +301,58 @@ class SMTP(FacadeBase):
             return write_queue_file(queue_dir, message)
 
     def process_queue(self, queue_dir: str) -> QueueRun:
-        """Send every ``*.queued`` file in queue_dir over one connection, and recover the
-        ``*.sending`` files a dead run left behind (see smtpx.queue for the guarantees). A file
-        that fails becomes ``*.failed`` and fires on_error; the run goes on. Returns a QueueRun
-        (sent, failed, recovered). interrupt() stops the run: the file being sent stays
-        ``*.sending`` and the next run sends it."""
+        """Send every ``*.queued`` file in queue_dir over one connection, pipelined across files
+        (windows of QUEUE_WINDOW files through the engine's send_batch), and recover the
+        ``*.sending`` files a dead run left behind (docs/queue.md has the guarantees). Each file
+        is committed from its own final reply; one that is refused becomes ``*.failed`` and
+        fires on_error, and the run goes on. Returns a QueueRun (sent, failed, recovered).
+
+        A session failure (421, connection lost, timeout) commits what is known, parks the
+        files whose delivery is unknown as ``*.failed``, and sends the rest again on a new
+        connection when the failed window settled at least one file; otherwise (and on
+        interrupt(), and when connecting fails) the run stops: the error is raised with
+        ``.queue_run``, and the files not yet sent stay ``*.sending`` for the next run."""
 
         with self._operation():
             self._require_mail_server()
+            claims = QueueClaims(queue_dir, keep_queue=self._config.value("KeepQueue"),
+                                 on_error=self._queue_error_handler())
             opened = False
-            if self._session is not None and self._session.alive:
-                self._refresh_options(self._session)
-
-            def send_one(envelope: Any, content: Any) -> Any:
-                nonlocal opened
-                try:
-                    if self._session is None or not self._session.alive:
-                        self._session = None
+            pending: list[ClaimedFile] = []  # claimed, certainly not delivered, to send again
+            try:
+                while True:
+                    window, pending = pending + claims.claim(QUEUE_WINDOW - len(pending)), []
+                    if not window:
+                        break
+                    pending = window  # until the engine has them: left *.sending if connecting fails
+                    if self._live_session() is None:
                         self._open()
                         opened = True
+                    else:
+                        self._refresh_options(self._session)
                     session = self._session
                     assert session is not None
-                    return session.run(session.engine.send_mail(envelope, content))
-                except SMTPInterrupted as exc:
-                    raise _StopQueueRun(exc) from exc
-
-            def failed(name: str, exc: BaseException) -> None:
-                code = getattr(exc, "code", 161)
-                description = getattr(exc, "description", str(exc))
-                self._fire("on_error", ev.ErrorEvent(code, f"{name}: {description}"))
-
-            try:
-                return process_queue_dir(queue_dir, send_one, keep_queue=self._config.value("KeepQueue"),
-                                         on_error=failed)
-            except _StopQueueRun as stop:
-                raise stop.error from None
+                    pending = []
+                    items = [(entry.envelope, entry.content) for entry in window]
+                    try:
+                        outcomes = session.run(session.engine.send_batch(items, window=QUEUE_WINDOW))
+                    except BaseException as error:
+                        pending = commit_after_session_failure(claims, window, error)
+                        settled = len(pending) < len(window)
+                        if not isinstance(error, SMTPError) or isinstance(error, SMTPInterrupted) or not settled:
+                            raise
+                        continue  # the next window opens a new connection
+                    commit_window(claims, window, outcomes)
+            except BaseException as error:
+                if isinstance(error, SMTPError):
+                    error.queue_run = claims.run  # type: ignore[attr-defined]
+                raise
             finally:
+                for entry in pending:
+                    claims.leave(entry)  # stays *.sending: the next run sends it
                 if opened:
                     self._close()
+            return claims.run
 
     # ============================================================================== with
     def __enter__(self) -> "SMTP":

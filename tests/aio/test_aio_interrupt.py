@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import threading
 
 import pytest
@@ -17,6 +18,12 @@ from .helpers import HoldingServer, arun, interrupt_when, trail_of
 
 MESSAGE = b"Subject: held\r\n\r\nthe server holds the reply to this one\r\n"
 SECOND = b"Subject: after\r\n\r\nsent on a new connection\r\n"
+
+
+needs_cancel_counting = pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="Python 3.10 counts no cancel requests (Task.uncancel/cancelling are 3.11+): a user's "
+           "cancel in the same instant as an interrupt is reported as the interrupt there")
 
 
 def _client(srv: HoldingServer) -> AsyncSMTP:
@@ -138,6 +145,7 @@ def test_a_users_task_cancel_still_raises_cancelled_error():
     assert srv.messages == [SECOND]
 
 
+@needs_cancel_counting
 def test_a_users_cancel_wins_over_an_interrupt_at_the_same_time():
     async def go(srv: HoldingServer):
         client = _client(srv)
@@ -153,6 +161,7 @@ def test_a_users_cancel_wins_over_an_interrupt_at_the_same_time():
         arun(lambda: go(srv))
 
 
+@needs_cancel_counting
 def test_an_interrupted_method_leaves_no_cancellation_behind():
     # After SMTPInterrupted the caller's task is not "being cancelled" any more: its own
     # asyncio.timeout blocks and awaits keep working.
