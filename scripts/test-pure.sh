@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv-pure
 .venv-pure/bin/python -m pip install -q --upgrade pip
 
-CC=/bin/false LDSHARED=/bin/false .venv-pure/bin/python -m pip install -q --force-reinstall --no-deps .
+# From a clean copy of the sources: an earlier build's objects (build/) must not be reused.
+src_copy=$(mktemp -d)
+trap 'rm -rf "$src_copy"' EXIT
+tar --exclude=./build --exclude='./.venv*' --exclude='./src/_core/*.so' --exclude='./src/_core/*.c' -cf - . | tar -xf - -C "$src_copy"
+CC=/bin/false LDSHARED=/bin/false .venv-pure/bin/python -m pip install -q --force-reinstall --no-deps "$src_copy"
 (cd / && "$OLDPWD/.venv-pure/bin/python" -c "import smtpx.kernels as k; assert k.IMPLEMENTATION == 'py' and k.load_compiled() is None; print('no compiler: installed, kernels', k.IMPLEMENTATION)")
 
 SMTPX_NO_EXTENSIONS=1 .venv-pure/bin/python -m pip install -q --force-reinstall ".[test]"
