@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 import socket
+import sys
 import ssl
 import threading
 import time
@@ -173,7 +174,17 @@ class _Controller(Controller):
         return _ScriptedSMTP(self.handler, **self.SMTP_kwargs)
 
     def _create_server(self):
-        return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
+        return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context,
+                                       **tls_server_options(self.ssl_context))
+
+
+def tls_server_options(ssl_context) -> dict:
+    """aiosmtpd's start-up probe leaves its TLS connection without a close_notify; since Python
+    3.12, Server.wait_closed() (in Controller.stop) waits for that connection's TLS shutdown,
+    30 s by default. A short shutdown timeout keeps stop() prompt (3.11+ has the option)."""
+    if ssl_context is not None and sys.version_info >= (3, 11):
+        return {"ssl_shutdown_timeout": 1.0}
+    return {}
 
 
 def _authenticator(server: "ScriptedServer"):
