@@ -317,8 +317,7 @@ class MessageProperties:
 
     @reply_to.setter
     def reply_to(self, value: str) -> None:
-        check_single_line(value, "ReplyTo")
-        boxes = parse_address_list(value, "ReplyTo") if value.strip() else []
+        boxes = _checked_address_list(value, "ReplyTo")
         self._mp_reply_to, self._mp_reply_to_boxes = value, boxes
         self._touch()
 
@@ -342,9 +341,7 @@ class MessageProperties:
 
     @delivery_notification_to.setter
     def delivery_notification_to(self, value: str) -> None:
-        check_single_line(value, "DeliveryNotificationTo")
-        if value.strip():
-            parse_address_list(value, "DeliveryNotificationTo")
+        _checked_address_list(value, "DeliveryNotificationTo")
         self._mp_delivery_notification_to = value
         self._touch()
 
@@ -355,9 +352,7 @@ class MessageProperties:
 
     @read_receipt_to.setter
     def read_receipt_to(self, value: str) -> None:
-        check_single_line(value, "ReadReceiptTo")
-        if value.strip():
-            parse_address_list(value, "ReadReceiptTo")
+        _checked_address_list(value, "ReadReceiptTo")
         self._mp_read_receipt_to = value
         self._touch()
 
@@ -525,3 +520,10 @@ def recipient_mailbox(r: MessageRecipient) -> Mailbox:
 
 
 __all__ += ["recipient_mailbox", "format_mailbox"]
+
+
+def _checked_address_list(value: str, name: str) -> list:
+    """A single-line property holding an address list: its parsed mailboxes ([] when empty);
+    bad input raises SMTPInputError naming the property."""
+    check_single_line(value, name)
+    return parse_address_list(value, name) if value.strip() else []

@@ -1,0 +1,25 @@
+"""Fixtures shared by the facade and asyncio tests: a real aiosmtpd server on 127.0.0.1 and
+a test CA."""
+from __future__ import annotations
+
+import pytest
+import trustme
+
+from facade.scripted import ScriptedServer, tls_pair
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls(ca):
+    """(server SSLContext for 127.0.0.1, CA PEM text)."""
+    return tls_pair(ca)
