@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds smtpx (compiled kernels) on the other CPython versions this machine has (3.10, 3.12,
 # 3.13 via pyenv or python3.X on PATH) and runs the kernel, engine, SASL, compose, config,
-# facade and asyncio tests on each (after scripts/test.sh, so the servers they need exist).
+# TLS, facade and asyncio tests on each (after scripts/test.sh, so the servers they need exist).
 # A version that is not installed is skipped with a message; a failure on one that is, fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,5 +21,5 @@ for version in 3.10 3.12 3.13; do
   "$venv/bin/python" -m pip install -q --upgrade pip
   "$venv/bin/python" -m pip install -q ".[test]"
   "$venv/bin/python" -c "import sys, smtpx.kernels as k; assert k.IMPLEMENTATION == 'c'; print('compat:', sys.version.split()[0], 'kernels', k.IMPLEMENTATION)"
-  SMTPX_REQUIRE_COMPILED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/kernels tests/engine tests/sasl tests/compose tests/config tests/facade tests/aio
+  SMTPX_REQUIRE_COMPILED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/kernels tests/engine tests/sasl tests/compose tests/config tests/tls tests/facade tests/aio
 done

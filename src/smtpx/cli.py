@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--tls", choices=sorted(TLS_MODES), default="none",
                       help="none (default), starttls (required), implicit (TLS from the start), "
                            "auto (STARTTLS on ports 25/587, implicit elsewhere)")
-    send.add_argument("--ca-file", default=None, help="PEM file of CA certificates to trust for the server")
+    send.add_argument("--ca-file", default=None, help="PEM file (or folder of PEM files) of CA certificates to trust for the server, besides the platform's store")
     send.add_argument("--user", default="", help="user name for AUTH")
     send.add_argument("--password-env", default="SMTPX_PASSWORD",
                       help="environment variable holding the password, or the OAuth token with "
@@ -153,9 +153,8 @@ def _send(args: argparse.Namespace) -> int:
         smtp.ssl_start_mode = TLS_MODES[args.tls]
         if not args.to:
             smtp.config("AllowEmptyTo=True")
-        if args.ca_file:
-            with open(args.ca_file, encoding="ascii") as handle:
-                smtp.config("SSLServerCACerts=" + handle.read())
+        if args.ca_file:  # a PEM file or a folder of PEM files, checked at once
+            smtp.config("SSLServerCACerts=" + args.ca_file)
         if args.user:
             secret = os.environ.get(args.password_env, "")
             if not secret:

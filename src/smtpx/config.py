@@ -99,6 +99,15 @@ def _envid(name: str, value: str) -> str:
     return value
 
 
+def _ca_certs(name: str, value: str) -> str:
+    """PEM text, a PEM file or a folder of PEM files; anything else is an error now, not a
+    later "untrusted" (the check loads them into OpenSSL once)."""
+    from smtpx.tls_verify import trust_anchors  # cryptography is loaded only when TLS is used
+
+    trust_anchors(value, use_system=False)
+    return value
+
+
 def _tls(attr: str) -> Callable[[Any], str]:
     def get(owner: Any) -> str:
         info = getattr(owner, "_tls_info", None)
@@ -208,7 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
     _S("SSLNegotiatedKeyExchange", "str", "", applies="computed", getter=_tls("key_exchange")),
     _S("SSLNegotiatedKeyExchangeStrength", "str", "", applies="computed", getter=_tls("key_exchange_strength")),
     _S("SSLNegotiatedVersion", "str", "", applies="computed", getter=_tls("version")),
-    _S("SSLServerCACerts", "str", ""),
+    _S("SSLServerCACerts", "str", "", check=_ca_certs),
     _S("SSLTrustManagerFactoryAlgorithm", "str", "", applies="no",
        why="a Java TrustManagerFactory name; Python's ssl verifies with OpenSSL"),
     _S("TLS12SignatureAlgorithms", "str", _TLS12_SIGALGS, applies="no", why=_NOT_PROVIDER),

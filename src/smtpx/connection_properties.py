@@ -9,6 +9,8 @@ live in the facade, which knows the session.
 """
 from __future__ import annotations
 
+import ssl
+
 from typing import Any
 
 from smtpx.certificate import Certificate
@@ -83,6 +85,7 @@ class ConnectionProperties:
         self._firewall = Firewall()
         self._ssl_cert: Certificate | None = None
         self._ssl_accept_server_cert: Certificate | None = None
+        self._ssl_context: ssl.SSLContext | None = None
 
     def _connection_locked(self, code: int, what: str) -> None:
         if self.connected:
@@ -176,6 +179,20 @@ class ConnectionProperties:
     @ssl_accept_server_cert.setter
     def ssl_accept_server_cert(self, value: Certificate | None) -> None:
         self._ssl_accept_server_cert = self._certificate("ssl_accept_server_cert", value)
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The user's own ``ssl.SSLContext`` for the handshake (as smtplib and aiosmtplib take
+        it), or None for one built from the SSL settings. A verifying context (CERT_REQUIRED)
+        gives OpenSSL's verdict in the handshake, which no handler or pin can overrule; a
+        CERT_NONE context leaves verification to smtpx (see smtpx.tls)."""
+        return self._ssl_context
+
+    @ssl_context.setter
+    def ssl_context(self, value: ssl.SSLContext | None) -> None:
+        if value is not None and not isinstance(value, ssl.SSLContext):
+            raise SMTPInputError(f"ssl_context must be an ssl.SSLContext or None, not {type(value).__name__}")
+        self._ssl_context = value
 
     @property
     def ssl_cert(self) -> Certificate | None:

@@ -12,7 +12,7 @@ A subclass provides ``_session`` (None or an object with ``alive``, ``engine``, 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from smtpx import events as ev
 from smtpx.batch import Batch, BatchMessage
@@ -60,7 +60,10 @@ class FacadeBase(MessageProperties, ConnectionProperties):
     on_start_transfer: Handler
     on_transfer: Handler
 
-    def __init__(self, **properties: Any) -> None:
+    def __init__(self, *, config: Mapping[str, Any] | Iterable[str] | None = None, **properties: Any) -> None:
+        """Properties (and event handlers) as keywords; ``config`` holds config settings, as a
+        mapping ``{"SSLServerCACerts": "/etc/company-ca.pem"}`` or strings ``"Name=Value"``,
+        applied after the properties and before anything connects."""
         self._session = None
         self._sink = EventSink(self)
         self._hooks = FacadeTLSHooks(self)
@@ -72,6 +75,20 @@ class FacadeBase(MessageProperties, ConnectionProperties):
                 setattr(self, name, value)
             else:
                 raise SMTPInputError(f"{self._display_name}() got an unknown property {name!r}")
+        if config is not None:
+            self._apply_config(config)
+
+    def _apply_config(self, config: Mapping[str, Any] | Iterable[str]) -> None:
+        if isinstance(config, str):
+            raise SMTPConfigError("config= takes a mapping of settings or a list of 'Name=Value' strings, not one string")
+        if isinstance(config, Mapping):
+            for name, value in config.items():
+                self._config.set(name, value)
+            return
+        for item in config:
+            if not isinstance(item, str) or "=" not in item:
+                raise SMTPConfigError(f"config= items must be 'Name=Value' strings, not {item!r}")
+            self._config.config(item)
 
     def _init_state(self) -> None:
         """Every property and config setting at its default (used by __init__ and reset())."""

@@ -102,6 +102,7 @@ def tls_settings(smtp: Any, config: ConfigStore, previous: Any = None) -> Any:
         log_ssl_packets=c("LogSSLPackets"),
         session=getattr(reuse, "session", None),
         context=getattr(reuse, "context", None),
+        user_context=smtp.ssl_context,
     )
     settings.validate()
     return settings

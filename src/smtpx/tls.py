@@ -64,13 +64,13 @@ from cryptography.hazmat.primitives import serialization
 
 from . import tls_messages
 from .certificate import Certificate
-from .errors import SMTPCertificateError, SMTPConfigError, SMTPTLSError
+from .errors import SMTPCertificateError, SMTPConfigError, SMTPError, SMTPTLSError
 from .events import SSLServerAuthenticationEvent
 from .tls_names import (DEFAULT_ENABLED_PROTOCOLS, IANA_TO_OPENSSL, OPENSSL_TO_IANA, TLS13_SUITES,
                         openssl_cipher_string, protocol_range)
 from .tls_verify import (STATUS_EXPIRED, STATUS_HOST_MISMATCH, STATUS_INVALID, STATUS_NO_SAN,
                          STATUS_NOT_YET_VALID, STATUS_OK, STATUS_SELF_SIGNED, STATUS_UNTRUSTED,
-                         system_roots, verify_server_chain)
+                         TrustAnchors, status_for_openssl_error, trust_anchors, verify_server_chain)
 
 __all__ = [
     "TLSSettings", "TLSInfo", "TLSHooks", "build_context", "handshake", "handshake_error", "server_verdict",
@@ -78,7 +78,8 @@ __all__ = [
     "openssl_cipher_string", "verify_server_chain", "DEFAULT_ENABLED_PROTOCOLS",
     "STATUS_OK", "STATUS_EXPIRED", "STATUS_NOT_YET_VALID", "STATUS_SELF_SIGNED",
     "STATUS_HOST_MISMATCH", "STATUS_UNTRUSTED", "STATUS_NO_SAN", "STATUS_INVALID",
-    "IANA_TO_OPENSSL", "OPENSSL_TO_IANA", "TLS13_SUITES", "system_roots",
+    "IANA_TO_OPENSSL", "OPENSSL_TO_IANA", "TLS13_SUITES", "TrustAnchors", "trust_anchors",
+    "certificate_refused",
 ]
 
 
@@ -90,8 +91,9 @@ class TLSSettings:
     enabled_protocols: int = DEFAULT_ENABLED_PROTOCOLS  # SSLEnabledProtocols
     cipher_suites: str = "*"                 # SSLEnabledCipherSuites
     cipher_strength_min: int = 0             # SSLCipherStrength (bits)
-    server_ca_certs: str = ""                # SSLServerCACerts: PEM text, added to the system roots
-    use_system_trust: bool = True            # trust the system bundle as well
+    server_ca_certs: str = ""                # SSLServerCACerts: PEM text, a PEM file or a folder,
+                                             # trusted besides the platform's store
+    use_system_trust: bool = True            # trust the platform's store as well
     client_cert: Optional[Certificate] = None    # SSLCert
     ca_certs: str = ""                       # SSLCACerts: chain sent with the client certificate
     accept_server_cert: Optional[Certificate] = None  # SSLAcceptServerCert
@@ -118,9 +120,18 @@ class TLSSettings:
                 "certificate's distribution points, which smtpx does not do; use "
                 "ssl_accept_server_cert or on_ssl_server_authentication to pin certificates")
         if self.check_ocsp:
+    # ssl_context=: the user's own context, used for the handshake as it is (see the module doc)
+    user_context: Optional[ssl.SSLContext] = field(default=None, repr=False)
+
+    def anchors(self) -> TrustAnchors:
+        """The trust anchors (SMTPConfigError for an SSLServerCACerts that cannot be used)."""
+        return trust_anchors(self.server_ca_certs, self.use_system_trust)
             raise NotImplementedError(
                 "SSLCheckOCSP: OCSP needs a query to the certificate's responder, which smtpx does "
                 "not do; use ssl_accept_server_cert or on_ssl_server_authentication instead")
+        self.anchors()
+        if self.user_context is not None:
+            return  # the user's context decides versions, ciphers and certificates
         if self.log_ssl_packets and not tls_messages.HAS_MESSAGE_HOOK:
             raise NotImplementedError(
                 "LogSSLPackets: this Python's ssl module offers no hook for TLS messages")
@@ -242,8 +253,54 @@ def _blocking_wait(sock: socket.socket) -> Waiter:
     return wait
 
 
-def handshake_error(exc: BaseException) -> SMTPTLSError:
-    """The typed error for a failed handshake (shared with the asyncio handshake)."""
+def handshake_context(settings: TLSSettings) -> ssl.SSLContext:
+    """The context a handshake uses: the user's own, the one a resumed session needs, or one
+    built from the settings (sync and asyncio alike)."""
+    return settings.user_context or settings.context or build_context(settings)
+
+
+def certificate_refused(exc: ssl.SSLCertVerificationError) -> SMTPCertificateError:
+    """A user's verifying context refused the server in the handshake: OpenSSL's verdict."""
+    reason = status_for_openssl_error(exc.verify_code, exc.verify_message or "")
+    return SMTPCertificateError(f"the server certificate was not accepted: {reason}", 280,
+                                status=reason, reasons=[reason])
+
+
+def handshake_error(exc: Optional[BaseException], *, starttls: Optional[bool] = None,
+                    received: bytes = b"") -> Exception:
+    """The typed error for a failed handshake (shared with the asyncio handshake).
+
+    ``starttls`` says how TLS was started when the caller knows it (True: after STARTTLS's
+    220, False: implicit TLS, None: unknown); it only changes the message when the server
+    answered in plaintext (OpenSSL's WRONG_VERSION_NUMBER and kin): with implicit TLS that is a
+    plaintext SMTP port, after STARTTLS it is bytes injected after the 220. Such an error has
+    ``plaintext_answer=True``, so a caller that knows the mode can ask again with it (its
+    ``__cause__`` is the ssl error). ``exc=None``: no handshake was tried because the server
+    spoke first; ``received`` is what it sent."""
+    reason = getattr(exc, "reason", None) or ""
+    # What OpenSSL says when the first bytes from the server are no TLS record (plaintext).
+    if exc is None or reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "HTTP_REQUEST",
+                                 "HTTPS_PROXY_REQUEST", "PACKET_LENGTH_TOO_LONG"):
+        line = received.split(b"\n", 1)[0].rstrip(b"\r")[:80]
+        shown = "".join(chr(b) if 32 <= b < 127 else "?" for b in line)
+        sent = f" ({shown!r})" if shown else ""
+        detail = f" [OpenSSL: {reason or exc}]" if exc is not None else ""
+        use = ("use ssl_start_mode=SSLStartMode.EXPLICIT (STARTTLS, usually on port 587 or 25), or the "
+               "server's implicit-TLS port (usually 465)")
+        if starttls:
+            description = (f"the server sent plaintext{sent} after its 220 reply to STARTTLS instead of a "
+                           "TLS handshake: bytes injected into the connection (response injection, RFC 3207 "
+                           f"section 6) or a broken server; TLS abandoned, nothing more was sent{detail}")
+        elif starttls is None:
+            description = (f"the server did not answer in TLS, it sent plaintext{sent}{detail}: with implicit "
+                           f"TLS this looks like a plaintext SMTP port ({use}); after STARTTLS it means "
+                           "bytes injected after the 220 (response injection)")
+        else:
+            description = (f"the server did not answer in TLS, it sent plaintext{sent}: this looks like a "
+                           f"plaintext SMTP port, not an implicit-TLS one; {use}{detail}")
+        return SMTPTLSError(description, 276, plaintext_answer=True)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return certificate_refused(exc)
     if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError, EOFError)):
         return SMTPTLSError("the server closed the connection during the TLS handshake", 276)
     reason = getattr(exc, "reason", None) or ""
@@ -301,7 +358,7 @@ def handshake(
     handshake until the verdict is in.
     """
     status = hooks.ssl_status if hooks is not None else (lambda message: None)
-    ctx = settings.context or build_context(settings)
+    ctx = handshake_context(settings)
     sni = server_hostname.strip("[]") if server_hostname else None
     sock.setblocking(False)
     tls_messages.install(ctx)  # before wrap_socket: OpenSSL copies the callback then
@@ -355,8 +412,11 @@ def server_verdict(ssock: ssl.SSLSocket, ctx: ssl.SSLContext, settings: TLSSetti
         raise SMTPCertificateError("the server presented no certificate", 282, status="no certificate",
                                    reasons=["no certificate"])
     leaf_der = chain[0].public_bytes(serialization.Encoding.DER)
-    verify_status, reasons = verify_server_chain(chain, server_hostname, settings.server_ca_certs,
-                                                settings.use_system_trust)
+    reasons: list[str] = []
+    if ctx.verify_mode != ssl.CERT_NONE:  # a user's verifying context: OpenSSL has accepted it
+        verify_status = STATUS_OK
+    else:
+        verify_status, reasons = verify_server_chain(chain, server_hostname, settings.anchors())
     accept = verify_status == STATUS_OK
     accepted_by = "verification"
     event_status = verify_status

@@ -102,6 +102,8 @@ def test_each_stored_setting_validates_and_round_trips(setting):
             good_text = "ISO-8859-1"
         if setting.name == "DSNEnvelopeId":
             good_text = "QQ314159"
+        if setting.name == "SSLServerCACerts":  # checked: it must be certificates OpenSSL loads
+            good_text, bad = _ca_pem(), "/nonexistent/ca.pem"
     store.config(f"{setting.name}={good_text}")
     expected = {"yes": "True"}.get(good_text, good_text)
     if setting.kind == "enum":
@@ -155,11 +157,20 @@ def test_unknown_and_read_only():
         store.config(42)  # type: ignore[arg-type]
 
 
+def _ca_pem() -> str:
+    import trustme
+
+    return trustme.CA().cert_pem.bytes().decode().replace("\n", "\r\n")
+
+
 def test_value_may_contain_equals_and_newlines():
     store = ConfigStore()
-    pem = "-----BEGIN CERTIFICATE-----\r\nAAA=\r\n-----END CERTIFICATE-----"
+    pem = _ca_pem()
     store.config(f"SSLServerCACerts={pem}")
     assert store.config("SSLServerCACerts") == pem
+    chain = "-----BEGIN CERTIFICATE-----\r\nAAA=\r\n-----END CERTIFICATE-----"
+    store.config(f"SSLCACerts={chain}")
+    assert store.config("SSLCACerts") == chain
     with pytest.raises(SMTPConfigError):
         store.config("Hello=evil\r\nRSET")
 

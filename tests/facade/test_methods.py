@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 
 import pytest
 
@@ -145,7 +146,7 @@ RESET_ROWS = [
     ("priority", smtpx.Priority.URGENT), ("read_receipt_to", "r@example.com"), ("reply_to", "rt@example.com"),
     ("return_path", "rp@example.com"), ("send_to", "t@example.com"), ("sensitivity", smtpx.Sensitivity.PRIVATE),
     ("ssl_enabled", True), ("ssl_provider", smtpx.SSLProvider.PLATFORM), ("ssl_start_mode", SSLStartMode.IMPLICIT),
-    ("subject", "s"), ("timeout", 5), ("user", "u"),
+    ("subject", "s"), ("timeout", 5), ("user", "u"), ("ssl_context", ssl.create_default_context()),
 ]
 
 

@@ -49,7 +49,7 @@ async def handshake(
     On any error the caller aborts the connection."""
     check_supported(settings)
     status = hooks.ssl_status if hooks is not None else (lambda message: None)
-    ctx = settings.context or _tls.build_context(settings)
+    ctx = _tls.handshake_context(settings)
     sni = server_hostname.strip("[]") if server_hostname else None
     loop = asyncio.get_running_loop()
     status(f"Starting TLS handshake with {server_hostname or '(no host name)'}")
