@@ -252,6 +252,9 @@ SETTINGS: tuple[Setting, ...] = (
     _S("MaxReplyLineLength", "int", 8192, minimum=512, maximum=1 << 24),
     _S("MaxReplySize", "int", 65536, minimum=512, maximum=1 << 28),
     _S("MaxReplyLines", "int", 1000, minimum=1, maximum=1 << 20),
+    # Seconds for one whole server reply, from its first byte (0 = none); RFC 5321 4.5.3.2's
+    # 5 minutes. The inactivity timeout restarts on every byte, so a trickling server needs it.
+    _S("MaxReplyTime", "int", 300, minimum=0),
     _S("ChunkSize", "int", 1 << 20, minimum=1024, maximum=1 << 30),
 )
 

@@ -98,10 +98,13 @@ def run(
 
     ``start_tls`` performs the handshake for a StartTLS action (the Session passes one that
     calls ``stream.start_tls`` with the TLS settings and hooks); ``check`` runs before each
-    action and may raise (the Session uses it for interrupt()).
+    action and may raise (the Session uses it for interrupt()). A stream with a
+    ``reply_progress`` method (SyncStream: the MaxReplyTime deadline) is told each Read's
+    ``reply`` before the read.
     """
     from smtpx.engine import Read, StartTLS, Write  # the engine package is imported lazily
 
+    reply_progress = getattr(stream, "reply_progress", None)
     value: Any = None
     failure: BaseException | None = None
     try:
@@ -122,6 +125,8 @@ def run(
                     stream.write(action.data)
                     value = None
                 elif isinstance(action, Read):
+                    if reply_progress is not None:
+                        reply_progress(action.reply)
                     value = stream.read()
                 elif isinstance(action, StartTLS):
                     if start_tls is None:
@@ -179,6 +184,7 @@ class SessionSettings:
     timeout: float = 60.0
     absolute_timeout: bool = False
     max_transfer_rate: int = 0
+    max_reply_time: float = 300.0  # MaxReplyTime: one whole reply, from its first byte (0 = none)
     hello_name: str = ""  # "" -> this host's FQDN, or an address literal when it has none
     connect_options: Any = None  # smtpx.transport.connect.ConnectOptions
     engine_options: Any = None  # smtpx.engine.EngineOptions
@@ -235,7 +241,8 @@ class Session:
         self._check()
         sock = open_connection(s.host, s.port, s.connect_options or ConnectOptions(), self.on_status)
         with self._lock:
-            self.stream = SyncStream(sock, s.timeout, s.absolute_timeout, s.max_transfer_rate)
+            self.stream = SyncStream(sock, s.timeout, s.absolute_timeout, s.max_transfer_rate,
+                                     s.max_reply_time)
         self.stream.begin_operation()  # an absolute timeout covers the whole connect() or send()
         self.engine = Engine(options, self.sink)
         try:

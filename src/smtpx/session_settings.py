@@ -124,6 +124,7 @@ def session_settings(smtp: Any, config: ConfigStore, previous_tls: Any = None) -
         timeout=float(smtp.timeout),
         absolute_timeout=c("AbsoluteTimeout"),
         max_transfer_rate=c("MaxTransferRate"),
+        max_reply_time=float(c("MaxReplyTime")),
         hello_name=c("Hello"),
         connect_options=_connect_options(smtp, config),
         engine_options=engine_options(smtp, config),

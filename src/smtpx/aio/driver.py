@@ -25,7 +25,9 @@ async def run(
     start_tls: Optional[Callable[[], Awaitable[None]]] = None,
 ) -> Any:
     """Run one engine operation to completion and return its result. ``start_tls`` performs
-    the handshake for a StartTLS action."""
+    the handshake for a StartTLS action. A stream with a ``reply_progress`` method
+    (AsyncStream: the MaxReplyTime deadline) is told each Read's ``reply`` before the read."""
+    reply_progress = getattr(stream, "reply_progress", None)
     value: Any = None
     failure: Optional[BaseException] = None
     try:
@@ -43,6 +45,8 @@ async def run(
                     await stream.write(action.data)
                     value = None
                 elif isinstance(action, Read):
+                    if reply_progress is not None:
+                        reply_progress(action.reply)
                     value = await stream.read()
                 elif isinstance(action, StartTLS):
                     if start_tls is None:

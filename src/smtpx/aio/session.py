@@ -103,7 +103,8 @@ class AsyncSession:
             check_supported(tls)  # what asyncio cannot do fails before connecting too
         self._tls = tls
         sock, name = await self._connect()
-        self.stream = await open_stream(sock, s.timeout, s.absolute_timeout, s.max_transfer_rate)
+        self.stream = await open_stream(sock, s.timeout, s.absolute_timeout, s.max_transfer_rate,
+                                        s.max_reply_time)
         self.stream.begin_operation()
         self.engine = Engine(options, self.sink)
         try:

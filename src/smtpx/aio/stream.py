@@ -9,7 +9,8 @@ Same semantics as SyncStream:
   (bytes/s, the sync TokenBucket) unless ``throttle`` is False;
 - timeouts (``timeout=0``: none) are *inactivity* by default (the clock restarts at the start
   of each call and whenever bytes move) or *absolute* (one deadline per operation from
-  :meth:`begin_operation`; without one each call is its own operation);
+  :meth:`begin_operation`; without one each call is its own operation); ``max_reply_time``
+  (MaxReplyTime, 0 = none) bounds one whole reply from its first byte (:meth:`reply_progress`);
 - ``await start_tls(settings, server_hostname, hooks)``: the handshake, then smtpx.tls's own
   verification and accept hook before anything else is written; bytes that arrived before the
   handshake are refused (RFC 3207 section 6);
@@ -107,11 +108,11 @@ class AsyncStream(TimeoutClock):
     """A connected transport with timeouts, TLS upgrade and throttling (see the module doc)."""
 
     def __init__(self, transport: Any, protocol: _StreamProtocol, timeout: float, absolute: bool = False,
-                 max_transfer_rate: int = 0) -> None:
+                 max_transfer_rate: int = 0, max_reply_time: float = 0.0) -> None:
         self._transport = transport
         self._protocol = protocol
         protocol.activity = self._touch
-        self._init_clock(timeout, absolute)
+        self._init_clock(timeout, absolute, max_reply_time)
         self.max_transfer_rate = int(max_transfer_rate)
         self._bucket = TokenBucket(max_transfer_rate) if max_transfer_rate else None
         self._closed = False
@@ -156,10 +157,11 @@ class AsyncStream(TimeoutClock):
 
     async def read(self) -> bytes:
         """Bytes that are available (at least one); b"" when the peer has closed."""
-        self._start_call()
+        self._start_call(reading=True)
         protocol = self._protocol
         while True:
             if protocol.buffer:
+                self._got_data()
                 return protocol.take()
             if protocol.eof:
                 return b""
@@ -290,7 +292,7 @@ class AsyncStream(TimeoutClock):
 
 
 async def open_stream(sock: socket.socket, timeout: float, absolute: bool = False,
-                      max_transfer_rate: int = 0) -> AsyncStream:
+                      max_transfer_rate: int = 0, max_reply_time: float = 0.0) -> AsyncStream:
     """An AsyncStream over a connected socket (which the stream then owns)."""
     if timeout < 0:
         raise SMTPInputError("timeout must be >= 0 (0 = no timeout)")
@@ -303,4 +305,6 @@ async def open_stream(sock: socket.socket, timeout: float, absolute: bool = Fals
     except BaseException:
         sock.close()
         raise
-    return AsyncStream(transport, protocol, timeout, absolute, max_transfer_rate)
+    return AsyncStream(transport, protocol, timeout, absolute, max_transfer_rate, max_reply_time)
+    if max_reply_time < 0:
+        raise SMTPInputError("max_reply_time must be >= 0 (0 = no reply deadline)")

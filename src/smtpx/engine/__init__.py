@@ -3,7 +3,8 @@
 Every operation (``greeting``, ``hello``, ``starttls``, ``authenticate``, ``send_mail``,
 ``send_batch``, ``command``, ``verify``, ``expand``, ``noop``, ``rset``, ``quit``) is a generator. It yields
 I/O *actions* and returns its result; the driver performs each action and sends its result
-back: ``Write(data)`` -> None (write all of it), ``Read()`` -> bytes (at least one; b"" is EOF),
+back: ``Write(data)`` -> None (write all of it), ``Read()`` -> bytes (at least one; b"" is EOF;
+its ``reply`` says whether the awaited reply has begun, for a driver that times whole replies),
 ``StartTLS()`` -> None (do the handshake now; raise on failure). Errors (typed, from
 smtpx.errors) come out of the generator. Errors thrown *into* it (timeouts, socket errors)
 close the session. ``engine.closed`` tells the driver to drop the connection.

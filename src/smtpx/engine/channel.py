@@ -5,6 +5,8 @@ line), and enforces the rules that do not depend on the command: EOF and 421 end
 scanner errors are protocol errors, and a reply nobody asked for is a protocol error. The
 engine reads only while replies are outstanding, so any complete reply or partial bytes left
 after the last expected reply (or found before a new command is written) are unsolicited.
+Each Read it yields says whether the reply it waits for has begun (``Read.reply``), so the
+driver can bound one whole reply in time (MaxReplyTime) although the engine has no clock.
 """
 from __future__ import annotations
 
@@ -12,7 +14,14 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from smtpx.engine.actions import Action, Read, Write
+from smtpx.engine.actions import (
+    REPLY_BEGUN_EARLIER,
+    REPLY_BEGUN_IN_LAST_READ,
+    REPLY_NOT_BEGUN,
+    Action,
+    Read,
+    Write,
+)
 from smtpx.engine.commands import Command
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.tracing import describe_reply, reply_lines, reply_text
@@ -27,6 +36,10 @@ from smtpx.kernels import Reply, ReplyScanner
 CLIENT, SERVER, INFO = 0, 1, 2
 
 IO = Generator[Action, Any, Any]
+
+# One Read per reply progress (Read.reply), built once: reading is the hot path.
+_READS = {progress: Read(progress)
+          for progress in (REPLY_NOT_BEGUN, REPLY_BEGUN_IN_LAST_READ, REPLY_BEGUN_EARLIER)}
 
 
 def reply_error(cls: type[SMTPError], description: str, reply: Reply, **extra: Any) -> SMTPError:
@@ -62,6 +75,9 @@ class Channel:
         self._lines_fed = 0  # complete lines fed to the scanner
         self._lines_taken = 0  # lines inside the replies it returned
         self._tail_open = False  # the last byte fed was not a line end
+        # How much of the next reply the scanner holds (Read.reply): the driver times one whole
+        # reply from its first byte (MaxReplyTime) without the engine needing a clock.
+        self._reply_progress = REPLY_NOT_BEGUN
 
     # -- state of the read side ---------------------------------------------------------------
 
@@ -139,7 +155,7 @@ class Channel:
     def _fill(self, after: str) -> IO:
         """Read until a complete reply is ready (the server closing first is an error)."""
         while not self._ready:
-            data = yield from self._io(Read())
+            data = yield from self._io(_READS[self._reply_progress])
             if not data:
                 self.closed = True
                 raise SMTPConnectionDropped(f"the server closed the connection after {after}")
@@ -172,11 +188,19 @@ class Channel:
         raise SMTPProtocolError("unsolicited data from the server while no command was outstanding")
 
     def _feed(self, data: bytes) -> None:
+        scanner = self._scanner
+        began = scanner.has_pending
         try:
-            replies = self._scanner.feed(data)
+            replies = scanner.feed(data)
         except SMTPProtocolError:
             self.closed = True
             raise
+        if not scanner.has_pending:
+            self._reply_progress = REPLY_NOT_BEGUN
+        elif replies or not began:  # the unfinished reply starts in these bytes
+            self._reply_progress = REPLY_BEGUN_IN_LAST_READ
+        else:
+            self._reply_progress = REPLY_BEGUN_EARLIER
         self._ready.extend(replies)
         self._lines_fed += data.count(b"\n")
         self._tail_open = not data.endswith(b"\n")

@@ -4,12 +4,22 @@ smtpx.aio.stream.AsyncStream), written once.
 ``timeout=0`` means none. *Inactivity* (default): the clock restarts at the start of each call
 and whenever bytes move. *Absolute*: one deadline per operation, from :meth:`begin_operation`;
 without one, each call is its own operation.
+
+``max_reply_time`` (MaxReplyTime, 0 = none) bounds one whole server reply, from the time its
+first byte was read until its last line: the inactivity timer restarts on every byte, so a
+server trickling one byte at a time would otherwise hold a read for as long as the size caps
+allow. The engine has no clock; each of its Read actions says how much of the awaited reply
+has arrived (``Read.reply``) and the driver passes that to :meth:`reply_progress` before the
+read. The deadline ends a read only when it has to wait for more bytes, so bytes already
+received are never refused for it. A server that is silent while it works (content scanning
+before its reply to ".") is still governed by ``timeout`` alone.
 """
 from __future__ import annotations
 
 import time
 from typing import Optional
 
+from smtpx.engine.actions import REPLY_BEGUN_IN_LAST_READ, REPLY_NOT_BEGUN
 from smtpx.errors import SMTPTimeoutError
 
 __all__ = ["TimeoutClock"]
@@ -21,13 +31,18 @@ class TimeoutClock:
 
     timeout: float
     absolute: bool
+    max_reply_time: float
 
-    def _init_clock(self, timeout: float, absolute: bool) -> None:
+    def _init_clock(self, timeout: float, absolute: bool, max_reply_time: float = 0.0) -> None:
         self.timeout = float(timeout)
         self.absolute = absolute
+        self.max_reply_time = float(max_reply_time)
         self._deadline: Optional[float] = None       # absolute mode, set by begin_operation()
         self._call_deadline: Optional[float] = None  # absolute mode without an operation
         self._last_activity = time.monotonic()
+        self._read_at = self._last_activity  # when the last read() returned bytes
+        self._reply_deadline: Optional[float] = None  # the awaited reply must be complete by then
+        self._call_reply_deadline: Optional[float] = None  # the reply deadline of the read running
 
     def _check_usable(self) -> None:
         raise NotImplementedError
@@ -39,11 +54,24 @@ class TimeoutClock:
     def end_operation(self) -> None:
         self._deadline = None
 
+    def reply_progress(self, progress: int) -> None:
+        """Before a read for a reply: how much of it has arrived (the engine's ``Read.reply``).
+        Not begun: no reply deadline. Begun in the last read: MaxReplyTime counts from when
+        that read returned. Begun earlier: the deadline already running is kept."""
+        if not self.max_reply_time or progress == REPLY_NOT_BEGUN:
+            self._reply_deadline = None
+        elif progress == REPLY_BEGUN_IN_LAST_READ or self._reply_deadline is None:
+            self._reply_deadline = self._read_at + self.max_reply_time
+
     def _touch(self) -> None:
         """Bytes moved: inactivity counts from now."""
         self._last_activity = time.monotonic()
 
-    def _start_call(self) -> None:
+    def _got_data(self) -> None:
+        """read() returns bytes: they may begin a reply, whose deadline counts from now."""
+        self._read_at = self._last_activity = time.monotonic()
+
+    def _start_call(self, reading: bool = False) -> None:
         self._check_usable()
         now = time.monotonic()
         self._last_activity = now  # inactivity counts from the start of each call
@@ -51,19 +79,33 @@ class TimeoutClock:
             self._call_deadline = now + self.timeout
         else:
             self._call_deadline = None
+        # The reply deadline bounds the waits of reads only (never a write or a handshake in
+        # between). Bytes already received are always taken first: the rest of a reply that sat
+        # unread while the engine wrote (pipelining) is not held against the server.
+        self._call_reply_deadline = self._reply_deadline if reading else None
 
     def _remaining(self) -> Optional[float]:
-        """Seconds left before the timeout (None = wait forever)."""
-        if not self.timeout:
-            return None
-        if self.absolute:
-            deadline = self._deadline if self._deadline is not None else self._call_deadline
-            if deadline is None:
-                return None
-        else:
-            deadline = self._last_activity + self.timeout
-        return deadline - time.monotonic()
+        """Seconds left before the timeout or the reply deadline (None = wait forever)."""
+        deadline: Optional[float] = None
+        if self.timeout:
+            if self.absolute:
+                deadline = self._deadline if self._deadline is not None else self._call_deadline
+            else:
+                deadline = self._last_activity + self.timeout
+        reply_deadline = self._call_reply_deadline
+        if reply_deadline is not None and (deadline is None or reply_deadline < deadline):
+            deadline = reply_deadline
+        return None if deadline is None else deadline - time.monotonic()
 
     def _timed_out(self) -> SMTPTimeoutError:
+        """The error for a wait that ran out (_remaining() <= 0): the reply deadline's when
+        that is what passed."""
+        reply_deadline = self._call_reply_deadline
+        if reply_deadline is not None and time.monotonic() >= reply_deadline:
+            return self._reply_timed_out()
         kind = "absolute" if self.absolute else "inactivity"
         return SMTPTimeoutError(f"timeout: no progress within {self.timeout:g} s ({kind} timeout)", 301)
+
+    def _reply_timed_out(self) -> SMTPTimeoutError:
+        return SMTPTimeoutError(f"timeout: the server's reply did not complete within MaxReplyTime "
+                                f"({self.max_reply_time:g} s) of its first byte", 301)

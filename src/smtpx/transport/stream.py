@@ -11,7 +11,10 @@ wake-up socketpair, so that
   raises ``SMTPInterrupted``. An interrupted stream stays interrupted (the protocol state is
   unknown) until :meth:`close`; call it only while an operation runs or is about to;
 - ``max_transfer_rate`` (bytes/s, 0 = unlimited) throttles ``write(data, throttle=True)`` with a
-  token bucket; waiting for tokens counts against an absolute deadline but not as inactivity.
+  token bucket; waiting for tokens counts against an absolute deadline but not as inactivity;
+- ``max_reply_time`` (seconds, 0 = none; MaxReplyTime) bounds one whole server reply from its
+  first byte, whatever the timeout kind: the driver says before each read how much of the reply
+  has arrived (:meth:`reply_progress`, from the engine's ``Read.reply``).
 
 Errors: SMTPTimeoutError (301), SMTPInterrupted (301), SMTPConnectionDropped (1120) when the
 peer resets or closes while we write, SMTPCommunicationError (162) for other socket errors,
@@ -73,13 +76,15 @@ class SyncStream(TimeoutClock):
     """A connected socket with timeouts, TLS upgrade, interrupt and throttling."""
 
     def __init__(self, sock: socket.socket, timeout: float, absolute: bool = False,
-                 max_transfer_rate: int = 0) -> None:
+                 max_transfer_rate: int = 0, max_reply_time: float = 0.0) -> None:
         if timeout < 0:
             raise SMTPInputError("timeout must be >= 0 (0 = no timeout)")
         if max_transfer_rate < 0:
             raise SMTPInputError("max_transfer_rate must be >= 0 (0 = unlimited)")
+        if max_reply_time < 0:
+            raise SMTPInputError("max_reply_time must be >= 0 (0 = no reply deadline)")
         self._sock: Any = sock
-        self._init_clock(timeout, absolute)
+        self._init_clock(timeout, absolute, max_reply_time)
         self.max_transfer_rate = int(max_transfer_rate)
         self._bucket = TokenBucket(max_transfer_rate) if max_transfer_rate else None
         self._interrupted = threading.Event()
@@ -149,12 +154,12 @@ class SyncStream(TimeoutClock):
     # ------------------------------------------------------------------ I/O
     def read(self) -> bytes:
         """Bytes that are available (at least one); b"" when the peer has closed."""
-        self._start_call()
+        self._start_call(reading=True)
         sock = self._sock
         while True:
             try:
                 data = sock.recv(_READ_SIZE)
-                self._touch()
+                self._got_data()
                 return data
             except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
                 self._wait(False)

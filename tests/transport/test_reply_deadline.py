@@ -1,0 +1,226 @@
+"""The MaxReplyTime rule of TimeoutClock (FAULTS.md item 39), on SyncStream and AsyncStream over
+real sockets on 127.0.0.1: one whole reply is bounded from its first byte; before that byte,
+and for writes, only the timeout counts.
+
+No test asserts a duration: which error comes (its message names the rule that expired) and
+whether it comes at all is what is checked."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import pytest
+
+from smtpx.aio.stream import open_stream
+from smtpx.engine.actions import REPLY_BEGUN_EARLIER, REPLY_BEGUN_IN_LAST_READ, REPLY_NOT_BEGUN
+from smtpx.errors import SMTPInputError, SMTPTimeoutError
+from smtpx.transport.stream import SyncStream
+
+
+class Peer:
+    """A one-connection peer on 127.0.0.1: sends ``first``, then ``b"x"`` every ``gap`` seconds
+    (``gap`` None: nothing more) until the test ends; keeps what it receives."""
+
+    def __init__(self, first: bytes = b"2", gap: float | None = None) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.first, self.gap = first, gap
+        self.received = bytearray()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.sendall(self.first)
+                conn.settimeout(0.05)
+                while not self.stop.is_set():
+                    try:
+                        data = conn.recv(65536)
+                        if not data:
+                            return
+                        self.received += data
+                    except socket.timeout:
+                        pass
+                    if self.gap is not None and not self.stop.wait(self.gap):
+                        conn.sendall(b"x")
+            except OSError:
+                pass
+
+    def socket(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def peer():
+    peers: list[Peer] = []
+
+    def make(**kw) -> Peer:
+        p = Peer(**kw)
+        peers.append(p)
+        return p
+
+    yield make
+    for p in peers:
+        p.close()
+
+
+def is_reply_deadline(error: SMTPTimeoutError) -> bool:
+    return error.code == 301 and "MaxReplyTime" in str(error)
+
+
+def read_reply_forever(stream: SyncStream) -> None:
+    """What the driver does for a reply whose end never comes."""
+    stream.reply_progress(REPLY_NOT_BEGUN)
+    assert stream.read()
+    stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+    while True:
+        assert stream.read()
+        stream.reply_progress(REPLY_BEGUN_EARLIER)
+
+
+# ---------------------------------------------------------------------------- SyncStream
+def test_a_trickle_is_cut_by_the_reply_deadline_not_by_the_inactivity_timeout(peer):
+    p = peer(gap=0.05)
+    with SyncStream(p.socket(), timeout=5, max_reply_time=0.5) as stream:
+        with pytest.raises(SMTPTimeoutError) as info:
+            read_reply_forever(stream)
+        assert is_reply_deadline(info.value), info.value
+
+
+def test_a_reply_that_stops_after_its_first_byte_is_cut_by_the_deadline(peer):
+    p = peer()  # "2", then silence
+    with SyncStream(p.socket(), timeout=5, max_reply_time=0.3) as stream:
+        with pytest.raises(SMTPTimeoutError) as info:
+            read_reply_forever(stream)
+        assert is_reply_deadline(info.value), info.value
+
+
+def test_before_the_first_byte_only_the_timeout_counts(peer):
+    p = peer(first=b"")  # silence
+    with SyncStream(p.socket(), timeout=0.3, max_reply_time=0.1) as stream:
+        stream.reply_progress(REPLY_NOT_BEGUN)
+        with pytest.raises(SMTPTimeoutError) as info:
+            stream.read()
+        assert "inactivity timeout" in str(info.value) and not is_reply_deadline(info.value)
+
+
+def test_not_begun_clears_a_running_deadline(peer):
+    p = peer()
+    with SyncStream(p.socket(), timeout=0.3, max_reply_time=0.1) as stream:
+        assert stream.read() == b"2"
+        stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+        stream.reply_progress(REPLY_NOT_BEGUN)  # that reply ended; the next has not begun
+        with pytest.raises(SMTPTimeoutError) as info:
+            stream.read()
+        assert "inactivity timeout" in str(info.value)
+
+
+def test_the_deadline_bounds_reads_only(peer):
+    p = peer()
+    with SyncStream(p.socket(), timeout=5, max_reply_time=0.1) as stream:
+        assert stream.read() == b"2"
+        stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+        threading.Event().wait(0.2)  # the reply deadline passes
+        stream.write(b"NOOP\r\n")  # a write is not cut by it (the timeout alone bounds writes)
+        with pytest.raises(SMTPTimeoutError) as info:
+            stream.read()  # the next read that has to wait is cut at once
+        assert is_reply_deadline(info.value)
+
+
+def test_bytes_that_arrived_before_the_deadline_passed_are_still_read(peer):
+    # The rest of a reply can sit unread while the engine writes (pipelining): reading it late
+    # is not the server's fault. Only a wait for more bytes past the deadline is cut.
+    p = peer(gap=0.05)
+    with SyncStream(p.socket(), timeout=5, max_reply_time=0.1) as stream:
+        assert stream.read() == b"2"
+        stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+        threading.Event().wait(0.3)  # more bytes arrive; the deadline passes
+        assert stream.read().startswith(b"x")
+        with pytest.raises(SMTPTimeoutError) as info:
+            while True:
+                stream.reply_progress(REPLY_BEGUN_EARLIER)
+                stream.read()
+        assert is_reply_deadline(info.value)
+
+
+def test_zero_means_no_reply_deadline(peer):
+    p = peer(gap=0.05)
+    with SyncStream(p.socket(), timeout=5, max_reply_time=0) as stream:
+        stream.reply_progress(REPLY_NOT_BEGUN)
+        assert stream.read()
+        stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+        got = b""
+        while len(got) < 12:  # about 0.6 s of trickle: a 0.1 s deadline would have cut it
+            got += stream.read()
+            stream.reply_progress(REPLY_BEGUN_EARLIER)
+
+
+def test_a_negative_max_reply_time_is_refused(peer):
+    sock = peer().socket()
+    try:
+        with pytest.raises(SMTPInputError):
+            SyncStream(sock, timeout=5, max_reply_time=-1)
+    finally:
+        sock.close()
+
+
+# ---------------------------------------------------------------------------- AsyncStream
+def test_async_a_trickle_is_cut_by_the_reply_deadline(peer):
+    p = peer(gap=0.05)
+
+    async def main() -> None:
+        stream = await open_stream(p.socket(), timeout=5, max_reply_time=0.5)
+        try:
+            stream.reply_progress(REPLY_NOT_BEGUN)
+            assert await stream.read()
+            stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+            while True:
+                assert await stream.read()
+                stream.reply_progress(REPLY_BEGUN_EARLIER)
+        finally:
+            stream.abort()
+
+    with pytest.raises(SMTPTimeoutError) as info:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    assert is_reply_deadline(info.value), info.value
+
+
+def test_async_before_the_first_byte_only_the_timeout_counts(peer):
+    p = peer(first=b"")
+
+    async def main() -> None:
+        stream = await open_stream(p.socket(), timeout=0.3, max_reply_time=0.1)
+        try:
+            stream.reply_progress(REPLY_NOT_BEGUN)
+            await stream.read()
+        finally:
+            stream.abort()
+
+    with pytest.raises(SMTPTimeoutError) as info:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    assert "inactivity timeout" in str(info.value)
+
+
+def test_async_a_negative_max_reply_time_is_refused(peer):
+    sock = peer().socket()
+
+    async def main() -> None:
+        await open_stream(sock, timeout=5, max_reply_time=-1)
+
+    try:
+        with pytest.raises(SMTPInputError):
+            asyncio.run(main())
+    finally:
+        sock.close()
