@@ -421,10 +421,15 @@ def process_queue_dir(
 ) -> QueueRun:
     """Send every ``*.queued`` file (oldest first) and every ``*.sending`` file left by a dead
     run, one at a time, with ``send_one(envelope, content)``.
-    Success: the file is deleted, or renamed ``*.sent`` with keep_queue. Any exception from
+    Success: the file is deleted, or renamed ``*.sent`` with keep_queue. An exception from
     send_one, or a corrupt file: renamed ``*.failed`` (never deleted), ``on_error(name, exc)``
-    is called, and the run goes on. KeyboardInterrupt and SystemExit stop the run; the file
-    being sent stays ``*.sending`` and the next run recovers it. (SMTP.process_queue uses
+    is called, and the run goes on. Except a session failure that says what became of the
+    file: an exception with ``.results`` (as the engine's send_batch raises it for the one
+    file: commit_after_session_failure's rules): delivery unknown -> ``*.failed`` saying so; no
+    entry or None (certainly not delivered, e.g. cut before its end of data) -> the file stays
+    ``*.sending`` for the next run, and the run stops: the exception is raised (an SMTPError
+    with ``.queue_run``). KeyboardInterrupt and SystemExit stop the run too; the file being
+    sent stays ``*.sending`` and the next run recovers it. (SMTP.process_queue uses
     QueueClaims directly, to pipeline many files.)"""
     claims = QueueClaims(queue_dir, keep_queue, on_error)
     while True:
@@ -435,6 +440,13 @@ def process_queue_dir(
         try:
             send_one(entry.envelope, entry.content)
         except Exception as exc:  # noqa: BLE001 - any failure parks the file as *.failed
+            if hasattr(exc, "results"):  # a session failure that tells this file's fate
+                if commit_after_session_failure(claims, window, exc):
+                    claims.leave(entry)  # not delivered: *.sending, for the next run
+                    if isinstance(exc, SMTPError):
+                        exc.queue_run = claims.run  # type: ignore[attr-defined]
+                    raise
+                continue
             claims.commit(entry, exc)
             continue
         except BaseException:

@@ -518,3 +518,143 @@ def test_session_lost_after_the_content_without_pipelining(ending, unknown):
         assert first.delivery_unknown is True and info.value.unsent == [1]
     else:  # a 421 to the end of data: refused, not delivered
         assert first is None and info.value.unsent == [0, 1]
+
+
+# -- a Write cut short (FAULTS.md #40): the driver throws the error in, with bytes_written -----------
+
+
+def run_cut(operation, script, cut_at: int, whole: bool = False):
+    """Drive ``operation`` like run(), but the Write that reaches byte ``cut_at`` of everything
+    the client writes fails there: its first bytes reach the peer, and the driver throws
+    SMTPConnectionDropped in with ``bytes_written`` = those bytes (as the streams do). With
+    ``whole``, all of that Write's bytes may have gone out before it failed."""
+    peer = Peer(list(script))
+    total = 0
+    try:
+        action = next(operation)
+        while True:
+            if isinstance(action, Write):
+                data = action.data
+                if total + len(data) > cut_at:
+                    went = len(data) if whole else cut_at - total
+                    peer._write(data[:went])
+                    error = SMTPConnectionDropped("connection dropped by the remote host while writing")
+                    error.bytes_written = went
+                    action = operation.throw(error)
+                    continue
+                peer._write(data)
+                total += len(data)
+                action = operation.send(None)
+            else:
+                assert isinstance(action, Read)
+                action = operation.send(peer._read())
+    except StopIteration as stop:
+        return stop.value
+
+
+def big_body(size: int = 300_000) -> bytes:
+    return b"Subject: big\r\n\r\n" + b"x" * size + b"\r\n"
+
+
+def big_item(i: int, size: int = 300_000):
+    """One chunk, so all its content and its "." go out in one Write."""
+    return env(f"r{i}@y.example"), Content([big_body(size)], None)
+
+
+def test_cut_mid_content_over_pipelined_data_is_unsent_not_delivery_unknown():
+    engine, _ = ready_engine("PIPELINING")
+    items = [item(0), big_item(1), item(2)]
+    script = [C(data_cmds(0)), S(b"250 ok\r\n250 ok\r\n354 go\r\n"),
+              C(msg(0) + b".\r\n" + data_cmds(1)), S(b"250 q0\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+              C(big_body() + b".\r\n" + data_cmds(2))]
+    before = len(data_cmds(0) + msg(0) + b".\r\n" + data_cmds(1))
+    with pytest.raises(SMTPConnectionDropped) as info:
+        run_cut(engine.send_batch(items), script, before + 10)  # 10 bytes of message 1's content
+    results = info.value.results
+    assert isinstance(results[0], SendResult)  # its 250 came in
+    assert results[1] is None and info.value.unsent == [1, 2]
+    assert engine.closed
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_cut_mid_content_of_one_big_write_is_unsent_also_without_pipelining(pipelining):
+    if pipelining:
+        script = [C(data_cmds(0)), S(b"250 ok\r\n250 ok\r\n354 go\r\n")]
+        before = len(data_cmds(0))
+    else:
+        script = [C(b"MAIL FROM:<a@x.example>\r\n"), S(OK), C(b"RCPT TO:<r0@y.example>\r\n"), S(OK),
+                  C(b"DATA\r\n"), S(b"354 go\r\n")]
+        before = len(b"MAIL FROM:<a@x.example>\r\nRCPT TO:<r0@y.example>\r\nDATA\r\n")
+    script.append(C(big_body() + b".\r\n"))
+    content_size = len(big_body()) + 3  # + ".\r\n"
+    for cut in (before, before + 1, before + content_size - 1):  # nothing / some / all but the last byte
+        engine, _ = ready_engine(*(["PIPELINING"] if pipelining else []))
+        with pytest.raises(SMTPConnectionDropped) as info:
+            run_cut(engine.send_batch([big_item(0), item(1)]), list(script), cut)
+        assert info.value.results[0] is None and info.value.unsent == [0, 1], cut
+
+
+def test_the_end_of_data_counts_as_written_exactly_when_the_failed_write_got_past_it():
+    """The Write carrying message 0's content and "." and message 1's commands fails at every
+    offset: message 0 is delivery unknown once its whole ".\\r\\n" may have gone out, else
+    unsent."""
+    shared = msg(0) + b".\r\n" + data_cmds(1)
+    end = len(msg(0) + b".\r\n")
+    head = [C(data_cmds(0)), S(b"250 ok\r\n250 ok\r\n354 go\r\n")]
+    for went in range(len(shared)):
+        engine, _ = ready_engine("PIPELINING")
+        with pytest.raises(SMTPConnectionDropped) as info:
+            run_cut(engine.send_batch([item(0), item(1)]), head + [C(shared)], len(data_cmds(0)) + went)
+        first = info.value.results[0]
+        if went >= end:
+            assert first.delivery_unknown is True and info.value.unsent == [1], went
+        else:
+            assert first is None and info.value.unsent == [0, 1], went
+
+
+def test_over_pipelined_bdat_each_message_whose_last_chunk_may_have_gone_is_delivery_unknown():
+    wire = bdat_msg(0) + bdat_msg(1) + bdat_msg(2)
+    ends = [len(bdat_msg(0)), len(bdat_msg(0) + bdat_msg(1)), len(wire)]
+    for went in range(len(wire)):
+        engine, _ = ready_engine("PIPELINING", "CHUNKING")
+        with pytest.raises(SMTPConnectionDropped) as info:
+            run_cut(engine.send_batch([item(0), item(1), item(2)]), [C(wire)], went)
+        results = info.value.results
+        for index, end in enumerate(ends):
+            if end <= went:
+                assert results[index].delivery_unknown is True, (went, index)
+            else:
+                assert results[index] is None, (went, index)
+        assert info.value.unsent == [i for i, end in enumerate(ends) if end > went]
+
+
+@pytest.mark.parametrize("caps", [("PIPELINING",), (), ("CHUNKING",), ("PIPELINING", "CHUNKING")])
+def test_send_mail_and_send_batch_agree_on_a_write_cut_before_or_after_the_end(caps):
+    """The Write carrying the end of data fails: cut before its last byte, the message was not
+    delivered; failed with all its bytes possibly gone (an asyncio transport that still held
+    some when the connection went), delivery is unknown. send_mail and send_batch agree."""
+    body = big_body(2000)
+    if "CHUNKING" in caps:
+        last = b"BDAT %d LAST\r\n" % len(body) + body
+        if "PIPELINING" in caps:
+            script = [C(b"MAIL FROM:<a@x.example>\r\nRCPT TO:<r0@y.example>\r\n" + last)]
+        else:
+            script = [C(b"MAIL FROM:<a@x.example>\r\n"), S(OK), C(b"RCPT TO:<r0@y.example>\r\n"), S(OK), C(last)]
+    elif "PIPELINING" in caps:
+        script = [C(data_cmds(0)), S(b"250 ok\r\n250 ok\r\n354 go\r\n"), C(body + b".\r\n")]
+    else:
+        script = [C(b"MAIL FROM:<a@x.example>\r\n"), S(OK), C(b"RCPT TO:<r0@y.example>\r\n"), S(OK),
+                  C(b"DATA\r\n"), S(b"354 go\r\n"), C(body + b".\r\n")]
+    total = sum(len(step.data) for step in script if isinstance(step, C))
+    for cut, whole in ((total - 1000, False), (total - 1, False), (total - 1, True)):
+        engine, _ = ready_engine(*caps)
+        with pytest.raises(SMTPConnectionDropped) as single:
+            run_cut(engine.send_mail(*big_item(0, size=2000)), list(script), cut, whole=whole)
+        assert getattr(single.value, "delivery_unknown", False) is whole, (cut, whole)
+        engine, _ = ready_engine(*caps)
+        with pytest.raises(SMTPConnectionDropped) as batch:
+            run_cut(engine.send_batch([big_item(0, size=2000)]), list(script), cut, whole=whole)
+        if whole:
+            assert batch.value.results[0].delivery_unknown is True and batch.value.unsent == []
+        else:
+            assert batch.value.results == [None] and batch.value.unsent == [0], cut

@@ -189,3 +189,44 @@ def test_queued_content_is_reiterable(tmp_path):
 
     process_queue_dir(tmp_path, send_one)
     assert seen == [wire_bytes(msg)] * 2
+
+
+@pytest.mark.parametrize("entry", ["none", "no entry", "unknown", "delivered"])
+def test_a_session_failure_with_results_settles_the_file_by_its_entry(tmp_path, entry):
+    """send_one raising a session failure with ``.results`` (as the engine's send_batch does):
+    certainly not delivered -> the file stays *.sending and the run stops (FAULTS.md #40);
+    delivery unknown -> *.failed saying so; delivered -> committed; the run goes on."""
+    from smtpx.engine import SendResult
+    from smtpx.errors import SMTPConnectionDropped
+
+    paths = [write_queue_file(tmp_path, composed(i)) for i in range(2)]
+    stems = [os.path.basename(p)[: -len(".queued")] for p in paths]
+    outcome = {"none": [None], "no entry": [], "delivered": [SendResult()],
+               "unknown": [SMTPConnectionDropped("after the end of data", delivery_unknown=True)]}[entry]
+    calls = []
+
+    def send_one(env, content):
+        calls.append(env.recipients[0].address)
+        if len(calls) == 1:
+            error = SMTPConnectionDropped("connection dropped by the remote host while writing")
+            error.results = outcome
+            raise error
+
+    if entry in ("none", "no entry"):
+        with pytest.raises(SMTPConnectionDropped) as info:
+            process_queue_dir(tmp_path, send_one)
+        assert info.value.queue_run.failed == [] and info.value.queue_run.sent == []
+        assert sorted(os.listdir(tmp_path)) == [f"{stems[0]}.sending", f"{stems[1]}.queued"]
+        assert calls == ["to0@example.org"]  # the run stopped
+        again = process_queue_dir(tmp_path, lambda e, c: None)  # the lock was released
+        assert again.recovered == [f"{stems[0]}.sending"] and len(again.sent) == 2
+        return
+    run = process_queue_dir(tmp_path, send_one)
+    assert calls == ["to0@example.org", "to1@example.org"]
+    if entry == "unknown":
+        [(name, error)] = run.failed
+        assert name == f"{stems[0]}.failed" and error.delivery_unknown is True
+        assert "may or may not" in str(error)
+        assert os.listdir(tmp_path) == [f"{stems[0]}.failed"]
+    else:
+        assert run.failed == [] and len(run.sent) == 2 and os.listdir(tmp_path) == []

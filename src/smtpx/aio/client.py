@@ -298,11 +298,23 @@ class AsyncSMTP(FacadeBase):
                 nonlocal opened
                 if self._session is None or not self._session.alive:
                     await self._drop()
-                    await self._open()
+                    try:
+                        await self._open()
+                    except SMTPError as error:
+                        error.results = []  # type: ignore[attr-defined]  # nothing sent: the file stays
+                        raise
                     opened = True
                 session = self._session
                 assert session is not None
-                return await session.run(session.engine.send_mail(envelope, content))
+                # The engine's send_batch for this one file (as smtpx.SMTP.process_queue): a
+                # session failure then says (.results) whether its end of data went out, so the
+                # queue parks it (delivery unknown) or leaves it for the next run (not delivered).
+                outcomes: list[SendResult | SMTPError] = await session.run(
+                    session.engine.send_batch([(envelope, content)]))
+                [outcome] = outcomes
+                if isinstance(outcome, SMTPError):
+                    raise outcome  # refused, too big...: *.failed
+                return outcome
 
             def failed(name: str, exc: BaseException) -> None:
                 code = getattr(exc, "code", 161)

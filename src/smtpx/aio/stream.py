@@ -172,33 +172,51 @@ class AsyncStream(TimeoutClock):
             await self._wait()
 
     async def write(self, data: bytes | bytearray | memoryview, throttle: bool = True) -> None:
-        """Send all of ``data``; throttled by max_transfer_rate unless ``throttle`` is False."""
+        """Send all of ``data``; throttled by max_transfer_rate unless ``throttle`` is False.
+
+        An error raised midway carries ``bytes_written`` (the engine's Write contract,
+        smtpx.engine.actions): the bytes that may have reached the socket. asyncio buffers
+        writes and forgets its buffer when the connection is lost, so this is the bytes handed
+        to the transport, less the last one when the transport still held some (it was paused):
+        an upper bound, so the engine errs towards "delivery unknown", never towards a resend."""
         self._start_call()
         view = memoryview(data).cast("B")
         bucket = self._bucket if throttle else None
-        offset, total = 0, len(view)
-        while offset < total:
-            limit = min(total - offset, _WRITE_CHUNK)
-            if bucket is not None:
-                allowed = bucket.available()
-                while allowed < 1:
-                    await self._sleep(bucket.delay())
+        progress = [0]  # bytes handed to the transport, less any it certainly still holds
+        try:
+            offset, total = 0, len(view)
+            while offset < total:
+                limit = min(total - offset, _WRITE_CHUNK)
+                if bucket is not None:
+                    # Wait for a whole burst (or the rest): writing each byte as soon as its token
+                    # is there would never give the event loop back to the other tasks.
+                    need = min(limit, max(1, int(bucket.capacity)))
                     allowed = bucket.available()
-                limit = min(limit, allowed)
-            await self._write_some(view[offset:offset + limit])
-            if bucket is not None:
-                bucket.take(limit)
-            offset += limit
+                    while allowed < need:
+                        await self._sleep(max(bucket.delay(), (need - bucket.tokens) / bucket.rate))
+                        allowed = bucket.available()
+                    limit = min(limit, allowed)
+                await self._write_some(view[offset:offset + limit], offset, progress)
+                if bucket is not None:
+                    bucket.take(limit)
+                offset += limit
+        except SMTPError as exc:
+            exc.bytes_written = progress[0]  # type: ignore[attr-defined]
+            raise
 
-    async def _write_some(self, chunk: memoryview) -> None:
+    async def _write_some(self, chunk: memoryview, offset: int, progress: list[int]) -> None:
         protocol = self._protocol
         if protocol.lost or self._transport.is_closing():
             raise self._lost_error("writing")
         self._transport.write(chunk)
+        handed = offset + len(chunk)
+        # While paused the transport holds bytes, the last ones given to it among them.
+        progress[0] = handed - 1 if protocol.paused_writing else handed
         while protocol.paused_writing:
             if protocol.lost:
                 raise self._lost_error("writing")
             await self._wait()
+        progress[0] = handed
         if protocol.lost:
             raise self._lost_error("writing")
 

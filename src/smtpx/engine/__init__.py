@@ -7,7 +7,10 @@ back: ``Write(data)`` -> None (write all of it), ``Read()`` -> bytes (at least o
 its ``reply`` says whether the awaited reply has begun, for a driver that times whole replies),
 ``StartTLS()`` -> None (do the handshake now; raise on failure). Errors (typed, from
 smtpx.errors) come out of the generator. Errors thrown *into* it (timeouts, socket errors)
-close the session. ``engine.closed`` tells the driver to drop the connection.
+close the session. A Write that could not be finished is reported by throwing its error in
+at that Write, with ``bytes_written`` on it (how many of its bytes may have gone out; absent:
+none): the engine tells from it whether a message's end of data went out (delivery unknown)
+or not (not delivered). ``engine.closed`` tells the driver to drop the connection.
 
 A minimal sync driver (``sock`` a connected socket, ``wrap`` a TLS wrapper)::
 

@@ -1,5 +1,12 @@
 """The I/O actions an engine generator yields; the driver performs each one and sends back
-its result (None for Write and StartTLS, the bytes read for Read)."""
+its result (None for Write and StartTLS, the bytes read for Read).
+
+A Write the driver cannot finish (the connection drops, a timeout, an interrupt) is reported
+by throwing the error into the generator at that Write. The error may carry
+``bytes_written``: how many bytes of that Write may have gone out before it failed (the bytes
+after them certainly did not); without it, none did. The engine decides from it whether a
+message's end of data went out (delivery unknown) or not (not delivered): see bytes_written().
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +14,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """Write all of ``data`` to the peer. Result: None."""
+    """Write all of ``data`` to the peer. Result: None once all of it is written; when it
+    cannot be, the driver throws the error in (with ``bytes_written``, see the module doc)."""
 
     data: bytes
 
@@ -36,4 +44,11 @@ REPLY_BEGUN_EARLIER = 2  # it began before that, and is still unfinished
 
 
 
+def bytes_written(error: BaseException) -> int:
+    """How many bytes of a failed Write may have gone out: the ``bytes_written`` the driver put
+    on the error it threw in (an int >= 0), else 0 (nothing went out)."""
+    value: Any = getattr(error, "bytes_written", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return 0
+    return value
 Action = Write | Read | StartTLS

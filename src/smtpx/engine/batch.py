@@ -22,6 +22,13 @@ known, an SMTPConnectionDropped(delivery_unknown=True) for a message whose end o
 out without its reply, None when it was certainly not delivered) and ``.unsent`` (the indexes
 of the None entries: safe to send again on a new connection; when ``items`` has a length, the
 indexes of the items never taken from it are listed too, else they start at ``len(results)``).
+
+"Went out" means: the Write carrying the whole end of data (the "." line, the whole BDAT LAST
+chunk) completed, or failed after it (the driver throws a failed Write's error in, with the
+``bytes_written`` that may have gone out: actions.bytes_written). A message cut while its
+content or its end was being written was not delivered: None, in ``.unsent``, like every
+message after it. After a 421 nothing is "delivery unknown": the server processed nothing
+after it.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
+from smtpx.engine.actions import bytes_written
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.channel import IO, Channel, reply_error
 from smtpx.engine.commands import Command, command
@@ -98,6 +106,13 @@ class _Outbox:
         self.channel = channel
         self.parts: list[bytes] = []
         self.size = 0
+        # Messages whose end of data is in ``parts``, with the offset just after that end.
+        self.ends: list[tuple[_Transactions, int]] = []
+
+    def end_of(self, tx: _Transactions) -> None:
+        """The end of ``tx``'s data (its "." line, its BDAT LAST chunk) was just queued: the
+        message counts as written in full once the Write carrying it got past that offset."""
+        self.ends.append((tx, self.size))
 
     def command(self, cmd: Command) -> int:
         self.channel.trace_commands((cmd,))
@@ -115,8 +130,18 @@ class _Outbox:
     def flush(self) -> IO:
         if self.parts:
             data = b"".join(self.parts)
-            self.parts, self.size = [], 0
-            yield from self.channel.write_content(data)
+            ends, self.parts, self.size, self.ends = self.ends, [], 0, []
+            try:
+                yield from self.channel.write_content(data)
+            except BaseException as error:
+                # The driver failed the Write: only the ends within what may have gone out
+                # count as written (delivery unknown); the others were cut (not delivered).
+                written = bytes_written(error)
+                for tx, end in ends:
+                    tx.unacknowledged_end = end <= written
+                raise
+            for tx, _ in ends:
+                tx.unacknowledged_end = True
 
 
 class _Batch:
@@ -301,7 +326,8 @@ class _Batch:
                                                      self.options.chunk_size):
             flight.wire += self.outbox.command(bdat) + self.outbox.data(payload)
             flight.bdat_count += 1
-            tx.unacknowledged_end = bdat.trace.endswith("LAST")
+            if bdat.trace.endswith("LAST"):
+                self.outbox.end_of(tx)
             progress.update(consumed, payload)
             if self.outbox.size >= _FLUSH_AT:
                 yield from self.outbox.flush()
@@ -316,7 +342,8 @@ class _Batch:
         flight.wire = 0
         for consumed, piece, last in stuffed_pieces(tx.source.chunks(bool(flight.outcome.deferred))):
             flight.wire += self.outbox.data(piece)
-            tx.unacknowledged_end = last
+            if last:
+                self.outbox.end_of(tx)
             progress.update(consumed, piece)
             if self.outbox.size >= _FLUSH_AT and not last:
                 yield from self.outbox.flush()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from smtpx.engine.actions import bytes_written
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.channel import IO, Channel, reply_error
 from smtpx.engine.commands import Command, command
@@ -58,8 +59,11 @@ class _Transactions:
         self.sink = sink
         self.source = source
         self.result = SendResult()
-        # True while the end of the message data (".", BDAT LAST) is written and its reply is
-        # not read yet: if the session dies now, delivery is unknown (send_batch reads it).
+        # True once the Write that carries the end of the message data (the "." line, or the
+        # whole BDAT LAST chunk) has completed, or failed with all of it possibly gone out
+        # (bytes_written), until its reply is read: if the session dies then, delivery is
+        # unknown (send_batch reads it). A Write the driver failed before its last byte (it
+        # threw the error in) cut the message short: not delivered.
         self.unacknowledged_end = False
 
     def run(self, pending: list[PlannedRecipient] | None = None, batch_limit: int | None = None) -> IO:
@@ -224,8 +228,8 @@ class _Transactions:
         progress = Progress(self.sink, self.source.content.size)
         progress.start()
         for consumed, piece, last in stuffed_pieces(self.source.chunks(keep)):
-            self.unacknowledged_end = last  # the last piece carries the "."
-            yield from channel.write_content(piece)
+            # The last piece carries the ".".
+            yield from self._write(channel.write_content(piece), len(piece), last, "the end of data (.)")
             progress.update(consumed, piece)
         progress.end()
         return (yield from self._final_reply("the end of data (.)"))
@@ -238,8 +242,9 @@ class _Transactions:
         content = self.source.content
         for bdat, consumed, payload in bdat_segments(self.source.chunks(keep), content.normalise,
                                                      self.options.chunk_size):
-            self.unacknowledged_end = bdat.trace.endswith("LAST")
-            yield from self.channel.send(commands + [bdat], payload)
+            size = sum(len(cmd.wire) for cmd in commands) + len(bdat.wire) + len(payload)
+            yield from self._write(self.channel.send(commands + [bdat], payload), size,
+                                   bdat.trace.endswith("LAST"), "BDAT LAST")
             commands = []
             count += 1
             progress.update(consumed, payload)
@@ -268,8 +273,8 @@ class _Transactions:
         for bdat, consumed, payload in bdat_segments(self.source.chunks(keep), content.normalise,
                                                      self.options.chunk_size):
             last = bdat.trace.endswith("LAST")
-            self.unacknowledged_end = last
-            yield from self.channel.send([bdat], payload)
+            yield from self._write(self.channel.send([bdat], payload), len(bdat.wire) + len(payload), last,
+                                   "BDAT LAST")
             progress.update(consumed, payload)
             reply = yield from (self._final_reply("BDAT LAST") if last else self.channel.read_reply("BDAT"))
             if not _ok(reply):
@@ -279,6 +284,23 @@ class _Transactions:
             final = reply
         progress.end()
         return final
+
+    def _write(self, write: IO, size: int, last: bool, after: str) -> IO:
+        """One Write of ``size`` bytes. When it carries the end of the data (``last``: it ends
+        with the "." line or the BDAT LAST chunk), the message counts as written in full
+        (unacknowledged_end) once the Write completes, or when it failed after its last byte
+        may have gone out (bytes_written): then a dropped connection means delivery unknown.
+        A Write that failed before that cut the message short: not delivered."""
+        try:
+            yield from write
+        except BaseException as error:
+            if last and size and bytes_written(error) >= size:
+                self.unacknowledged_end = True
+                if isinstance(error, SMTPConnectionDropped):
+                    raise self._delivery_unknown(after, error) from error
+            raise
+        if last:
+            self.unacknowledged_end = True
 
     def _check_bdat(self, replies: list[Reply]) -> Reply | None:
         for reply in replies:

@@ -173,10 +173,19 @@ class SyncStream(TimeoutClock):
                 raise self._os_error(exc, "reading") from exc
 
     def write(self, data: bytes | bytearray | memoryview, throttle: bool = True) -> None:
-        """Send all of ``data``; throttled by max_transfer_rate unless ``throttle`` is False."""
+        """Send all of ``data``; throttled by max_transfer_rate unless ``throttle`` is False.
+        An error raised midway carries ``bytes_written``: the bytes the socket took before it
+        (the engine's Write contract, smtpx.engine.actions)."""
         self._start_call()
         view = memoryview(data).cast("B")
-        bucket = self._bucket if throttle else None
+        progress = [0]
+        try:
+            self._write(view, self._bucket if throttle else None, progress)
+        except SMTPError as exc:
+            exc.bytes_written = progress[0]  # type: ignore[attr-defined]
+            raise
+
+    def _write(self, view: memoryview, bucket: Optional[TokenBucket], progress: list[int]) -> None:
         sock = self._sock
         offset, total = 0, len(view)
         retry: Optional[int] = None  # OpenSSL wants a retried write repeated with the same length
@@ -209,6 +218,7 @@ class SyncStream(TimeoutClock):
             if bucket is not None:
                 bucket.take(sent)
             offset += sent
+            progress[0] = offset
             self._touch()
 
     def _os_error(self, exc: OSError, doing: str) -> Exception:
