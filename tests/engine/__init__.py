@@ -1,5 +1,5 @@
-"""Engine tests: bytes in, bytes out, against scripted peers (scripted.py), no sockets
-(except test_batch_postfix: send_batch against the real Postfix fixture).
+"""Engine tests: bytes in, bytes out, against scripted peers (scripted.py), no sockets and no
+server (send_batch against a real Postfix is tests/interop/test_engine_batch_postfix.py).
 
 Where each FAULTS.md item is covered:
   1  greeting 554 / 1xx / timeout ......... test_greeting_hello, test_reply_faults (timeout thrown in)

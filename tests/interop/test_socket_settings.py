@@ -317,7 +317,7 @@ def assert_buffer(value: int, asked: int) -> None:
     assert value in (asked, 2 * asked), (value, asked)
 
 
-@pytest.mark.parametrize("route", ["direct", "through-socks5"])
+@pytest.mark.parametrize("route", ["direct", pytest.param("through-socks5", marks=pytest.mark.proxy)])
 def test_socket_options_are_applied(request, greeting_server, route):
     client = client_for(greeting_server.port)
     for name, value in OPTIONS.items():
@@ -370,6 +370,7 @@ def test_linger_false_is_an_immediate_close(greeting_server):
         client.disconnect()
 
 
+@pytest.mark.postfix
 def test_socket_options_apply_under_tls(postfix):
     client = smtpx.SMTP(mail_server=postfix.host, mail_port=postfix.smtps_port,
                         ssl_start_mode=SSLStartMode.IMPLICIT, timeout=10)

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from servers import refuse_in_a_server_free_run
+
 SASL_USER = "smtpxuser"
 SASL_PASSWORD = "s3cret-Pass"
 SASL_REALM = "example.test"
@@ -215,6 +217,7 @@ def start_postfix(base: Path, size_limit: int = 10_240_000) -> Postfix:
     """Write a private Postfix configuration under ``base`` and start it."""
     import trustme
 
+    refuse_in_a_server_free_run("Postfix", "postfix")
     require_binary("postfix", "postfix")
     require_binary("saslpasswd2", "sasl2-bin")
     _ensure_mailbox_user()
@@ -284,6 +287,7 @@ class SmtpSink:
 
 
 def start_smtp_sink(dump: Path | None = None, extra_args: tuple[str, ...] = ()) -> SmtpSink:
+    refuse_in_a_server_free_run("smtp-sink", "postfix")
     binary = require_binary("smtp-sink", "postfix")
     port = free_port()
     args = [binary, "-u", "postfix", *extra_args]

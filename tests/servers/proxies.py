@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from servers import refuse_in_a_server_free_run
+
 __all__ = ["RunningProxy", "socks_proxy", "socks_auth_proxy", "http_proxy", "http_auth_proxy",
            "http_proxy_v6", "ssh_socks_proxy", "ipv6_available", "free_port"]
 
@@ -176,6 +178,7 @@ def _dante_config(log_path: str, port: int, with_ipv6: bool, method: str) -> str
 
 
 def _start_dante(tmp: str, method: str) -> RunningProxy:
+    refuse_in_a_server_free_run("dante", "proxy")
     binary = _require("danted", "dante-server")
     with_ipv6 = ipv6_available()
     port = free_port(both_families=with_ipv6)
@@ -233,6 +236,7 @@ def socks_auth_proxy():
 
 def _start_tinyproxy(tmp: str, name: str, listen: str, auth: tuple[str, str] | None
                      ) -> RunningProxy:
+    refuse_in_a_server_free_run("tinyproxy", "proxy")
     binary = _require("tinyproxy", "tinyproxy")
     family_v6 = ":" in listen
     port = free_port(both_families=family_v6) if family_v6 else free_port()
@@ -290,6 +294,7 @@ def http_proxy_v6():
 # ------------------------------------------------------------------ OpenSSH (ssh -D)
 
 def _start_ssh_socks(tmp: str) -> tuple[RunningProxy, subprocess.Popen]:
+    refuse_in_a_server_free_run("an ssh -D proxy", "proxy")
     sshd = _require("sshd", "openssh-server")
     ssh = _require("ssh", "openssh-client")
     keygen = _require("ssh-keygen", "openssh-client")

@@ -1,6 +1,7 @@
-"""send_batch against a real Postfix over a socket: the refused transactions in the middle of a
-pipelined batch (BDAT and DATA) do not disturb the messages written right after them, and every
-accepted message is delivered."""
+"""The engine's send_batch against a real Postfix over a socket: the refused transactions in the
+middle of a pipelined batch (BDAT and DATA) do not disturb the messages written right after
+them, and every accepted message is delivered. (The engine's own tests, tests/engine, need no
+server; this one needs Postfix, hence its place here and its marker.)"""
 import socket
 import uuid
 
@@ -8,6 +9,8 @@ import pytest
 
 from smtpx.engine import Content, Engine, EngineOptions, Envelope, EnvelopeRecipient, SendResult, Write
 from smtpx.errors import SMTPInputError, SMTPRecipientsRefused
+
+pytestmark = pytest.mark.postfix
 
 
 def drive(sock, operation):
