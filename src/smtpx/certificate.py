@@ -17,7 +17,8 @@ first), "Thumbprint=<md5|sha1|sha256 hex>" matches a thumbprint, anything else m
 subject exactly, then as a substring. Passing bytes as ``subject`` is the reference's
 "encoded" overload: that certificate is loaded and the store is searched for its private key.
 
-Store types that cannot work here raise ``SMTPTLSError(code=271)`` saying why.
+Store types that cannot work here raise ``SMTPCertificateStoreError(code=271)`` saying why
+(an SMTPTLSError that is also a ValueError, as every error for a bad certificate or store is).
 
 Formats chosen where the reference leaves room:
 - ``fingerprint*``: colon-separated lowercase hex of the hash of the DER certificate; for a key
@@ -46,7 +47,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .enums import CertStoreType
-from .errors import SMTPTLSError
+from .errors import SMTPCertificateStoreError, SMTPTLSError
 
 __all__ = ["Certificate", "format_date"]
 
@@ -240,7 +241,7 @@ class Certificate:
             else:
                 certs = [x509.load_der_x509_certificate(raw)]
         except ValueError as exc:
-            raise SMTPTLSError(f"cannot parse the certificate: {exc}", 271) from exc
+            raise SMTPCertificateStoreError(f"cannot parse the certificate: {exc}", 271) from exc
         self._cert, self._chain = certs[0], certs[1:]
         self._subject = _format_name(self._cert.subject)
 
@@ -251,12 +252,13 @@ class Certificate:
             with open(path, "rb") as handle:
                 return handle.read()
         except OSError as exc:
-            raise SMTPTLSError(f"cannot open certificate store {path!r}: {exc.strerror or exc}", 271) from exc
+            raise SMTPCertificateStoreError(f"cannot open certificate store {path!r}: {exc.strerror or exc}",
+                                            271) from exc
 
     def _store_data(self, kind: int) -> bytes:
         if kind in _FILE_TYPES:
             if not self.store:
-                raise SMTPTLSError("the certificate store file name is empty", 271)
+                raise SMTPCertificateStoreError("the certificate store file name is empty", 271)
             return self._read_file(self.store)
         data = self.store_b
         return _maybe_base64(data)
@@ -269,11 +271,12 @@ class Certificate:
         try:
             kind = CertStoreType(self.store_type)
         except ValueError:
-            raise SMTPTLSError(f"unknown certificate store type {self.store_type}", 271) from None
+            raise SMTPCertificateStoreError(f"unknown certificate store type {self.store_type}", 271) from None
         if kind in _UNSUPPORTED_STORES:
             if kind in (CertStoreType.USER, CertStoreType.MACHINE) and self.store in ("", "MY") and not subject:
                 return  # the reference's default, empty certificate
-            raise SMTPTLSError(f"cannot open certificate store: {_UNSUPPORTED_STORES[kind]}", 271)
+            raise SMTPCertificateStoreError(f"cannot open certificate store: {_UNSUPPORTED_STORES[kind]}",
+                                            271)
         if kind == CertStoreType.AUTO:
             kind = self._detect_kind()
         data = self._store_data(kind)
@@ -302,12 +305,12 @@ class Certificate:
         except SMTPTLSError:
             raise
         except TypeError as exc:  # cryptography: password missing / given for an unencrypted key
-            raise SMTPTLSError(f"cannot open certificate store: {exc}", 271) from exc
+            raise SMTPCertificateStoreError(f"cannot open certificate store: {exc}", 271) from exc
         except ValueError as exc:
             msg = str(exc)
             if "password" in msg.lower() or "decrypt" in msg.lower():
                 msg = "wrong password or corrupt data (" + msg + ")"
-            raise SMTPTLSError(f"cannot open certificate store: {msg}", 271) from exc
+            raise SMTPCertificateStoreError(f"cannot open certificate store: {msg}", 271) from exc
         self._key = key
         if isinstance(subject, (bytes, bytearray)):
             self._set_encoded(bytes(subject))  # encoded overload: find the key for that certificate
@@ -344,8 +347,8 @@ class Certificate:
         elif data[:1] == b"\x30":
             kind = self._detect_der(data, file_form)
         else:
-            raise SMTPTLSError("cannot open certificate store: the data is not PEM, DER, PKCS#7, "
-                               "PKCS#12 or an SSH public key", 271)
+            raise SMTPCertificateStoreError("cannot open certificate store: the data is not PEM, DER, "
+                                            "PKCS#7, PKCS#12 or an SSH public key", 271)
         if not file_form:
             self.store_b = data
         return kind
@@ -383,7 +386,7 @@ class Certificate:
             for name, cert in names:
                 if subject.lower() in name.lower():
                     return cert
-        raise SMTPTLSError(f"cannot find certificate {subject!r} in the store", 272)
+        raise SMTPCertificateStoreError(f"cannot find certificate {subject!r} in the store", 272)
 
     def _key_matches(self, cert: x509.Certificate | None) -> bool:
         if self._key is None or cert is None:

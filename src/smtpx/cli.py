@@ -174,7 +174,14 @@ def _send(args: argparse.Namespace) -> int:
             smtp.on_pi_trail = _trace_printer(sys.stderr)
         result = smtp.send()
     except smtpx.SMTPError as exc:
-        print(f"smtpx: error [{exc.code}]: {exc.description}", file=sys.stderr)
+        description = exc.description
+        if getattr(exc, "plaintext_auth_refused", False):  # name the flags, not the config key
+            flags = ("use --tls starttls (or --tls implicit) to encrypt the connection, or "
+                     "--allow-plaintext-auth to send the password in clear anyway")
+            config_hint = "use TLS or allow it explicitly (AllowPlaintextAuth)"
+            description = (description.replace(config_hint, flags) if config_hint in description
+                           else f"{description}; {flags}")
+        print(f"smtpx: error [{exc.code}]: {description}", file=sys.stderr)
         return _exit_code(exc)
     except OSError as exc:
         print(f"smtpx: error: {exc}", file=sys.stderr)

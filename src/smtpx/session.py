@@ -264,7 +264,8 @@ class Session:
         return self.settings.host.lstrip("*")
 
     def _handshake(self) -> None:
-        self.stream.start_tls(self._tls, self._server_hostname(), self.hooks)
+        self.stream.start_tls(self._tls, self._server_hostname(), self.hooks,
+                              starttls=self.mode == SSLStartMode.EXPLICIT)
         self._tls_info = self.stream.tls_info
         self.engine.tls_active = True
         self.on_status("SSL handshake complete", 0, "")

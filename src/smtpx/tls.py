@@ -3,18 +3,31 @@ verification of the server certificate with an accept hook.
 
 How verification works (and why)
 --------------------------------
-The handshake runs with ``verify_mode=CERT_NONE``; right after it, before a single byte of
-application data is written, the chain the server sent is verified with
-``cryptography.x509.verification`` (RFC 5280 path building plus the host name, against the
-system trust store from ``ssl.get_default_verify_paths()`` plus ``SSLServerCACerts``).
+The verdict is OpenSSL's, with the trust anchors a Python user expects: the platform's store
+(what ``ssl.create_default_context()`` loads) plus ``SSLServerCACerts`` (PEM text, a PEM file
+or a folder of PEM files). smtpx accepts exactly the chains that
+``ssl.create_default_context(cafile=...)`` with ``check_hostname`` accepts on the same Python,
+and refuses the ones it refuses: a private CA made by the ``openssl`` command line without
+keyUsage is trusted, as OpenSSL, smtplib and Postfix trust it. (smtpx 0.1 verified with
+``cryptography``'s web-PKI policy instead, which is stricter than OpenSSL and refused such CAs.)
 
-The other design, ``CERT_REQUIRED`` in OpenSSL, aborts the handshake on the first problem. The
-reference, though, lets the ``SSLServerAuthentication`` handler *accept* a certificate that
-failed verification. After an aborted handshake the only way to continue would be a new TCP
-connection, and with STARTTLS the whole SMTP dialogue before it as well; and OpenSSL reports one
-error code, not what else is wrong. Verifying after a CERT_NONE handshake keeps one connection,
-gives the handler an exact status, and lets ``ssl_accept_server_cert`` pin exactly one
-certificate (SHA-256 of its DER form).
+The handshake itself runs with ``verify_mode=CERT_NONE``; right after it, before a single byte
+of application data is written, the chain the server sent goes to OpenSSL's verification
+(smtpx.tls_verify: an in-memory OpenSSL client built like ``create_default_context`` verifies
+it). Why not ``CERT_REQUIRED`` in the real handshake: OpenSSL would abort the handshake on the
+first problem, but the reference lets the ``SSLServerAuthentication`` handler *accept* a
+certificate that failed verification, and ``ssl_accept_server_cert`` pin one. After an aborted
+handshake the only way on would be a new TCP connection, and with STARTTLS the whole SMTP
+dialogue before it as well; and OpenSSL reports one error, not everything that is wrong.
+Verifying after the handshake keeps one connection, gives the handler an exact status
+(expired, not yet valid, self-signed, wrong host, untrusted, each distinct), and lets a pin
+match exactly one certificate (SHA-256 of its DER form).
+
+A user's own ``ssl.SSLContext`` (``ssl_context=``, as smtplib and aiosmtplib take it) is used
+for the handshake as it is. If it verifies (``CERT_REQUIRED``, as ``create_default_context``
+makes it), OpenSSL's verdict in the handshake is final: a refusal is SMTPCertificateError with
+its status, and neither the handler nor a pin can overrule it (the handshake is over). If it
+does not verify (``CERT_NONE``), smtpx verifies afterwards as above, with the handler and pin.
 
 Status strings (``SSLServerAuthenticationEvent.status``): ``"OK"``, or the problems found,
 joined by "; ", each starting with one of the ``STATUS_*`` phrases below.
@@ -107,9 +120,18 @@ class TLSSettings:
     # (OpenSSL resumes a session only with the context that made it).
     session: Optional[ssl.SSLSession] = None
     context: Optional[ssl.SSLContext] = field(default=None, repr=False)
+    # ssl_context=: the user's own context, used for the handshake as it is (see the module doc)
+    user_context: Optional[ssl.SSLContext] = field(default=None, repr=False)
+
+    def anchors(self) -> TrustAnchors:
+        """The trust anchors (SMTPConfigError for an SSLServerCACerts that cannot be used)."""
+        return trust_anchors(self.server_ca_certs, self.use_system_trust)
 
     def validate(self) -> None:
         """Raise for settings that cannot work, before anything is sent."""
+        self.anchors()
+        if self.user_context is not None:
+            return  # the user's context decides versions, ciphers and certificates
         protocol_range(self.enabled_protocols)
         openssl_cipher_string(self.cipher_suites)
         if self.check_crl not in (0, 1, 2) or self.check_ocsp not in (0, 1, 2):
@@ -120,18 +142,9 @@ class TLSSettings:
                 "certificate's distribution points, which smtpx does not do; use "
                 "ssl_accept_server_cert or on_ssl_server_authentication to pin certificates")
         if self.check_ocsp:
-    # ssl_context=: the user's own context, used for the handshake as it is (see the module doc)
-    user_context: Optional[ssl.SSLContext] = field(default=None, repr=False)
-
-    def anchors(self) -> TrustAnchors:
-        """The trust anchors (SMTPConfigError for an SSLServerCACerts that cannot be used)."""
-        return trust_anchors(self.server_ca_certs, self.use_system_trust)
             raise NotImplementedError(
                 "SSLCheckOCSP: OCSP needs a query to the certificate's responder, which smtpx does "
                 "not do; use ssl_accept_server_cert or on_ssl_server_authentication instead")
-        self.anchors()
-        if self.user_context is not None:
-            return  # the user's context decides versions, ciphers and certificates
         if self.log_ssl_packets and not tls_messages.HAS_MESSAGE_HOOK:
             raise NotImplementedError(
                 "LogSSLPackets: this Python's ssl module offers no hook for TLS messages")
@@ -303,12 +316,10 @@ def handshake_error(exc: Optional[BaseException], *, starttls: Optional[bool] = 
         return certificate_refused(exc)
     if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError, EOFError)):
         return SMTPTLSError("the server closed the connection during the TLS handshake", 276)
-    reason = getattr(exc, "reason", None) or ""
     text = str(exc)
     if "CERTIFICATE_REQUIRED" in reason:
         return SMTPTLSError(f"the server requires a client certificate (SSLCert): {text}", 281)
-    if reason in ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "WRONG_VERSION_NUMBER",
-                  "NO_PROTOCOLS_AVAILABLE"):
+    if reason in ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"):
         return SMTPTLSError(f"no TLS version in common with the server (see SSLEnabledProtocols): {text}", 276)
     if reason in ("NO_SHARED_CIPHER", "SSLV3_ALERT_HANDSHAKE_FAILURE", "NO_CIPHERS_AVAILABLE"):
         return SMTPTLSError(f"TLS handshake refused (no common cipher suite or parameters): {text}", 276)
@@ -382,6 +393,9 @@ def handshake(
                 waiter(False)
             except ssl.SSLWantWriteError:
                 waiter(True)
+    except SMTPError:  # a timeout or an interrupt while waiting: already typed (and an OSError)
+        ssock.close()
+        raise
     except (ssl.SSLError, OSError) as exc:
         ssock.close()
         raise handshake_error(exc) from exc

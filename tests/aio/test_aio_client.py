@@ -189,20 +189,20 @@ def test_send_command_needs_a_connection():
     arun(go)
 
 
-def test_a_second_call_while_one_runs_is_busy(server):
+def test_a_second_call_while_one_runs_waits_for_its_turn(server):
     async def go():
         client = client_for(server)
         connect = asyncio.ensure_future(client.connect())
         await asyncio.sleep(0)  # connect() is now running (in the connect thread)
         assert not client.idle
-        with pytest.raises(smtpx.SMTPBusyError):
-            await client.verify("x@example.com")
-        await connect
+        reply = await client.verify("x@example.com")  # waits for connect(), then runs on its connection
+        assert connect.done() and connect.exception() is None
+        assert reply.code == 250
         assert client.idle and client.connected
         await client.disconnect()
 
     arun(go)
-    assert "VRFY" not in server.verbs()
+    assert server.verbs() == ["EHLO", "VRFY", "QUIT"]
 
 
 def test_connection_status_fires_on_the_loop_thread_in_order(server):

@@ -143,3 +143,13 @@ def test_send_xoauth2_token_from_the_environment(server):
                             "--allow-plaintext-auth"), env={"SMTPX_PASSWORD": "ya29.token"})
     assert done.returncode == 0, done.stderr
     assert server.auth_log == [("XOAUTH2", "ann@example.com")]
+
+
+def test_send_user_without_tls_names_the_command_line_flags(server):
+    server.users["ann"] = "s3cret"
+    done = _run(*_send_args(server, "--to", "b@example.com", "--user", "ann"), env={"SMTPX_PASSWORD": "s3cret"})
+    assert done.returncode == 6  # authentication refused (before anything was sent)
+    assert "--tls starttls" in done.stderr and "--allow-plaintext-auth" in done.stderr
+    assert "AllowPlaintextAuth" not in done.stderr  # the config key means nothing on the command line
+    assert "s3cret" not in done.stderr
+    assert server.auth_log == [] and server.messages == []

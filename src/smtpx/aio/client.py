@@ -6,7 +6,9 @@ What is shared, not copied: everything in ``smtpx.facade_base.FacadeBase``, whic
 inherit (properties, config(), state properties, events, option refresh, the halves of opening
 and sending around the I/O, send_batch's prepare and finish halves), and below it
 ``session_settings``, ``compose_message`` and the engine. This class only adds what differs:
-``await`` and asyncio's way of running one method at a time.
+``await`` and asyncio's way of running one method at a time: coroutines calling methods on one
+client concurrently take turns (an ``asyncio.Lock``, first come first served), where the sync
+facade, used from a second thread, raises SMTPBusyError.
 """
 from __future__ import annotations
 
@@ -40,10 +42,14 @@ __all__ = ["AsyncSMTP"]
 class AsyncSMTP(FacadeBase):
     """An asyncio SMTP client with smtpx.SMTP's properties, config settings and events.
 
-    Use one AsyncSMTP per task (one method at a time: a second call while one runs raises
-    SMTPBusyError, 166). Many AsyncSMTP objects share one event loop. ``interrupt()``, from
-    any thread, aborts the running method with SMTPInterrupted (301); cancelling the task aborts
-    it with CancelledError. Either way the connection is dropped and the object stays usable.
+    One method runs at a time: coroutines that call methods on one client concurrently (e.g.
+    ``asyncio.gather(client.send_raw(...), client.send_raw(...))``) wait for their turn, in
+    the order they called, and each gets its own result. (Only a call from another event loop
+    while one runs raises SMTPBusyError, 166.) Many AsyncSMTP objects share one event loop.
+    ``interrupt()``, from any thread, aborts the running method with SMTPInterrupted (301);
+    ``disconnect()`` from another task does the same and closes the connection; cancelling the
+    task aborts it with CancelledError. Either way the connection is dropped and the object
+    stays usable.
     """
 
     _display_name = "AsyncSMTP"
@@ -53,6 +59,12 @@ class AsyncSMTP(FacadeBase):
     def __init__(self, **properties: Any) -> None:
         self._running = False
         self._interrupter = Interrupter()
+        # Turns: one method at a time. The lock is made for the loop of the first caller and
+        # dropped when nobody holds or waits for it (_turns == 0), so that one client can be
+        # used from one asyncio.run() after another.
+        self._turns = 0
+        self._turn_lock: Optional[asyncio.Lock] = None
+        self._turn_loop: Optional[asyncio.AbstractEventLoop] = None
         super().__init__(**properties)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -65,16 +77,42 @@ class AsyncSMTP(FacadeBase):
     # ============================================================================ plumbing
     @property
     def idle(self) -> bool:
-        """False while a method is running."""
-        return not self._running
+        """False while a method is running or waiting for its turn."""
+        return not self._running and self._turns == 0
+
+    def _take_turn(self) -> asyncio.Lock:
+        """The lock that gives the turns on this loop (counted in _turns by the caller)."""
+        loop = asyncio.get_running_loop()
+        if self._turns == 0 or self._turn_lock is None:
+            self._turn_lock, self._turn_loop = asyncio.Lock(), loop
+        elif self._turn_loop is not loop:
+            raise SMTPBusyError("Busy executing current method (on another event loop).", 166)
+        return self._turn_lock
 
     @asynccontextmanager
     async def _operation(self) -> AsyncIterator[None]:
-        """One method at a time; one absolute-timeout deadline per method; interrupt()'s
-        cancellation becomes SMTPInterrupted; a connection left in an unknown state (I/O error,
-        timeout, cancellation, interrupt) is dropped afterwards."""
-        if self._running:
-            raise SMTPBusyError("Busy executing current method.", 166)
+        """Wait for this client's turn; then one method at a time; one absolute-timeout
+        deadline per method; interrupt()'s cancellation becomes SMTPInterrupted; a connection
+        left in an unknown state (I/O error, timeout, cancellation, interrupt) is dropped
+        afterwards."""
+        lock = self._take_turn()
+        self._turns += 1
+        try:
+            await lock.acquire()  # cancelled while waiting: nothing held, nothing to undo
+        except BaseException:
+            self._turns -= 1
+            raise
+        try:
+            async with self._one_method():
+                yield
+        finally:
+            lock.release()
+            self._turns -= 1
+            if self._turns == 0:
+                self._turn_lock = self._turn_loop = None
+
+    @asynccontextmanager
+    async def _one_method(self) -> AsyncIterator[None]:
         self._running = True
         run = self._interrupter.begin()
         session = self._session
@@ -87,7 +125,7 @@ class AsyncSMTP(FacadeBase):
                 # Only interrupt()'s own cancellation is converted; a user's cancel (alone or
                 # as well) stays a CancelledError.
                 if run.interrupted and run.take_back() == 0:
-                    raise SMTPInterrupted("Operation interrupted.", 301) from None
+                    raise SMTPInterrupted(run.reason or "Operation interrupted.", 301) from None
                 raise
         finally:
             self._interrupter.end(run)
@@ -158,7 +196,15 @@ class AsyncSMTP(FacadeBase):
             await self._open()
 
     async def disconnect(self) -> None:
-        """QUIT (when the connection is still good) and close. Does nothing when not connected."""
+        """QUIT (when the connection is still good) and close. Does nothing when not connected.
+
+        While another task's method runs on this client (a send, say), disconnect() ends it:
+        that method raises SMTPInterrupted (301) saying so, the connection is dropped at once
+        (no QUIT: the server is in the middle of a command), and the client stays usable
+        (connect() or send() again). Methods still waiting for their turn are not affected."""
+        if self._running:
+            self._interrupter.request("Operation interrupted: disconnect() was called while this method "
+                                      "ran; the connection was closed without QUIT.")
         async with self._operation():
             await self._close()
 
@@ -227,7 +273,7 @@ class AsyncSMTP(FacadeBase):
         """As smtpx.SMTP.do_events: without waiting, check an idle open connection; when the
         server closed it or sent something nobody asked for (an idle-timeout 421), drop it
         (a reply also fires on_error). Nothing is raised. Does nothing while a method runs."""
-        if self._running or self._session is None:
+        if self._running or self._turns or self._session is None:
             return
         session = self._session
         error = session.check_idle()
@@ -267,7 +313,7 @@ class AsyncSMTP(FacadeBase):
         """From any thread (the loop's own included): abort the running method, which raises
         SMTPInterrupted (301). The connection is dropped (its state is unknown); the object
         stays usable. Does nothing when no method runs, or when the method finishes before the
-        loop gets to the interrupt."""
+        loop gets to the interrupt. Methods waiting for their turn are not affected."""
         self._interrupter.request()
 
     async def queue(self, queue_dir: str) -> str:
@@ -285,9 +331,12 @@ class AsyncSMTP(FacadeBase):
         """As smtpx.SMTP.process_queue: send every ``*.queued`` file in queue_dir over one
         connection and recover the ``*.sending`` files a dead run left behind, with the same
         code and guarantees (smtpx.queue, in a worker thread; the sending on this loop). A file
-        that fails becomes ``*.failed`` and fires on_error; the run goes on. Returns a QueueRun.
-        interrupt() (SMTPInterrupted) or cancelling the task stops the run: the file being sent
-        stays ``*.sending`` and the next run sends it."""
+        that is refused becomes ``*.failed`` and fires on_error; the run goes on. A session
+        failure parks a file whose delivery is unknown as ``*.failed`` (the run goes on); one
+        certainly not delivered (cut before its end of data, or no connection) stays
+        ``*.sending`` and the run stops, raising the error with ``.queue_run``. Returns a
+        QueueRun. interrupt() (SMTPInterrupted) or cancelling the task stops the run: the file
+        being sent stays ``*.sending`` and the next run sends it."""
         async with self._operation():
             self._require_mail_server()
             opened = False

@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 
 from .. import tls as _tls
 from .. import tls_messages
-from ..errors import SMTPTLSError
+from ..errors import SMTPError, SMTPTLSError
 
 __all__ = ["handshake", "check_supported", "NO_SESSION_REUSE"]
 
@@ -44,9 +44,12 @@ async def handshake(
     hooks: Any,
     timeout: Optional[float],
     timed_out: Callable[[], Exception],
+    *,
+    starttls: Optional[bool] = None,
 ) -> tuple[Any, "_tls.TLSInfo"]:
     """Upgrade ``transport`` to TLS, verify the server and return (TLS transport, TLSInfo).
-    On any error the caller aborts the connection."""
+    On any error the caller aborts the connection. ``starttls`` (True: after STARTTLS, False:
+    implicit TLS) words the error when the server answers in plaintext."""
     check_supported(settings)
     status = hooks.ssl_status if hooks is not None else (lambda message: None)
     ctx = _tls.handshake_context(settings)
@@ -62,8 +65,10 @@ async def handshake(
         tls_transport = await asyncio.wait_for(upgrade, timeout)
     except asyncio.TimeoutError:
         raise timed_out() from None
+    except SMTPError:  # already typed (smtpx's timeouts are OSErrors too)
+        raise
     except (ssl.SSLError, OSError, EOFError) as exc:
-        raise _tls.handshake_error(exc) from exc
+        raise _tls.handshake_error(exc, starttls=starttls) from exc
     ssl_object = tls_transport.get_extra_info("ssl_object")
     if ssl_object is None:  # an event loop without TLS support
         tls_transport.abort()

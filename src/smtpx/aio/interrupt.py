@@ -18,7 +18,7 @@ __all__ = ["MethodRun", "Interrupter"]
 class MethodRun:
     """One running method: its loop and task, and what interrupt() did to it."""
 
-    __slots__ = ("loop", "task", "active", "interrupted", "settled")
+    __slots__ = ("loop", "task", "active", "interrupted", "settled", "reason")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, task: Optional["asyncio.Task[object]"]) -> None:
         self.loop = loop
@@ -26,6 +26,7 @@ class MethodRun:
         self.active = True  # False once the method is finishing: an interrupt then does nothing
         self.interrupted = False  # interrupt() cancelled the task
         self.settled = False  # that cancellation was taken back (Task.uncancel)
+        self.reason: Optional[str] = None  # the SMTPInterrupted text, when not the default
 
     def take_back(self) -> int:
         """Undo interrupt()'s cancel request on the task; returns the cancel requests left
@@ -63,18 +64,19 @@ class Interrupter:
             if self._run is run:
                 self._run = None
 
-    def request(self) -> None:
-        """From any thread: cancel the running method's task; nothing when no method runs."""
+    def request(self, reason: Optional[str] = None) -> None:
+        """From any thread: cancel the running method's task; nothing when no method runs.
+        ``reason``: the description of the SMTPInterrupted the method raises."""
         with self._lock:
             run = self._run
         if run is None or run.task is None:
             return
         try:
-            run.loop.call_soon_threadsafe(self._cancel, run)
+            run.loop.call_soon_threadsafe(self._cancel, run, reason)
         except RuntimeError:  # the loop is closed: nothing runs on it any more
             return
 
-    def _cancel(self, run: MethodRun) -> None:
+    def _cancel(self, run: MethodRun, reason: Optional[str] = None) -> None:
         # On the loop thread. The task is suspended at an await inside the method (active is
         # only True between the method's start and its cleanup, which has no await before
         # end()), so the CancelledError is delivered inside the method.
@@ -82,5 +84,6 @@ class Interrupter:
             if not run.active or run.interrupted:
                 return
             run.interrupted = True
+            run.reason = reason
         assert run.task is not None
         run.task.cancel()

@@ -45,6 +45,8 @@ def _on_loop(loop: asyncio.AbstractEventLoop, callback: StatusCallback) -> Statu
             try:
                 return done.result(timeout=0.5)
             except concurrent.futures.TimeoutError:
+                if done.done():  # the handler itself raised a TimeoutError (an SMTPTimeoutError...)
+                    raise
                 if loop.is_closed():  # nobody will ever run the handler
                     raise RuntimeError("the event loop closed while connecting") from None
 
@@ -137,7 +139,8 @@ class AsyncSession:
 
     async def _handshake(self) -> None:
         assert self.stream is not None
-        await self.stream.start_tls(self._tls, self.settings.host.lstrip("*"), self.hooks)
+        await self.stream.start_tls(self._tls, self.settings.host.lstrip("*"), self.hooks,
+                                    starttls=self.mode == SSLStartMode.EXPLICIT)
         self._tls_info = self.stream.tls_info
         self.engine.tls_active = True
         self.on_status("SSL handshake complete", 0, "")

@@ -29,8 +29,8 @@ import time
 from typing import Any, Optional
 
 from .. import tls as _tls
-from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPInputError, SMTPNotConnectedError,
-                      SMTPTLSError)
+from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPError, SMTPInputError,
+                      SMTPNotConnectedError, SMTPTLSError)
 from ..transport.clock import TimeoutClock
 from ..transport.stream import TokenBucket
 from .handshake import handshake
@@ -230,23 +230,28 @@ class AsyncStream(TimeoutClock):
         self._touch()
 
     # ------------------------------------------------------------------ TLS
-    async def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Any = None) -> None:
+    async def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Any = None, *,
+                        starttls: Optional[bool] = None) -> None:
         """TLS handshake (STARTTLS after the 220, or implicit TLS right after connect), then the
-        verification verdict; nothing is written in between."""
+        verification verdict; nothing is written in between. ``starttls`` (True: after STARTTLS,
+        False: implicit TLS) words the error when the server answers in plaintext: injection
+        after STARTTLS, a plaintext port with implicit TLS."""
         self._start_call()
         if self._tls_info is not None:
             raise SMTPTLSError("TLS is already active on this connection", 276)
         protocol = self._protocol
         if protocol.buffer or protocol.eof or protocol.lost:
-            early = bool(protocol.buffer)
+            early = bytes(protocol.buffer)
             self.abort()
+            if early and starttls is False:  # a TLS server never speaks first: this one speaks plaintext
+                raise _tls.handshake_error(None, starttls=False, received=early)
             if early:
                 raise SMTPTLSError("the server sent data before the TLS handshake (after its 220 reply to "
                                    "STARTTLS); refusing to go on, it could be injected", 276)
             raise SMTPTLSError("the server closed the connection before the TLS handshake", 276)
         try:
             transport, info = await handshake(self._transport, protocol, tls, server_hostname, hooks,
-                                              self._remaining(), self._timed_out)
+                                              self._remaining(), self._timed_out, starttls=starttls)
         except BaseException:
             self.abort()
             raise
@@ -316,6 +321,8 @@ async def open_stream(sock: socket.socket, timeout: float, absolute: bool = Fals
         raise SMTPInputError("timeout must be >= 0 (0 = no timeout)")
     if max_transfer_rate < 0:
         raise SMTPInputError("max_transfer_rate must be >= 0 (0 = unlimited)")
+    if max_reply_time < 0:
+        raise SMTPInputError("max_reply_time must be >= 0 (0 = no reply deadline)")
     loop = asyncio.get_running_loop()
     sock.setblocking(False)
     try:
@@ -324,5 +331,3 @@ async def open_stream(sock: socket.socket, timeout: float, absolute: bool = Fals
         sock.close()
         raise
     return AsyncStream(transport, protocol, timeout, absolute, max_transfer_rate, max_reply_time)
-    if max_reply_time < 0:
-        raise SMTPInputError("max_reply_time must be >= 0 (0 = no reply deadline)")

@@ -10,6 +10,7 @@ message's end of data went out (delivery unknown) or not (not delivered): see by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,13 @@ class Write:
     cannot be, the driver throws the error in (with ``bytes_written``, see the module doc)."""
 
     data: bytes
+
+
+# Read.reply: how much of the reply being waited for has already arrived. The engine has no
+# clock; this lets a driver time one whole reply (MaxReplyTime) from its first byte.
+REPLY_NOT_BEGUN = 0  # none of it: the timeout alone governs the wait
+REPLY_BEGUN_IN_LAST_READ = 1  # its first bytes came with the previous Read's data
+REPLY_BEGUN_EARLIER = 2  # it began before that, and is still unfinished
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +44,8 @@ class Read:
 class StartTLS:
     """Perform the TLS handshake on the stream now. Result: None (raise on failure)."""
 
-# Read.reply: how much of the reply being waited for has already arrived. The engine has no
-# clock; this lets a driver time one whole reply (MaxReplyTime) from its first byte.
-REPLY_NOT_BEGUN = 0  # none of it: the timeout alone governs the wait
-REPLY_BEGUN_IN_LAST_READ = 1  # its first bytes came with the previous Read's data
-REPLY_BEGUN_EARLIER = 2  # it began before that, and is still unfinished
 
+Action = Write | Read | StartTLS
 
 
 def bytes_written(error: BaseException) -> int:
@@ -51,4 +55,3 @@ def bytes_written(error: BaseException) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return 0
     return value
-Action = Write | Read | StartTLS

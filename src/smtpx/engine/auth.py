@@ -30,7 +30,8 @@ def authenticate(channel: Channel, options: EngineOptions, caps: Capabilities, t
     if mech.sends_cleartext and not tls_active and not options.allow_plaintext_auth:
         raise SMTPAuthError(
             f"AUTH {name} would send the password in clear over an unencrypted connection; "
-            "use TLS or allow it explicitly (AllowPlaintextAuth); nothing was sent"
+            "use TLS or allow it explicitly (AllowPlaintextAuth); nothing was sent",
+            plaintext_auth_refused=True,  # the CLI names its own flags for this one
         )
     masking = options.mask_sensitive
     secrets: list[str] = []  # every base64 blob sent, masked wherever a server line echoes it

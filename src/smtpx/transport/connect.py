@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..errors import SMTPConnectError, SMTPFirewallError, SMTPInputError
+from ..errors import SMTPConnectError, SMTPConnectTimeoutError, SMTPFirewallError, SMTPInputError
 from . import proxy as _proxy
 
 StatusCallback = Callable[[str, int, str], None]
@@ -300,8 +300,10 @@ def _connect_or_raise(name: str, port: int, options: ConnectOptions,
     except OSError as exc:
         code = socket_error_code(exc)
         where = _host_port(name, port) + _family_hint(name, options)
-        raise SMTPConnectError(f"{_code_text(exc)}: could not connect to {where}", code,
-                               socket_code=code) from exc
+        # A ConnectionError; a TimeoutError too when it timed out. errno: the socket's, if any.
+        kind = SMTPConnectTimeoutError if code == 10060 else SMTPConnectError
+        raise kind(f"{_code_text(exc)}: could not connect to {where}", code,
+                   socket_code=code, errno=exc.errno) from exc
 
 
 def _resolve(host: str, port: int, use_ipv6: int) -> list[tuple]:

@@ -32,7 +32,7 @@ import time
 from typing import Any, Optional
 
 from .. import tls as _tls
-from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPInputError, SMTPInterrupted,
+from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPError, SMTPInputError, SMTPInterrupted,
                       SMTPNotConnectedError, SMTPTLSError)
 from .clock import TimeoutClock
 
@@ -262,15 +262,18 @@ class SyncStream(TimeoutClock):
         return SMTPTLSError(f"TLS error while writing: {exc}", 283)
 
     # ------------------------------------------------------------------ TLS
-    def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Any = None) -> None:
+    def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Any = None, *,
+                  starttls: Optional[bool] = None) -> None:
         """TLS handshake on this connection (STARTTLS after the 220, or implicit TLS right after
         connect). Refuses if the server already sent bytes: those would have been injected
-        before the handshake (RFC 3207 section 6)."""
+        before the handshake (RFC 3207 section 6). ``starttls`` (True: after STARTTLS, False:
+        implicit TLS) words the error when the server answers in plaintext: injection after
+        STARTTLS, a plaintext port with implicit TLS (see smtpx.tls.handshake_error)."""
         self._start_call()
         if self._tls_info is not None:
             raise SMTPTLSError("TLS is already active on this connection", 276)
         try:
-            early = self._sock.recv(1, socket.MSG_PEEK)
+            early = self._sock.recv(256, socket.MSG_PEEK)
         except (BlockingIOError, InterruptedError):
             early = None
         except OSError as exc:
@@ -279,14 +282,19 @@ class SyncStream(TimeoutClock):
             self.close()
             if early == b"":
                 raise SMTPTLSError("the server closed the connection before the TLS handshake", 276)
+            if starttls is False:  # a TLS server never speaks first: this one speaks plaintext
+                raise _tls.handshake_error(None, starttls=False, received=early)
             raise SMTPTLSError("the server sent data before the TLS handshake (after its 220 reply to "
                                "STARTTLS); refusing to go on, it could be injected", 276)
         plain = self._sock
         try:
             ssock, info = _tls.handshake(plain, tls, server_hostname, hooks, wait=self._wait)
-        except BaseException:
+        except BaseException as exc:
             self._sock = plain  # closed by handshake(); close() below only tidies up
             self.close()
+            cause = exc.__cause__
+            if starttls is not None and getattr(exc, "plaintext_answer", False) and cause is not None:
+                raise _tls.handshake_error(cause, starttls=starttls) from cause  # worded for the mode
             raise
         self._sock = ssock
         self._tls_info = info
