@@ -11,9 +11,9 @@ import email.message
 import email.policy
 import email.utils
 
-from smtpx.compose import compose_message
-from smtpx.config import ConfigStore
-from smtpx.message_properties import MessageProperties
+from smtpx.message.compose import compose_message
+from smtpx.facade.config import ConfigStore
+from smtpx.facade.message_properties import MessageProperties
 
 FROM = '"Sender Name" <sender@example.com>'
 TO = "Recipient <to@example.org>"
@@ -67,7 +67,7 @@ def test_bench_compose_smtpx(benchmark, ratios):
 
 def test_bench_compose_smtpx_cold_address_cache(benchmark, ratios):
     """The same, with the parsed-address cache emptied every round (every address parsed anew)."""
-    from smtpx.addresses import _parse_cached
+    from smtpx.message.addresses import _parse_cached
 
     def cold() -> bytes:
         _parse_cached.cache_clear()

@@ -38,7 +38,7 @@ __all__ = [
 
 def __getattr__(name: str):  # lazy, so importing the kernels alone stays cheap
     if name == "SMTP":
-        from smtpx.smtp import SMTP
+        from smtpx.facade.smtp import SMTP
 
         return SMTP
     if name in ("Header", "MessageRecipient", "Firewall"):
@@ -46,7 +46,7 @@ def __getattr__(name: str):  # lazy, so importing the kernels alone stays cheap
 
         return getattr(types, name)
     if name == "Certificate":
-        from smtpx.certificate import Certificate
+        from smtpx.tls.certificate import Certificate
 
         return Certificate
     if name in ("SendResult", "RecipientResult"):  # what send() returns
@@ -54,7 +54,7 @@ def __getattr__(name: str):  # lazy, so importing the kernels alone stays cheap
 
         return getattr(engine, name)
     if name == "QueueRun":  # what process_queue() returns
-        from smtpx.queue import QueueRun
+        from smtpx.queue.files import QueueRun
 
         return QueueRun
     raise AttributeError(f"module 'smtpx' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """The reference's value types, as dataclasses with the reference's fields in snake_case:
-``Header``, ``MessageRecipient`` and ``Firewall``. (``Certificate`` lives in smtpx.certificate.)
+``Header``, ``MessageRecipient`` and ``Firewall``. (``Certificate`` lives in smtpx.tls.certificate.)
 """
 from __future__ import annotations
 

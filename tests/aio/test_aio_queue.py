@@ -14,7 +14,7 @@ import pytest
 
 import smtpx
 from smtpx.aio import AsyncSMTP
-from smtpx.queue import MAGIC, read_queue_file
+from smtpx.queue.files import MAGIC, read_queue_file
 
 from .helpers import HoldingServer, arun, client_for, interrupt_when
 

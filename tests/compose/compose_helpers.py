@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from smtpx.config import ConfigStore
-from smtpx.message_properties import MessageProperties
+from smtpx.facade.config import ConfigStore
+from smtpx.facade.message_properties import MessageProperties
 
 
 class Msg(MessageProperties):

@@ -1,4 +1,4 @@
-"""Strict address parsing and formatting (smtpx.addresses)."""
+"""Strict address parsing and formatting (smtpx.message.addresses)."""
 from __future__ import annotations
 
 import email.header
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smtpx.addresses import (
+from smtpx.message.addresses import (
     Mailbox,
     _fast_parse,
     _Parser,

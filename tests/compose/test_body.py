@@ -15,7 +15,7 @@ import tracemalloc
 import pytest
 from compose_helpers import Msg
 
-from smtpx.compose import STREAM_CHUNK, compose_message
+from smtpx.message.compose import STREAM_CHUNK, compose_message
 from smtpx.errors import SMTPInputError
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from compose_helpers import Msg
 
-from smtpx.compose import compose_message, format_date
+from smtpx.message.compose import compose_message, format_date
 from smtpx.enums import Importance, Priority, RecipientType, Sensitivity
 from smtpx.errors import SMTPConfigError, SMTPInputError
 from smtpx.types import MessageRecipient

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from smtpx import __version__
-from smtpx.config import SETTINGS, ConfigStore
+from smtpx.facade.config import SETTINGS, ConfigStore
 from smtpx.errors import SMTPConfigError
-from smtpx.message_properties import MessageProperties
+from smtpx.facade.message_properties import MessageProperties
 from smtpx.types import Firewall
 
 # The reference's config list (its lines 84-157), in its order.
@@ -284,7 +284,7 @@ def test_reset():
 def test_compose_reads_the_settings():
     """FoldHeaders / MaxHeaderLength / AllowEmptyTo / MessageIdAlgorithm / Charset /
     CloseStreamAfterTransfer have their effect on the message: see tests/compose."""
-    from smtpx.compose import compose_message
+    from smtpx.message.compose import compose_message
 
     owner = Owner()
     owner.from_ = "s@example.com"

@@ -8,7 +8,7 @@ import pytest
 
 import smtpx
 from smtpx.aio import AsyncSMTP
-from smtpx.config import ConfigStore
+from smtpx.facade.config import ConfigStore
 from smtpx.engine import EngineOptions
 from smtpx.errors import SMTPConfigError
 from smtpx.types import Firewall

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import smtpx
-from smtpx.compose import ComposedMessage
+from smtpx.message.compose import ComposedMessage
 from smtpx.engine import SendResult
 
 

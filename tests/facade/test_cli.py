@@ -130,7 +130,7 @@ def test_demo_prints_the_trace_and_the_received_message():
 
 def test_demo_without_aiosmtpd_names_the_extra():
     code = ("import sys; sys.modules['aiosmtpd'] = None\n"
-            "from smtpx.cli import main\n"
+            "from smtpx.cli.main import main\n"
             "sys.exit(main(['demo']))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 10

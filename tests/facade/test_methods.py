@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 import smtpx
-from smtpx.config import SETTINGS
+from smtpx.facade.config import SETTINGS
 from smtpx.enums import AuthMechanism, SSLStartMode
 
 

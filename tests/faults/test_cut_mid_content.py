@@ -337,7 +337,7 @@ def _suffix(folder, stem: str) -> str | None:
 
 
 def _queued_message(folder, stem: str) -> bytes:
-    from smtpx.queue import read_queue_file
+    from smtpx.queue.files import read_queue_file
 
     [name] = [n for n in os.listdir(folder) if n.rsplit(".", 1)[0] == stem]
     fd = os.open(os.path.join(folder, name), os.O_RDONLY)

@@ -171,7 +171,7 @@ def test_local_port_shows_the_chosen_port_while_connected(greeting_server):
         assert client._local_port() == chosen
         assert client.config("LocalPort") == str(chosen), (
             "config('LocalPort') must show the port chosen by the system while connected: "
-            "smtpx.config.ConfigStore.value() needs to return owner._local_port() for LocalPort "
+            "smtpx.facade.config.ConfigStore.value() needs to return owner._local_port() for LocalPort "
             "when the owner is connected (see the NET report)")
     finally:
         client.disconnect()

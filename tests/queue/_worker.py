@@ -6,7 +6,7 @@ import json
 import smtplib
 import sys
 
-from smtpx.queue import process_queue_dir
+from smtpx.queue.files import process_queue_dir
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Build real composed messages for the queue tests (through the mixin and compose)."""
 from __future__ import annotations
 
-from smtpx.compose import compose_message
-from smtpx.message_properties import MessageProperties
+from smtpx.message.compose import compose_message
+from smtpx.facade.message_properties import MessageProperties
 
 
 class Msg(MessageProperties):

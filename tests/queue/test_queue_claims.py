@@ -13,7 +13,7 @@ import pytest
 from queue_helpers import composed, wire_bytes
 
 from smtpx.errors import SMTPConnectionDropped, SMTPRecipientsRefused
-from smtpx.queue import QueueClaims, commit_after_session_failure, commit_window, write_queue_file
+from smtpx.queue.files import QueueClaims, commit_after_session_failure, commit_window, write_queue_file
 
 
 def _suffixes(folder) -> list[str]:

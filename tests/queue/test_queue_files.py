@@ -7,7 +7,7 @@ import pytest
 from queue_helpers import composed, wire_bytes
 
 from smtpx.errors import SMTPInputError
-from smtpx.queue import (
+from smtpx.queue.files import (
     MAGIC,
     QueueCorrupt,
     process_queue_dir,

@@ -12,7 +12,7 @@ import time
 
 from queue_helpers import composed, wire_bytes
 
-from smtpx.queue import process_queue_dir, write_queue_file
+from smtpx.queue.files import process_queue_dir, write_queue_file
 
 WORKER = os.path.join(os.path.dirname(__file__), "_worker.py")
 
@@ -89,7 +89,7 @@ def test_a_live_runs_sending_file_is_not_recovered(tmp_path):
     started = tmp_path / "started"
     code = (
         "import sys, time, pathlib\n"
-        "from smtpx.queue import process_queue_dir\n"
+        "from smtpx.queue.files import process_queue_dir\n"
         "def send_one(env, content):\n"
         "    pathlib.Path(sys.argv[2]).write_text('x')\n"
         "    time.sleep(3)\n"
@@ -118,8 +118,8 @@ def test_sigkill_during_queue_leaves_no_queued_file(tmp_path):
         "import sys, io, time\n"
         "sys.path.insert(0, sys.argv[2])\n"
         "from queue_helpers import Msg\n"
-        "from smtpx.compose import compose_message\n"
-        "from smtpx.queue import write_queue_file\n"
+        "from smtpx.message.compose import compose_message\n"
+        "from smtpx.queue.files import write_queue_file\n"
         "class Slow(io.RawIOBase):\n"
         "    def readable(self): return True\n"
         "    def readinto(self, b):\n"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from smtpx.certificate import Certificate, format_date
+from smtpx.tls.certificate import Certificate, format_date
 from smtpx.enums import CertStoreType
 from smtpx.errors import SMTPTLSError
 

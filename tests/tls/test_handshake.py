@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from smtpx import tls as T
-from smtpx.certificate import Certificate
+from smtpx.tls.certificate import Certificate
 from smtpx.enums import CertStoreType
 from smtpx.errors import SMTPCertificateError, SMTPTLSError
 

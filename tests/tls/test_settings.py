@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from smtpx import tls as T
-from smtpx.certificate import Certificate
+from smtpx.tls.certificate import Certificate
 from smtpx.errors import SMTPConfigError, SMTPTLSError
 
 

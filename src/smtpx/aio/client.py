@@ -2,7 +2,7 @@
 message composition, SessionSettings builder and engine as ``smtpx.SMTP``; methods are
 coroutines. See docs/async.md.
 
-What is shared, not copied: everything in ``smtpx.facade_base.FacadeBase``, which both facades
+What is shared, not copied: everything in ``smtpx.facade.base.FacadeBase``, which both facades
 inherit (properties, config(), state properties, events, option refresh, the halves of opening
 and sending around the I/O, send_batch's prepare and finish halves), and below it
 ``session_settings``, ``compose_message`` and the engine. This class only adds what differs:
@@ -18,23 +18,23 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Optional
 
 from smtpx import events as ev
-from smtpx.batch import BatchMessage
-from smtpx.compose import ComposedMessage, compose_message
-from smtpx.connection_properties import check_text
+from smtpx.facade.batch import BatchMessage
+from smtpx.message.compose import ComposedMessage, compose_message
+from smtpx.facade.connection_properties import check_text
 from smtpx.engine import SendResult
 from smtpx.enums import SSLStartMode
 from smtpx.errors import SMTPBusyError, SMTPError, SMTPInputError, SMTPInterrupted, SMTPNotConnectedError
 from smtpx.events import EVENT_NAMES
-from smtpx.facade_base import FacadeBase
+from smtpx.facade.base import FacadeBase
 from smtpx.kernels import Reply
-from smtpx.queue import QueueRun, queue_text
-from smtpx.raw_message import raw_message
+from smtpx.queue.files import QueueRun, queue_text
+from smtpx.message.raw import raw_message
 from smtpx.session import effective_start_mode
 
-from .handshake import NO_SESSION_REUSE
-from .interrupt import Interrupter
-from .queue_run import run_queue, write_in_thread
-from .session import AsyncSession
+from smtpx.aio.handshake import NO_SESSION_REUSE
+from smtpx.aio.interrupt import Interrupter
+from smtpx.aio.queue_run import run_queue, write_in_thread
+from smtpx.aio.session import AsyncSession
 
 __all__ = ["AsyncSMTP"]
 

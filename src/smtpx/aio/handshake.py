@@ -17,9 +17,9 @@ import asyncio
 import ssl
 from typing import Any, Callable, Optional
 
-from .. import tls as _tls
-from .. import tls_messages
-from ..errors import SMTPError, SMTPTLSError
+from smtpx import tls as _tls
+from smtpx.tls import messages as tls_messages
+from smtpx.errors import SMTPError, SMTPTLSError
 
 __all__ = ["handshake", "check_supported", "NO_SESSION_REUSE"]
 

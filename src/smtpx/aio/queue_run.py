@@ -17,7 +17,7 @@ import threading
 from typing import Any, Awaitable, Callable
 
 from smtpx.engine.envelope import Content, Envelope
-from smtpx.queue import QueueRun, process_queue_dir, write_queue_file
+from smtpx.queue.files import QueueRun, process_queue_dir, write_queue_file
 
 __all__ = ["run_queue", "write_in_thread"]
 

@@ -17,9 +17,9 @@ from smtpx.enums import SSLStartMode
 from smtpx.errors import SMTPError, SMTPNotConnectedError
 from smtpx.session import SessionSettings, effective_start_mode, keeps_connection, local_name, prepare_open
 
-from .driver import run
-from .handshake import check_supported
-from .stream import AsyncStream, open_stream
+from smtpx.aio.driver import run
+from smtpx.aio.handshake import check_supported
+from smtpx.aio.stream import AsyncStream, open_stream
 
 __all__ = ["AsyncSession"]
 

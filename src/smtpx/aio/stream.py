@@ -28,12 +28,12 @@ import ssl
 import time
 from typing import Any, Optional
 
-from .. import tls as _tls
-from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPError, SMTPInputError,
+from smtpx import tls as _tls
+from smtpx.errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPError, SMTPInputError,
                       SMTPNotConnectedError, SMTPTLSError)
-from ..transport.clock import TimeoutClock
-from ..transport.stream import TokenBucket
-from .handshake import handshake
+from smtpx.transport.clock import TimeoutClock
+from smtpx.transport.stream import TokenBucket
+from smtpx.aio.handshake import handshake
 
 __all__ = ["AsyncStream", "open_stream"]
 

@@ -22,16 +22,16 @@ or token in repr(), str() or an error message.
 """
 from __future__ import annotations
 
-from ..enums import AuthMechanism
-from ..errors import SMTPAuthError, SMTPInputError
-from .base import SASLMechanism
-from .cram_md5 import CramMD5Mechanism
-from .digest_md5 import DigestMD5Mechanism
-from .kerberos import GSSAPIMechanism
-from .login import LoginMechanism
-from .ntlm import NTLMMechanism
-from .plain import PlainMechanism
-from .xoauth2 import XOAuth2Mechanism
+from smtpx.enums import AuthMechanism
+from smtpx.errors import SMTPAuthError, SMTPInputError
+from smtpx.sasl.base import SASLMechanism
+from smtpx.sasl.cram_md5 import CramMD5Mechanism
+from smtpx.sasl.digest_md5 import DigestMD5Mechanism
+from smtpx.sasl.kerberos import GSSAPIMechanism
+from smtpx.sasl.login import LoginMechanism
+from smtpx.sasl.ntlm import NTLMMechanism
+from smtpx.sasl.plain import PlainMechanism
+from smtpx.sasl.xoauth2 import XOAuth2Mechanism
 
 __all__ = [
     "SASLMechanism",

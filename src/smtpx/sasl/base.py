@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..errors import SMTPAuthError, SMTPInputError
+from smtpx.errors import SMTPAuthError, SMTPInputError
 
 # Characters no mechanism here can carry in a user name or an authorization identity:
 # NUL ends strings on many servers, CR/LF end the command line or split a log entry.

@@ -4,8 +4,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from ..errors import SMTPAuthError
-from .base import SASLMechanism, check_user_password
+from smtpx.errors import SMTPAuthError
+from smtpx.sasl.base import SASLMechanism, check_user_password
 
 
 class CramMD5Mechanism(SASLMechanism):

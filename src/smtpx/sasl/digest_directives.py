@@ -1,7 +1,7 @@
 """Parse and write the ``name=value, name="quoted value"`` lists of DIGEST-MD5 (RFC 2831 §7)."""
 from __future__ import annotations
 
-from ..errors import SMTPAuthError
+from smtpx.errors import SMTPAuthError
 
 _SEPARATORS = " \t,"
 

@@ -13,9 +13,9 @@ import hashlib
 import hmac
 import os
 
-from ..errors import SMTPAuthError, SMTPInputError
-from .base import SASLMechanism, check_field, require_field
-from .digest_directives import parse_directives, quote, single
+from smtpx.errors import SMTPAuthError, SMTPInputError
+from smtpx.sasl.base import SASLMechanism, check_field, require_field
+from smtpx.sasl.digest_directives import parse_directives, quote, single
 
 MAX_CHALLENGE = 2048  # RFC 2831 §2.1.1: a digest-challenge is at most 2048 bytes
 _NC = "00000001"      # one authentication per challenge: the nonce count is always 1

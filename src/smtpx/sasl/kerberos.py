@@ -15,8 +15,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ..errors import SMTPAuthError
-from .base import SASLMechanism, check_field, require_field
+from smtpx.errors import SMTPAuthError
+from smtpx.sasl.base import SASLMechanism, check_field, require_field
 
 LAYER_NONE = 0x01
 LAYER_INTEGRITY = 0x02

@@ -2,7 +2,7 @@
 server prompt (draft-murchison-sasl-login). Both travel as plain base64."""
 from __future__ import annotations
 
-from .base import SASLMechanism, check_user_password
+from smtpx.sasl.base import SASLMechanism, check_user_password
 
 
 class LoginMechanism(SASLMechanism):

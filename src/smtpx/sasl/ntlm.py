@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SMTPAuthError
-from .base import SASLMechanism, check_field, check_user_password
+from smtpx.errors import SMTPAuthError
+from smtpx.sasl.base import SASLMechanism, check_field, check_user_password
 
 _MISSING_MSG = (
     "NTLM authentication needs the pyspnego package; install it with: pip install 'smtpx[ntlm]'"

@@ -1,7 +1,7 @@
 """SASL PLAIN (RFC 4616, amSASLPlain = 4): ``authzid NUL authcid NUL passwd`` in one message."""
 from __future__ import annotations
 
-from .base import SASLMechanism, check_field, require_field
+from smtpx.sasl.base import SASLMechanism, check_field, require_field
 
 
 class PlainMechanism(SASLMechanism):

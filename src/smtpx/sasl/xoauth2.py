@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .base import SASLMechanism, check_field, require_field
+from smtpx.sasl.base import SASLMechanism, check_field, require_field
 
 _CONTROL = tuple(chr(c) for c in range(0x20)) + ("\x7f",)  # includes \x01, the separator
 

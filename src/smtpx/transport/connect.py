@@ -42,8 +42,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..errors import SMTPConnectError, SMTPConnectTimeoutError, SMTPFirewallError, SMTPInputError
-from . import proxy as _proxy
+from smtpx.errors import SMTPConnectError, SMTPConnectTimeoutError, SMTPFirewallError, SMTPInputError
+from smtpx.transport import proxy as _proxy
 
 StatusCallback = Callable[[str, int, str], None]
 

@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from ..enums import FirewallType
-from ..errors import SMTPFirewallError, SMTPInputError
+from smtpx.enums import FirewallType
+from smtpx.errors import SMTPFirewallError, SMTPInputError
 
 DEFAULT_PORTS = {FirewallType.TUNNEL: 80, FirewallType.SOCKS4: 1080,
                  FirewallType.SOCKS5: 1080, FirewallType.SOCKS4A: 1080}

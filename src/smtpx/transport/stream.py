@@ -31,10 +31,10 @@ import threading
 import time
 from typing import Any, Optional
 
-from .. import tls as _tls
-from ..errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPError, SMTPInputError, SMTPInterrupted,
+from smtpx import tls as _tls
+from smtpx.errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPError, SMTPInputError, SMTPInterrupted,
                       SMTPNotConnectedError, SMTPTLSError)
-from .clock import TimeoutClock
+from smtpx.transport.clock import TimeoutClock
 
 __all__ = ["SyncStream", "TokenBucket"]
 

@@ -15,18 +15,18 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from smtpx import events as ev
-from smtpx.batch import Batch, BatchMessage
-from smtpx.certificate import Certificate
-from smtpx.compose import ComposedMessage, compose_message
-from smtpx.config import ConfigStore
-from smtpx.connection_properties import ConnectionProperties
+from smtpx.facade.batch import Batch, BatchMessage
+from smtpx.tls.certificate import Certificate
+from smtpx.message.compose import ComposedMessage, compose_message
+from smtpx.facade.config import ConfigStore
+from smtpx.facade.connection_properties import ConnectionProperties
 from smtpx.engine import SendResult
 from smtpx.engine.tracing import reply_lines
 from smtpx.errors import SMTPConfigError, SMTPError, SMTPInputError, SMTPNotSupportedError
-from smtpx.facade_events import EventSink, FacadeTLSHooks
-from smtpx.message_properties import MessageProperties
+from smtpx.facade.event_sink import EventSink, FacadeTLSHooks
+from smtpx.facade.message_properties import MessageProperties
 from smtpx.session import SessionSettings
-from smtpx.session_settings import engine_options, session_settings
+from smtpx.facade.session_settings import engine_options, session_settings
 
 __all__ = ["FacadeBase", "Handler"]
 

@@ -194,7 +194,7 @@ def _send(args: argparse.Namespace) -> int:
 
 def _demo() -> int:
     try:
-        from smtpx.demo import run_demo
+        from smtpx.cli.demo import run_demo
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "aiosmtpd":
             print("smtpx demo needs aiosmtpd, which is not installed. Install it with:\n"

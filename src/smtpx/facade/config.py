@@ -102,7 +102,7 @@ def _envid(name: str, value: str) -> str:
 def _ca_certs(name: str, value: str) -> str:
     """PEM text, a PEM file or a folder of PEM files; anything else is an error now, not a
     later "untrusted" (the check loads them into OpenSSL once)."""
-    from smtpx.tls_verify import trust_anchors  # cryptography is loaded only when TLS is used
+    from smtpx.tls.verify import trust_anchors  # cryptography is loaded only when TLS is used
 
     trust_anchors(value, use_system=False)
     return value

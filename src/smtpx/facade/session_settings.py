@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from smtpx.config import ConfigStore
+from smtpx.facade.config import ConfigStore
 from smtpx.engine import EngineOptions
 from smtpx.enums import AuthMechanism
 from smtpx.errors import SMTPInputError, SMTPNotSupportedError

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smtpx.addresses import parse_mailbox, parse_reverse_path
+from smtpx.message.addresses import parse_mailbox, parse_reverse_path
 from smtpx.engine import Content, Envelope, EnvelopeRecipient
 from smtpx.errors import SMTPInputError
 

@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator, MutableSequence
 from typing import IO, Any, overload
 
-from smtpx.addresses import (
+from smtpx.message.addresses import (
     Mailbox,
     check_header_text,
     format_address_list,
@@ -222,7 +222,7 @@ class MessageProperties:
 
     def _init_message_properties(self) -> None:
         if getattr(self, "_config", None) is None:
-            from smtpx.config import ConfigStore
+            from smtpx.facade.config import ConfigStore
 
             self._config = ConfigStore(self)
         self._mp_from = ""
@@ -472,14 +472,14 @@ class MessageProperties:
     @property
     def message_headers(self) -> list[Header]:
         """The headers that will be sent (Date and Message-ID freshly generated when "*")."""
-        from smtpx.compose import preview_headers
+        from smtpx.message.compose import preview_headers
 
         return preview_headers(self).headers
 
     @property
     def message_headers_string(self) -> str:
         """The header block that will be sent, folded and encoded, ending with the empty line."""
-        from smtpx.compose import preview_headers
+        from smtpx.message.compose import preview_headers
 
         return preview_headers(self).text
 

@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import IO, Any
 
 from smtpx import kernels
-from smtpx.addresses import (
+from smtpx.message.addresses import (
     Mailbox,
     check_header_text,
     display_name_is_encoded,
@@ -43,7 +43,7 @@ from smtpx.addresses import (
 from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
 from smtpx.enums import Importance, Priority, RecipientType, Sensitivity
 from smtpx.errors import SMTPInputError
-from smtpx.message_properties import recipient_mailbox
+from smtpx.facade.message_properties import recipient_mailbox
 from smtpx.types import Header
 
 __all__ = [

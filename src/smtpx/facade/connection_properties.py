@@ -13,7 +13,7 @@ import ssl
 
 from typing import Any
 
-from smtpx.certificate import Certificate
+from smtpx.tls.certificate import Certificate
 from smtpx.enums import AuthMechanism, SSLProvider, SSLStartMode
 from smtpx.errors import SMTPInputError
 from smtpx.types import Firewall

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtensionOID
 
-from .certificate import Certificate, format_date
-from .errors import SMTPConfigError
+from smtpx.tls.certificate import Certificate, format_date
+from smtpx.errors import SMTPConfigError
 
 __all__ = ["verify_server_chain", "TrustAnchors", "trust_anchors", "status_for_openssl_error",
            "STATUS_OK", "STATUS_EXPIRED", "STATUS_NOT_YET_VALID", "STATUS_SELF_SIGNED",

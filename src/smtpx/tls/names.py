@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 
-from .errors import SMTPConfigError
+from smtpx.errors import SMTPConfigError
 
 __all__ = ["protocol_range", "openssl_cipher_string", "DEFAULT_ENABLED_PROTOCOLS", "IANA_TO_OPENSSL",
            "OPENSSL_TO_IANA", "TLS13_SUITES"]

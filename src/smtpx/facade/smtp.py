@@ -19,9 +19,9 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from smtpx.batch import BatchMessage
-from smtpx.compose import ComposedMessage, compose_message
-from smtpx.connection_properties import check_text
+from smtpx.facade.batch import BatchMessage
+from smtpx.message.compose import ComposedMessage, compose_message
+from smtpx.facade.connection_properties import check_text
 from smtpx.engine import SendResult
 from smtpx.errors import (
     SMTPBusyError,
@@ -30,9 +30,9 @@ from smtpx.errors import (
     SMTPNotConnectedError,
     SMTPServiceClosing,
 )
-from smtpx.facade_base import FacadeBase
+from smtpx.facade.base import FacadeBase
 from smtpx.kernels import Reply
-from smtpx.queue import (
+from smtpx.queue.files import (
     QUEUE_WINDOW,
     ClaimedFile,
     QueueClaims,
@@ -42,7 +42,7 @@ from smtpx.queue import (
     queue_text,
     write_queue_file,
 )
-from smtpx.raw_message import raw_message
+from smtpx.message.raw import raw_message
 from smtpx.session import Session
 
 __all__ = ["SMTP"]

@@ -46,8 +46,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from .enums import CertStoreType
-from .errors import SMTPCertificateStoreError, SMTPTLSError
+from smtpx.enums import CertStoreType
+from smtpx.errors import SMTPCertificateStoreError, SMTPTLSError
 
 __all__ = ["Certificate", "format_date"]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Generator, Iterable, Sequence, Union
 
-from smtpx.compose import ComposedMessage
+from smtpx.message.compose import ComposedMessage
 from smtpx.engine import Content, Envelope, SendResult
 from smtpx.errors import SMTPError, SMTPInputError
-from smtpx.raw_message import raw_message
+from smtpx.message.raw import raw_message
 
 __all__ = ["Batch", "BatchMessage", "remap_batch_error"]
 
