@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds smtpx (compiled kernels) on the other CPython versions this machine has (3.10, 3.12,
+# Builds smtpx (compiled kernels) on the other CPython versions this machine has (3.12 and
 # 3.13 via pyenv or python3.X on PATH) and runs the kernel, engine, SASL, compose, config,
 # TLS, facade and asyncio tests on each (after scripts/test.sh, so the servers they need exist).
+# Python 3.10, the oldest supported, is covered by scripts/test-lowest.sh (the same tests and
+# more, with every dependency at its floor), so it is not run twice.
 # A version that is not installed is skipped with a message; a failure on one that is, fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for version in 3.10 3.12 3.13; do
+for version in 3.12 3.13; do
   python_bin=""
   if [ -d "${PYENV_ROOT:-$HOME/.pyenv}/versions" ]; then
     match=$(ls "${PYENV_ROOT:-$HOME/.pyenv}/versions" | grep -E "^${version//./\\.}\.[0-9]+$" | sort -V | tail -n 1 || true)

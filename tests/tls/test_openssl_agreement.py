@@ -60,8 +60,8 @@ def rows(tmp_path_factory) -> dict[str, Row]:
     return {
         "openssl CA without keyUsage": Row(op.leaf_chain.read_bytes(), op.leaf_key.read_bytes(), op_ca, "localhost", True),
         "openssl CA, IP address": Row(op.leaf_chain.read_bytes(), op.leaf_key.read_bytes(), op_ca, "127.0.0.1", True),
-        # Whether the common name counts is ssl's hostname_checks_common_name on this Python
-        # (and 3.13's X509_STRICT may refuse the version 1 certificate on its own): OpenSSL decides.
+        # Whether the common name counts is ssl's hostname_checks_common_name on this Python:
+        # OpenSSL decides.
         "openssl CN-only certificate, no SAN": Row(op.cn_only_chain.read_bytes(), op.cn_only_key.read_bytes(), op_ca,
                                                    "localhost", None),
         "openssl self-signed server, trusted itself": Row(op.self_signed.read_bytes(), op.self_signed_key.read_bytes(),
@@ -93,11 +93,15 @@ def rows(tmp_path_factory) -> dict[str, Row]:
     }
 
 
-def _openssl_accepts(port: int, ca_file: str, host: str) -> bool:
-    """The reference: what smtplib does with ssl.create_default_context(cafile=...), plus the
-    platform's store, which smtpx trusts as well."""
+def _openssl_accepts(port: int, ca_file: str, host: str, strict: bool = False) -> bool:
+    """The reference: OpenSSL's verification as ssl.create_default_context(cafile=...) sets it
+    up, plus the platform's store, which smtpx trusts as well. Python 3.13 adds X509_STRICT to
+    create_default_context; OpenSSL's own rules (openssl verify, Postfix) do not have it, and
+    smtpx follows them (docs/tls.md), so the reference leaves it out unless ``strict``."""
     ctx = ssl.create_default_context(cafile=ca_file)
     ctx.load_default_certs()
+    if not strict:
+        ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         try:
             with ctx.wrap_socket(sock, server_hostname=host):
@@ -145,3 +149,17 @@ def test_smtpx_verdict_equals_openssl(rows, name, make_server, tmp_path):
 
 def test_every_row_is_listed(rows):
     assert sorted(rows) == sorted(ROW_IDS)
+
+
+def test_python_313_strict_default_refuses_what_openssl_accepts(rows, make_server, tmp_path):
+    """The one deliberate difference from create_default_context (docs/tls.md): where this
+    Python's default context sets X509_STRICT (3.13+), it refuses the openssl-made CA without
+    keyUsage; OpenSSL's own rules and smtpx accept it on every Python."""
+    row = rows["openssl CA without keyUsage"]
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(row.ca)
+    server = make_server(server_context(row.chain, row.key))
+    strict_default = bool(ssl.create_default_context().verify_flags & ssl.VERIFY_X509_STRICT)
+    assert _openssl_accepts(server.port, str(ca_file), row.host, strict=True) is (not strict_default)
+    assert _openssl_accepts(server.port, str(ca_file), row.host) is True
+    assert _smtpx_verdict(server.port, str(ca_file), row.host) == (True, T.STATUS_OK)

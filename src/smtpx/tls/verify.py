@@ -2,11 +2,20 @@
 each kind of failure (why this design: see smtpx.tls).
 
 The verdict is OpenSSL's: the chain the server sent is handed to an OpenSSL client of the
-``ssl`` module built like ``ssl.create_default_context()`` (same library, same flags, same
-host name rules, same trust anchors), through an in-memory TLS 1.2 exchange that stops right
-after OpenSSL has verified the certificates (see :func:`_openssl_check`). So smtpx accepts
-exactly the chains that ``ssl.create_default_context(cafile=...)`` with ``check_hostname``
-accepts on the same Python, and refuses the ones it refuses.
+``ssl`` module built by ``ssl.create_default_context()`` (same library, same host name rules,
+same trust anchors), through an in-memory TLS 1.2 exchange that stops right after OpenSSL has
+verified the certificates (see :func:`_openssl_check`). So smtpx accepts exactly the chains
+that OpenSSL's verification accepts (``openssl verify``, Postfix, and
+``ssl.create_default_context(cafile=...)`` with ``check_hostname``), and refuses the ones it
+refuses.
+
+One flag is left out on purpose: Python 3.13's ``create_default_context()`` adds
+``VERIFY_X509_STRICT``, which refuses CAs without a keyUsage extension, the company CAs that
+``openssl req -x509`` makes with OpenSSL's default configuration and that OpenSSL itself,
+Postfix and older Pythons accept. smtpx verifies without it on every Python, so one program
+trusts the same CAs whatever Python runs it (``VERIFY_X509_PARTIAL_CHAIN``, which 3.13 adds
+too, is kept where the Python sets it). A user who wants X509_STRICT passes their own
+``ssl_context``.
 
 The *reasons* come from further checks by OpenSSL (the chain alone, the host name alone) and
 from the leaf's validity dates, so that an expired certificate for the wrong host reports
@@ -79,14 +88,16 @@ class TrustAnchors:
 
     def context(self) -> ssl.SSLContext:
         """A verifying client context with these anchors, built by ``ssl.create_default_context``
-        (so its flags and host name rules are this Python's defaults)."""
+        (this Python's host name rules and flags, less X509_STRICT: see the module doc)."""
         given = bool(self.cafile or self.cadata)
         try:
             if not given:
-                return ssl.create_default_context() if self.use_system else _without_anchors()
-            ctx = ssl.create_default_context(cafile=self.cafile or None, cadata=self.cadata or None)
-            if self.use_system:
-                ctx.load_default_certs()
+                ctx = ssl.create_default_context() if self.use_system else _without_anchors()
+            else:
+                ctx = ssl.create_default_context(cafile=self.cafile or None, cadata=self.cadata or None)
+                if self.use_system:
+                    ctx.load_default_certs()
+            ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT  # OpenSSL's own rules (see the module doc)
             return ctx
         except (ssl.SSLError, OSError, ValueError) as exc:
             raise SMTPConfigError(f"SSLServerCACerts: OpenSSL cannot load these CA certificates: {exc}") from exc
