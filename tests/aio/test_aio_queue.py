@@ -1,7 +1,7 @@
 """AsyncSMTP.queue() and process_queue() against real aiosmtpd servers: queue files that the
-sync facade delivers byte for byte, runs that settle every file as smtpx.SMTP's do (same
-smtpx.queue code), on_error on the loop's thread, and interrupt / cancel leaving the file
-being sent as *.sending for the next run."""
+sync facade delivers byte for byte, runs that settle every file as smtpx.SMTP's do (the same
+run, smtpx.queue.runner), on_error on the loop's thread, and interrupt / cancel leaving the
+files being sent as *.sending for the next run."""
 from __future__ import annotations
 
 import asyncio
@@ -170,13 +170,15 @@ def test_interrupt_stops_the_run_and_the_next_run_recovers_the_file(tmp_path):
                 await client.process_queue(str(tmp_path))
             assert srv.released_replies == 0  # it did not wait for the held reply
             assert not client.connected and client.idle
-            # Not settled: the file being sent is left for recovery, the next one untouched.
-            assert _names(tmp_path) == [f"{stems[0]}.sending", f"{stems[1]}.queued"]
+            # Not settled: the window being sent (both files: SMTP.process_queue's windows) is
+            # left for recovery.
+            assert _names(tmp_path) == [f"{stems[0]}.sending", f"{stems[1]}.sending"]
             srv.release.set()
             return await client.process_queue(str(tmp_path))
 
         run = arun(go)
-    assert run.recovered == [f"{stems[0]}.sending"] and len(run.sent) == 2 and run.failed == []
+    assert run.recovered == [f"{stems[0]}.sending", f"{stems[1]}.sending"] and len(run.sent) == 2
+    assert run.failed == []
     assert _names(tmp_path) == []
     assert srv.messages == expected
 

@@ -1,11 +1,11 @@
-"""smtpx.session.run: the sync driver over an in-memory byte stream and the real engine."""
+"""smtpx.session.sync.run: the sync driver over an in-memory byte stream and the real engine."""
 from __future__ import annotations
 
 import pytest
 
 import smtpx
 from smtpx.engine import Engine, EngineOptions, StartTLS
-from smtpx.session import run
+from smtpx.session.sync import run
 
 
 class BytesStream:
@@ -24,6 +24,9 @@ class BytesStream:
 
     def write(self, data: bytes) -> None:
         self.written += data
+
+    def track_reply(self, begun: bool, began_in_last_read: bool = False) -> None:
+        pass  # no MaxReplyTime here
 
 
 def test_run_performs_writes_and_reads_and_returns_the_result():

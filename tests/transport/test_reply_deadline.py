@@ -1,6 +1,8 @@
 """The MaxReplyTime rule of TimeoutClock (FAULTS.md item 39), on SyncStream and AsyncStream over
 real sockets on 127.0.0.1: one whole reply is bounded from its first byte; before that byte,
-and for writes, only the timeout counts.
+and for writes, only the timeout counts. The streams hear it through ``track_reply(begun,
+began_in_last_read)``, which the driver core (smtpx.session.core.engine_calls) calls from the
+engine's ``Read.reply`` before each read.
 
 No test asserts a duration: which error comes (its message names the rule that expired) and
 whether it comes at all is what is checked."""
@@ -13,53 +15,36 @@ import threading
 import pytest
 
 from smtpx.aio.stream import open_stream
-from smtpx.engine.actions import REPLY_BEGUN_EARLIER, REPLY_BEGUN_IN_LAST_READ, REPLY_NOT_BEGUN
 from smtpx.errors import SMTPInputError, SMTPTimeoutError
 from smtpx.transport.stream import SyncStream
 
+from tests.servers.sockets import LoopbackServer
 
-class Peer:
+
+class Peer(LoopbackServer):
     """A one-connection peer on 127.0.0.1: sends ``first``, then ``b"x"`` every ``gap`` seconds
     (``gap`` None: nothing more) until the test ends; keeps what it receives."""
 
     def __init__(self, first: bytes = b"2", gap: float | None = None) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.first, self.gap = first, gap
         self.received = bytearray()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(max_connections=1, timeout=0.05)
 
-    def _run(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        with conn:
+    def handle(self, conn: socket.socket) -> None:
+        conn.sendall(self.first)
+        while not self.stopping.is_set():
             try:
-                conn.sendall(self.first)
-                conn.settimeout(0.05)
-                while not self.stop.is_set():
-                    try:
-                        data = conn.recv(65536)
-                        if not data:
-                            return
-                        self.received += data
-                    except socket.timeout:
-                        pass
-                    if self.gap is not None and not self.stop.wait(self.gap):
-                        conn.sendall(b"x")
-            except OSError:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                self.received += data
+            except socket.timeout:
                 pass
+            if self.gap is not None and not self.stopping.wait(self.gap):
+                conn.sendall(b"x")
 
     def socket(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.listener.close()
-        self.thread.join(5)
+        return socket.create_connection((self.host, self.port), timeout=5)
 
 
 @pytest.fixture
@@ -82,12 +67,12 @@ def is_reply_deadline(error: SMTPTimeoutError) -> bool:
 
 def read_reply_forever(stream: SyncStream) -> None:
     """What the driver does for a reply whose end never comes."""
-    stream.reply_progress(REPLY_NOT_BEGUN)
+    stream.track_reply(begun=False)
     assert stream.read()
-    stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+    stream.track_reply(begun=True, began_in_last_read=True)
     while True:
         assert stream.read()
-        stream.reply_progress(REPLY_BEGUN_EARLIER)
+        stream.track_reply(begun=True)
 
 
 # ---------------------------------------------------------------------------- SyncStream
@@ -110,7 +95,7 @@ def test_a_reply_that_stops_after_its_first_byte_is_cut_by_the_deadline(peer):
 def test_before_the_first_byte_only_the_timeout_counts(peer):
     p = peer(first=b"")  # silence
     with SyncStream(p.socket(), timeout=0.3, max_reply_time=0.1) as stream:
-        stream.reply_progress(REPLY_NOT_BEGUN)
+        stream.track_reply(begun=False)
         with pytest.raises(SMTPTimeoutError) as info:
             stream.read()
         assert "inactivity timeout" in str(info.value) and not is_reply_deadline(info.value)
@@ -120,8 +105,8 @@ def test_not_begun_clears_a_running_deadline(peer):
     p = peer()
     with SyncStream(p.socket(), timeout=0.3, max_reply_time=0.1) as stream:
         assert stream.read() == b"2"
-        stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
-        stream.reply_progress(REPLY_NOT_BEGUN)  # that reply ended; the next has not begun
+        stream.track_reply(begun=True, began_in_last_read=True)
+        stream.track_reply(begun=False)  # that reply ended; the next has not begun
         with pytest.raises(SMTPTimeoutError) as info:
             stream.read()
         assert "inactivity timeout" in str(info.value)
@@ -131,7 +116,7 @@ def test_the_deadline_bounds_reads_only(peer):
     p = peer()
     with SyncStream(p.socket(), timeout=5, max_reply_time=0.1) as stream:
         assert stream.read() == b"2"
-        stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+        stream.track_reply(begun=True, began_in_last_read=True)
         threading.Event().wait(0.2)  # the reply deadline passes
         stream.write(b"NOOP\r\n")  # a write is not cut by it (the timeout alone bounds writes)
         with pytest.raises(SMTPTimeoutError) as info:
@@ -145,12 +130,12 @@ def test_bytes_that_arrived_before_the_deadline_passed_are_still_read(peer):
     p = peer(gap=0.05)
     with SyncStream(p.socket(), timeout=5, max_reply_time=0.1) as stream:
         assert stream.read() == b"2"
-        stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+        stream.track_reply(begun=True, began_in_last_read=True)
         threading.Event().wait(0.3)  # more bytes arrive; the deadline passes
         assert stream.read().startswith(b"x")
         with pytest.raises(SMTPTimeoutError) as info:
             while True:
-                stream.reply_progress(REPLY_BEGUN_EARLIER)
+                stream.track_reply(begun=True)
                 stream.read()
         assert is_reply_deadline(info.value)
 
@@ -158,13 +143,13 @@ def test_bytes_that_arrived_before_the_deadline_passed_are_still_read(peer):
 def test_zero_means_no_reply_deadline(peer):
     p = peer(gap=0.05)
     with SyncStream(p.socket(), timeout=5, max_reply_time=0) as stream:
-        stream.reply_progress(REPLY_NOT_BEGUN)
+        stream.track_reply(begun=False)
         assert stream.read()
-        stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+        stream.track_reply(begun=True, began_in_last_read=True)
         got = b""
         while len(got) < 12:  # about 0.6 s of trickle: a 0.1 s deadline would have cut it
             got += stream.read()
-            stream.reply_progress(REPLY_BEGUN_EARLIER)
+            stream.track_reply(begun=True)
 
 
 def test_a_negative_max_reply_time_is_refused(peer):
@@ -183,12 +168,12 @@ def test_async_a_trickle_is_cut_by_the_reply_deadline(peer):
     async def main() -> None:
         stream = await open_stream(p.socket(), timeout=5, max_reply_time=0.5)
         try:
-            stream.reply_progress(REPLY_NOT_BEGUN)
+            stream.track_reply(begun=False)
             assert await stream.read()
-            stream.reply_progress(REPLY_BEGUN_IN_LAST_READ)
+            stream.track_reply(begun=True, began_in_last_read=True)
             while True:
                 assert await stream.read()
-                stream.reply_progress(REPLY_BEGUN_EARLIER)
+                stream.track_reply(begun=True)
         finally:
             stream.abort()
 
@@ -203,7 +188,7 @@ def test_async_before_the_first_byte_only_the_timeout_counts(peer):
     async def main() -> None:
         stream = await open_stream(p.socket(), timeout=0.3, max_reply_time=0.1)
         try:
-            stream.reply_progress(REPLY_NOT_BEGUN)
+            stream.track_reply(begun=False)
             await stream.read()
         finally:
             stream.abort()

@@ -1,39 +1,31 @@
-"""The durable queue for AsyncSMTP: ``smtpx.queue``'s own functions, with the file work in a
-worker thread and the sending on the event loop.
+"""The durable queue for AsyncSMTP: the file work of smtpx.queue in worker threads, so the
+event loop never waits for a disk.
 
-``process_queue_dir`` (claim, read, settle: flock, renames, fsync) runs unchanged in a worker
-thread, so every guarantee of docs/queue.md is the same code as in smtpx.SMTP. Its
-``send_one`` callback hands each message to the loop (``run_coroutine_threadsafe``) and waits:
-the message goes out on the AsyncSMTP connection while the thread holds the file's lock.
-A cancelled run (interrupt() or task.cancel()) cancels the send in flight and stops the thread
-without settling: the file being sent stays ``*.sending`` and the next run recovers it.
+``run_queue`` drives smtpx.queue.runner's ``queue_run`` (the same run as smtpx.SMTP's:
+pipelined windows, each file committed from its own outcome) on the loop, with each of its
+file steps (claim, commit: flock, renames, fsync) in a worker thread and each window sent with
+``await send(items)``. A cancelled run (interrupt() or task.cancel()) waits for the file step in
+progress to end (a thread cannot be stopped; leaving it would leave a file half handled), and
+the files the run still holds stay ``*.sending``: the next run recovers them.
 """
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import os
-import threading
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
-from smtpx.engine.envelope import Content, Envelope
-from smtpx.queue.files import QueueRun, process_queue_dir, write_queue_file
+from smtpx.queue.files import QueueRun, write_queue_file
+from smtpx.queue.runner import Items, OnError, Outcomes, queue_run
+from smtpx.session.aio import drive
 
 __all__ = ["run_queue", "write_in_thread"]
 
-SendOne = Callable[[Envelope, Content], Awaitable[Any]]
-OnError = Callable[[str, BaseException], None]
-
-
-class _StopRun(BaseException):
-    """Ends process_queue_dir at once, without settling the file being sent (a BaseException,
-    so the queue does not take it for a failed send)."""
+T = TypeVar("T")
 
 
 async def _finished(future: "asyncio.Future[Any]") -> None:
     """Wait until a worker thread's future is done, whatever it ends with, even through
-    further cancellations (the thread cannot be stopped; leaving before it ends would leave
-    a file half handled)."""
+    further cancellations."""
     while not future.done():
         try:
             await asyncio.shield(future)
@@ -43,60 +35,22 @@ async def _finished(future: "asyncio.Future[Any]") -> None:
             break
 
 
-class _Runner:
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: SendOne, on_error: OnError) -> None:
-        self._loop = loop
-        self._send = send
-        self._on_error = on_error
-        self._lock = threading.Lock()
-        self._stopped = False
-        self._sending: concurrent.futures.Future[Any] | None = None
-
-    # --- worker thread
-    def run(self, queue_dir: str, keep_queue: bool) -> QueueRun:
-        return process_queue_dir(queue_dir, self._send_one, keep_queue=keep_queue, on_error=self._failed)
-
-    def _send_one(self, envelope: Envelope, content: Content) -> Any:
-        with self._lock:
-            if self._stopped:
-                raise _StopRun()
-            future = asyncio.run_coroutine_threadsafe(self._send(envelope, content), self._loop)
-            self._sending = future
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            raise _StopRun() from None
-        finally:
-            with self._lock:
-                self._sending = None
-
-    def _failed(self, name: str, exc: BaseException) -> None:
-        # on_error handlers run on the loop's thread, like every other event.
-        async def fire() -> None:
-            self._on_error(name, exc)
-
-        asyncio.run_coroutine_threadsafe(fire(), self._loop).result()
-
-    # --- loop thread
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-            if self._sending is not None:
-                self._sending.cancel()  # cancels the send's task on the loop
-
-
-async def run_queue(queue_dir: str, send: SendOne, *, keep_queue: bool, on_error: OnError) -> QueueRun:
-    """process_queue_dir in a worker thread, each message sent with ``await send(envelope,
-    content)`` on this loop; ``on_error(name, exc)`` on this loop for each failed file."""
-    loop = asyncio.get_running_loop()
-    runner = _Runner(loop, send, on_error)
-    worker = loop.run_in_executor(None, runner.run, os.fspath(queue_dir), keep_queue)
+async def in_thread(work: Callable[[], T]) -> T:
+    """``work()`` in a worker thread. Cancelled meanwhile: the work is waited for, then the
+    cancellation goes on."""
+    future = asyncio.get_running_loop().run_in_executor(None, work)
     try:
-        return await asyncio.shield(worker)
+        return await asyncio.shield(future)
     except asyncio.CancelledError:
-        runner.stop()
-        await _finished(worker)  # the thread leaves its file *.sending and releases the lock
+        await _finished(future)
         raise
+
+
+async def run_queue(queue_dir: str, send: Callable[[Items], Awaitable[Outcomes]], *, keep_queue: bool,
+                    on_error: OnError) -> QueueRun:
+    """queue_run over ``queue_dir``: file work in worker threads, each window sent with ``await
+    send(items)`` on this loop; ``on_error(name, exc)`` on this loop for each failed file."""
+    return await drive(queue_run(os.fspath(queue_dir), send, in_thread, keep_queue=keep_queue, on_error=on_error))
 
 
 async def write_in_thread(queue_dir: str, composed: Any) -> str:

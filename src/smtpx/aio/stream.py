@@ -10,12 +10,15 @@ Same semantics as SyncStream:
 - timeouts (``timeout=0``: none) are *inactivity* by default (the clock restarts at the start
   of each call and whenever bytes move) or *absolute* (one deadline per operation from
   :meth:`begin_operation`; without one each call is its own operation); ``max_reply_time``
-  (MaxReplyTime, 0 = none) bounds one whole reply from its first byte (:meth:`reply_progress`);
+  (MaxReplyTime, 0 = none) bounds one whole reply from its first byte (:meth:`track_reply`);
 - ``await start_tls(settings, server_hostname, hooks)``: the handshake, then smtpx.tls's own
   verification and accept hook before anything else is written; bytes that arrived before the
   handshake are refused (RFC 3207 section 6);
 - the same typed errors: SMTPTimeoutError (301), SMTPConnectionDropped (1120),
   SMTPCommunicationError (162), SMTPTLSError (276/284), SMTPNotConnectedError (1117).
+
+Both implement smtpx.transport.byte_stream.ByteStream (this one as ``AsyncByteStream``: its
+I/O methods are coroutines), the interface the driver core runs the engine over.
 
 It is built on a small asyncio.Protocol rather than StreamReader, so that the bytes waiting
 before a TLS upgrade can be checked without reaching into StreamReader's private buffer.
@@ -31,6 +34,7 @@ from typing import Any, Optional
 from smtpx import tls as _tls
 from smtpx.errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPError, SMTPInputError,
                       SMTPNotConnectedError, SMTPTLSError)
+from smtpx.transport.byte_stream import Address
 from smtpx.transport.clock import TimeoutClock
 from smtpx.transport.stream import TokenBucket
 from smtpx.aio.handshake import handshake
@@ -117,8 +121,8 @@ class AsyncStream(TimeoutClock):
         self._bucket = TokenBucket(max_transfer_rate) if max_transfer_rate else None
         self._closed = False
         self._tls_info: Optional[_tls.TLSInfo] = None
-        self.local_address: tuple[Any, ...] = transport.get_extra_info("sockname") or ("", 0)
-        self.remote_address: tuple[Any, ...] = transport.get_extra_info("peername") or ("", 0)
+        self.local_address: Address = transport.get_extra_info("sockname") or ("", 0)
+        self.remote_address: Address = transport.get_extra_info("peername") or ("", 0)
 
     # ------------------------------------------------------------------ timeouts
     # begin_operation(), end_operation() and the timeout rules: TimeoutClock.
@@ -230,7 +234,7 @@ class AsyncStream(TimeoutClock):
         self._touch()
 
     # ------------------------------------------------------------------ TLS
-    async def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Any = None, *,
+    async def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Optional["_tls.TLSHooks"] = None, *,
                         starttls: Optional[bool] = None) -> None:
         """TLS handshake (STARTTLS after the 220, or implicit TLS right after connect), then the
         verification verdict; nothing is written in between. ``starttls`` (True: after STARTTLS,
@@ -272,17 +276,19 @@ class AsyncStream(TimeoutClock):
         return self._closed
 
     @property
-    def peer_closed(self) -> bool:
-        """The server closed its side (or the connection was lost); unread bytes may remain."""
-        return self._protocol.eof or self._protocol.lost
+    def usable(self) -> bool:
+        """Open, and not closed by the server (asyncio notices that at once; unread bytes may
+        remain: read_nowait() gives them)."""
+        protocol = self._protocol
+        return not self._closed and not protocol.eof and not protocol.lost
 
-    def take_pending(self) -> bytes:
-        """Without waiting: the bytes that arrived and were not read yet (b"" when none)."""
-        return self._protocol.take() if self._protocol.buffer else b""
-
-    @property
-    def interrupted(self) -> bool:
-        return False  # asyncio code cancels the task instead (see docs/async.md)
+    def read_nowait(self) -> bytes | None:
+        """Without waiting: the bytes that arrived and were not read yet; else b"" when the
+        server closed (or the connection was lost), None when all is quiet."""
+        protocol = self._protocol
+        if protocol.buffer:
+            return protocol.take()
+        return b"" if protocol.eof or protocol.lost else None
 
     # ------------------------------------------------------------------ close
     def abort(self) -> None:

@@ -1,6 +1,7 @@
 """The durable queue: queue files (written atomically); QueueClaims, which claims windows of
-files and commits each from its own outcome (SMTP.process_queue pipelines them); and
-process_queue_dir, the same cycle one file at a time. Format and guarantees: docs/queue.md.
+files and commits each from its own outcome (process_queue's run, smtpx.queue.runner, pipelines
+them); and process_queue_dir, the same cycle one file at a time with a caller's send_one.
+Format and guarantees: docs/queue.md.
 
 File layout (version 1)::
 
@@ -51,6 +52,7 @@ __all__ = [
     "QUEUE_WINDOW",
     "commit_window",
     "commit_after_session_failure",
+    "settle_after_session_failure",
     "MAGIC",
 ]
 
@@ -314,7 +316,8 @@ class QueueClaims:
     verified files (oldest first; corrupt ones are parked ``*.failed`` on the way, without
     being sent), ``commit(entry, error)`` settles one file from its own outcome, and
     ``leave(entry)`` releases one without settling it (it stays ``*.sending``; the next run
-    recovers it). Every claimed file must end in commit or leave. ``run`` records it all."""
+    recovers it). Every claimed file must end in commit or leave; ``leave_all()`` leaves every
+    one still held (a run that stops). ``run`` records it all."""
 
     def __init__(self, queue_dir: str | os.PathLike[str], keep_queue: bool = False,
                  on_error: Callable[[str, BaseException], None] | None = None) -> None:
@@ -323,6 +326,7 @@ class QueueClaims:
         self.on_error = on_error
         self.run = QueueRun()
         self._recovered_stems: set[str] = set()
+        self._held: set[ClaimedFile] = set()  # claimed, neither committed nor left yet
         # Listed once: files queued during the run wait for the next run.
         self._names = iter(sorted(n for n in os.listdir(self.path)
                                   if n.endswith((".queued", ".sending")) and not n.startswith(".")))
@@ -340,6 +344,7 @@ class QueueClaims:
                 entry = self._claim_one(name)
                 if entry is not None:
                     claimed.append(entry)
+                    self._held.add(entry)
                     renamed = renamed or entry.stem not in self._recovered_stems
             if renamed:
                 _fsync_dir(self.path)
@@ -403,9 +408,15 @@ class QueueClaims:
         """Release ``entry`` unsettled (certainly not delivered by this run, or its fate left to
         recovery): it stays ``*.sending`` and the next run that takes its lock sends it.
         Releasing twice is harmless (the descriptor is closed once)."""
+        self._held.discard(entry)
         fd, entry.fd = entry.fd, -1
         if fd >= 0:
             os.close(fd)
+
+    def leave_all(self) -> None:
+        """leave() every file still held: they stay ``*.sending`` for the next run."""
+        for entry in list(self._held):
+            self.leave(entry)
 
     def _record_failed(self, stem: str, error: BaseException) -> None:
         self.run.failed.append((f"{stem}.failed", error))
@@ -429,8 +440,8 @@ def process_queue_dir(
     entry or None (certainly not delivered, e.g. cut before its end of data) -> the file stays
     ``*.sending`` for the next run, and the run stops: the exception is raised (an SMTPError
     with ``.queue_run``). KeyboardInterrupt and SystemExit stop the run too; the file being
-    sent stays ``*.sending`` and the next run recovers it. (SMTP.process_queue uses
-    QueueClaims directly, to pipeline many files.)"""
+    sent stays ``*.sending`` and the next run recovers it. (SMTP.process_queue and
+    AsyncSMTP.process_queue pipeline many files instead: smtpx.queue.runner.)"""
     claims = QueueClaims(queue_dir, keep_queue, on_error)
     while True:
         window = claims.claim(1)
@@ -467,11 +478,26 @@ def commit_window(claims: QueueClaims, window: list[ClaimedFile], outcomes: list
 
 def commit_after_session_failure(claims: QueueClaims, window: list[ClaimedFile],
                                  error: BaseException) -> list[ClaimedFile]:
-    """A window whose session failed (421, EOF, timeout, interrupt...). ``error.results`` (the
-    engine's, one per file taken) says what is known: a final outcome -> committed as such; end
-    of data written without a reply (delivery unknown) or a partial delivery -> ``*.failed``,
-    never sent again; None or no entry -> certainly not delivered: returned, still claimed, for
-    the caller to send again or ``leave``."""
+    """A window whose session failed: settle_after_session_failure's verdicts committed; the
+    files certainly not delivered are returned, still claimed, for the caller to send again or
+    ``leave``."""
+    settled, unsent = settle_after_session_failure(window, error)
+    try:
+        claims.commit_many(settled)
+    except BaseException:
+        for entry in unsent:
+            claims.leave(entry)
+        raise
+    return unsent
+
+
+def settle_after_session_failure(window: list[ClaimedFile], error: BaseException
+                                 ) -> tuple[list[tuple[ClaimedFile, BaseException | None]], list[ClaimedFile]]:
+    """A window whose session failed (421, EOF, timeout, interrupt...): what to commit, and
+    what was certainly not delivered. ``error.results`` (the engine's, one per file taken) says
+    what is known: a final outcome -> committed as such; end of data written without a reply
+    (delivery unknown) or a partial delivery -> ``*.failed``, never sent again; None or no
+    entry (no ``.results`` at all: a cancellation, a failed connect) -> not delivered."""
     results = getattr(error, "results", None) or []
     unsent: list[ClaimedFile] = []
     settled: list[tuple[ClaimedFile, BaseException | None]] = []
@@ -483,13 +509,7 @@ def commit_after_session_failure(claims: QueueClaims, window: list[ClaimedFile],
             settled.append((entry, _delivery_unknown(entry, error, outcome)))
         else:
             settled.append((entry, outcome if isinstance(outcome, BaseException) else None))
-    try:
-        claims.commit_many(settled)
-    except BaseException:
-        for entry in unsent:
-            claims.leave(entry)
-        raise
-    return unsent
+    return settled, unsent
 
 
 def _delivery_unknown(entry: ClaimedFile, error: BaseException, outcome: SMTPConnectionDropped) -> BaseException:

@@ -9,9 +9,9 @@ without one, each call is its own operation.
 first byte was read until its last line: the inactivity timer restarts on every byte, so a
 server trickling one byte at a time would otherwise hold a read for as long as the size caps
 allow. The engine has no clock; each of its Read actions says how much of the awaited reply
-has arrived (``Read.reply``) and the driver passes that to :meth:`reply_progress` before the
-read. The deadline ends a read only when it has to wait for more bytes, so bytes already
-received are never refused for it. A server that is silent while it works (content scanning
+has arrived (``Read.reply``), and the driver core turns that into :meth:`track_reply` before
+the read (so this module knows nothing of the engine). The deadline ends a read only when it
+has to wait for more bytes, so bytes already received are never refused for it. A server that is silent while it works (content scanning
 before its reply to ".") is still governed by ``timeout`` alone.
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from smtpx.engine.actions import REPLY_BEGUN_IN_LAST_READ, REPLY_NOT_BEGUN
 from smtpx.errors import SMTPTimeoutError
 
 __all__ = ["TimeoutClock"]
@@ -54,13 +53,14 @@ class TimeoutClock:
     def end_operation(self) -> None:
         self._deadline = None
 
-    def reply_progress(self, progress: int) -> None:
-        """Before a read for a reply: how much of it has arrived (the engine's ``Read.reply``).
-        Not begun: no reply deadline. Begun in the last read: MaxReplyTime counts from when
-        that read returned. Begun earlier: the deadline already running is kept."""
-        if not self.max_reply_time or progress == REPLY_NOT_BEGUN:
+    def track_reply(self, begun: bool, began_in_last_read: bool = False) -> None:
+        """Before a read for a reply: has any of it arrived (``begun``), and did its first bytes
+        come with the last read (``began_in_last_read``)? Not begun: no reply deadline. Begun in
+        the last read: MaxReplyTime counts from when that read returned. Begun earlier: the
+        deadline already running is kept."""
+        if not self.max_reply_time or not begun:
             self._reply_deadline = None
-        elif progress == REPLY_BEGUN_IN_LAST_READ or self._reply_deadline is None:
+        elif began_in_last_read or self._reply_deadline is None:
             self._reply_deadline = self._read_at + self.max_reply_time
 
     def _touch(self) -> None:

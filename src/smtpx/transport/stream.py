@@ -14,7 +14,10 @@ wake-up socketpair, so that
   token bucket; waiting for tokens counts against an absolute deadline but not as inactivity;
 - ``max_reply_time`` (seconds, 0 = none; MaxReplyTime) bounds one whole server reply from its
   first byte, whatever the timeout kind: the driver says before each read how much of the reply
-  has arrived (:meth:`reply_progress`, from the engine's ``Read.reply``).
+  has arrived (:meth:`track_reply`, from the engine's ``Read.reply``).
+
+It implements smtpx.transport.byte_stream.ByteStream (``SyncByteStream``), the interface the
+sync driver runs the engine over; ``interrupt()`` is its own.
 
 Errors: SMTPTimeoutError (301), SMTPInterrupted (301), SMTPConnectionDropped (1120) when the
 peer resets or closes while we write, SMTPCommunicationError (162) for other socket errors,
@@ -29,11 +32,12 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from smtpx import tls as _tls
 from smtpx.errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPError, SMTPInputError, SMTPInterrupted,
                       SMTPNotConnectedError, SMTPTLSError)
+from smtpx.transport.byte_stream import Address
 from smtpx.transport.clock import TimeoutClock
 
 __all__ = ["SyncStream", "TokenBucket"]
@@ -42,7 +46,7 @@ _READ_SIZE = 65536
 _DROPPED_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN, errno.ENOTCONN}
 
 
-def _address(getter: Any) -> tuple[Any, ...]:
+def _address(getter: Callable[[], Address]) -> Address:
     try:
         return getter()
     except OSError:
@@ -83,7 +87,7 @@ class SyncStream(TimeoutClock):
             raise SMTPInputError("max_transfer_rate must be >= 0 (0 = unlimited)")
         if max_reply_time < 0:
             raise SMTPInputError("max_reply_time must be >= 0 (0 = no reply deadline)")
-        self._sock: Any = sock
+        self._sock: socket.socket = sock  # an ssl.SSLSocket after start_tls()
         self._init_clock(timeout, absolute, max_reply_time)
         self.max_transfer_rate = int(max_transfer_rate)
         self._bucket = TokenBucket(max_transfer_rate) if max_transfer_rate else None
@@ -97,8 +101,8 @@ class SyncStream(TimeoutClock):
         self._wake_w.setblocking(False)
         self._poller = select.poll() if hasattr(select, "poll") else None
         # Read once: after a reset getpeername() fails; the next read/write reports the reset.
-        self.local_address: tuple[Any, ...] = _address(sock.getsockname)
-        self.remote_address: tuple[Any, ...] = _address(sock.getpeername)
+        self.local_address: Address = _address(sock.getsockname)
+        self.remote_address: Address = _address(sock.getpeername)
 
     # ------------------------------------------------------------------ operations / timeouts
     # begin_operation(), end_operation() and the timeout rules: TimeoutClock.
@@ -171,6 +175,17 @@ class SyncStream(TimeoutClock):
                 raise self._tls_error(exc, reading=True) from exc
             except OSError as exc:
                 raise self._os_error(exc, "reading") from exc
+
+    def read_nowait(self) -> bytes | None:
+        """Without waiting (the socket is non-blocking): None when nothing arrived, b"" when the
+        peer closed or the connection broke (a reset, a TLS alert), else the bytes. A TLS socket
+        may have read only records that carry no data (session tickets): None."""
+        try:
+            return self._sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        except OSError:  # ssl.SSLError included: the connection cannot be used
+            return b""
 
     def write(self, data: bytes | bytearray | memoryview, throttle: bool = True) -> None:
         """Send all of ``data``; throttled by max_transfer_rate unless ``throttle`` is False.
@@ -262,7 +277,7 @@ class SyncStream(TimeoutClock):
         return SMTPTLSError(f"TLS error while writing: {exc}", 283)
 
     # ------------------------------------------------------------------ TLS
-    def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Any = None, *,
+    def start_tls(self, tls: "_tls.TLSSettings", server_hostname: str, hooks: Optional["_tls.TLSHooks"] = None, *,
                   starttls: Optional[bool] = None) -> None:
         """TLS handshake on this connection (STARTTLS after the 220, or implicit TLS right after
         connect). Refuses if the server already sent bytes: those would have been injected
@@ -308,14 +323,15 @@ class SyncStream(TimeoutClock):
     def tls_session(self) -> Optional[ssl.SSLSession]:
         """The TLS session to resume on the next connection (ReuseSSLSession). With TLS 1.3 the
         server sends its ticket after the handshake: read it after the first reply."""
-        return self._sock.session if self._tls_info is not None and not self._closed else None
+        sock = self._sock
+        return sock.session if isinstance(sock, ssl.SSLSocket) and not self._closed else None
 
     @property
     def is_tls(self) -> bool:
         return self._tls_info is not None
 
     @property
-    def raw_socket(self) -> Any:
+    def raw_socket(self) -> socket.socket:
         """The underlying socket (an ``ssl.SSLSocket`` after TLS), for inspection such as
         ``getsockopt``. Reading or writing on it directly would bypass the stream."""
         return self._sock
@@ -327,6 +343,11 @@ class SyncStream(TimeoutClock):
     @property
     def interrupted(self) -> bool:
         return self._interrupted.is_set()
+
+    @property
+    def usable(self) -> bool:
+        """Open and not interrupted (a peer's close shows at the next read)."""
+        return not self._closed and not self._interrupted.is_set()
 
     # ------------------------------------------------------------------ interrupt / close
     def interrupt(self) -> None:
@@ -342,7 +363,7 @@ class SyncStream(TimeoutClock):
         if self._closed:
             return
         self._closed = True
-        if self._tls_info is not None:
+        if self._tls_info is not None and isinstance(self._sock, ssl.SSLSocket):
             try:  # TLS 1.3 tickets arrive after the handshake: keep the latest for resumption
                 self._tls_info.session = self._sock.session or self._tls_info.session
             except (OSError, ValueError, AttributeError):
@@ -357,6 +378,10 @@ class SyncStream(TimeoutClock):
                 end.close()
             except OSError:
                 pass
+
+    def abort(self) -> None:
+        """close(): a sync close never waits for the peer."""
+        self.close()
 
     def _drain(self) -> None:
         """Discard bytes waiting in the kernel (e.g. TLS 1.3 session tickets nobody read):

@@ -1,0 +1,143 @@
+"""The sync driver: engine operations over a SyncStream, and one connection's life.
+
+``drive(calls)`` is the driver core's loop (session/core.py) that waits by calling, and
+``run(generator, stream)`` drives one engine operation with it (SMTP.process_queue drives its
+queue run with it too).
+``Session`` owns one connection: connect, the opening sequence, engine operations, QUIT and
+close; ``interrupt()`` from another thread wakes a blocked read or write.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Generator, TypeVar
+
+from smtpx.engine.actions import Action
+from smtpx.enums import SSLStartMode
+from smtpx.errors import SMTPError, SMTPInterrupted
+from smtpx.session.core import Call, SessionCore, StatusCallback, engine_calls
+from smtpx.session.settings import SessionSettings, local_name, prepare_open
+from smtpx.tls import TLSHooks
+from smtpx.transport.byte_stream import SyncByteStream
+from smtpx.transport.stream import SyncStream
+
+__all__ = ["drive", "run", "Session"]
+
+Sent = TypeVar("Sent")
+Result = TypeVar("Result")
+
+
+def drive(calls: Generator[Call[Sent], Sent, Result]) -> Result:
+    """Make each call ``calls`` yields and send back its result, or throw in the Exception it
+    raised; return what ``calls`` returns. The sync loop of the driver core (session/core.py)."""
+    try:
+        function, args = next(calls)
+        while True:
+            try:
+                sent = function(*args)
+            except Exception as exc:
+                function, args = calls.throw(exc)
+            else:
+                function, args = calls.send(sent)
+    except StopIteration as stop:
+        result: Result = stop.value
+        return result
+    finally:
+        calls.close()
+
+
+def run(
+    generator: Generator[Action, bytes | None, Result],
+    stream: SyncByteStream,
+    start_tls: Callable[[], None] | None = None,
+    check: Callable[[], None] | None = None,
+) -> Result:
+    """Run one engine operation to completion over ``stream`` and return its result.
+    ``start_tls`` performs the handshake for a StartTLS action; ``check`` runs before each
+    action and may raise (the Session's interrupt check). The rules: session.core.engine_calls."""
+    calls: Generator[Call[bytes | None], bytes | None, Result] = engine_calls(generator, stream, start_tls, check)
+    return drive(calls)
+
+
+class Session(SessionCore[SyncStream]):
+    """One connection: SyncStream + engine. Not thread-safe except ``interrupt()``."""
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        sink: object,
+        hooks: TLSHooks | None,
+        on_status: StatusCallback,
+        interrupted: threading.Event | None = None,
+    ) -> None:
+        super().__init__(settings, sink, hooks, on_status)
+        # Shared with the facade, so interrupt() also reaches a method between connections.
+        self._interrupted = interrupted if interrupted is not None else threading.Event()
+        self._lock = threading.Lock()  # guards stream against interrupt() from another thread
+
+    def open(self) -> None:
+        """Connect, then the opening sequence (TLS as the mode says, greeting, EHLO/HELO, AUTH)."""
+        from smtpx.transport.connect import ConnectOptions, open_connection
+
+        s = self.settings
+        self._tls = prepare_open(s, self.mode, self.engine.options)
+        self._check()
+        sock = open_connection(s.host, s.port, s.connect_options or ConnectOptions(), self.on_status)
+        stream = SyncStream(sock, s.timeout, s.absolute_timeout, s.max_transfer_rate, s.max_reply_time)
+        with self._lock:
+            self.stream = stream
+        stream.begin_operation()  # an absolute timeout covers the whole connect() or send()
+        try:
+            self.run(self._opening(s.hello_name or local_name(stream.local_address)))
+        except BaseException:
+            self.close(quit=self.alive)
+            raise
+
+    def _start_tls(self) -> None:
+        """The handshake for a StartTLS action (after STARTTLS's 220, or for implicit TLS)."""
+        tls, server_hostname = self._handshake_args()
+        self._connected_stream().start_tls(tls, server_hostname, self.hooks,
+                                           starttls=self.mode == SSLStartMode.EXPLICIT)
+        self._tls_started()
+
+    def _connected_stream(self) -> SyncStream:
+        stream = self.stream
+        assert stream is not None  # only called while an operation runs on it
+        return stream
+
+    def _check(self) -> None:
+        if self._interrupted.is_set():
+            self._interrupted.clear()
+            raise SMTPInterrupted("Operation interrupted.", 301)
+
+    def run(self, generator: Generator[Action, bytes | None, Result]) -> Result:
+        """Run one engine operation; drop the connection when it can no longer be trusted."""
+        stream = self._connected(generator)
+        try:
+            return run(generator, stream, self._start_tls, self._check)
+        except BaseException as exc:
+            if not self.keeps_connection(exc):
+                self._drop()
+            raise
+
+    def close(self, quit: bool = True) -> None:
+        """QUIT when the connection is still good (errors ignored: we are leaving), then close."""
+        if self.stream is None:
+            return
+        if quit and self.alive:
+            try:
+                self.run(self.engine.quit())
+            except SMTPError:
+                pass
+        self._drop()
+
+    def _detach(self) -> SyncStream | None:
+        with self._lock:
+            return super()._detach()
+
+    def interrupt(self) -> None:
+        """From another thread: the blocked read/write (or the next action) raises SMTPInterrupted."""
+        self._interrupted.set()
+        with self._lock:
+            stream = self.stream
+        if stream is not None:
+            stream.interrupt()
