@@ -133,7 +133,6 @@ class RecordingSink:
         self.trail: list[tuple[int, str]] = []
         self.events: list[tuple] = []
         self.errors: list[tuple[int, str]] = []
-        self.expanded: list[str] = []
 
     def pi_trail(self, direction: int, message: str) -> None:
         self.trail.append((direction, message))
@@ -149,9 +148,6 @@ class RecordingSink:
 
     def error(self, code: int, description: str) -> None:
         self.errors.append((code, description))
-
-    def expand(self, address: str) -> None:
-        self.expanded.append(address)
 
     def client_lines(self) -> list[str]:
         return [message for direction, message in self.trail if direction == 0]

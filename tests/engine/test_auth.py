@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from engine.scripted import C, S, Peer, ready_engine, run
+from tests.engine.scripted import C, S, Peer, ready_engine, run
 from smtpx.engine import EngineOptions
 from smtpx.errors import SMTPAuthError, SMTPServiceClosing
 

@@ -4,7 +4,7 @@ import base64
 import hashlib
 import hmac
 
-from engine.scripted import C, S, ready_engine, run
+from tests.engine.scripted import C, S, ready_engine, run
 from smtpx.engine import EngineOptions
 from smtpx.enums import AuthMechanism
 from smtpx.sasl import create_mechanism

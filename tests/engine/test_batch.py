@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.scripted import C, EOF, S, Peer, ready_engine, run
+from tests.engine.scripted import C, EOF, S, Peer, ready_engine, run
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient, Read, SendResult, Write
 from smtpx.errors import (
     SMTPConnectionDropped,

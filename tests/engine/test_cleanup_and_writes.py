@@ -3,7 +3,7 @@ when the RSET goes), refusal descriptions name the enhanced code once, and the e
 small content in one piece whatever chunks it arrives in."""
 import pytest
 
-from engine.scripted import C, S, Peer, RecordingSink, ready_engine, run
+from tests.engine.scripted import C, S, Peer, RecordingSink, ready_engine, run
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient
 from smtpx.engine.transfer import WRITE_SIZE, stuffed_pieces
 from smtpx.enums import RecipientType

@@ -1,7 +1,7 @@
 """VRFY, EXPN, NOOP, RSET, QUIT, raw commands and the state table."""
 import pytest
 
-from engine.scripted import C, EOF, S, Peer, RecordingSink, ready_engine, run
+from tests.engine.scripted import C, EOF, S, Peer, RecordingSink, ready_engine, run
 from smtpx.engine import TRANSITIONS, Content, Engine, EngineOptions, Envelope, EnvelopeRecipient, State
 from smtpx.errors import SMTPBusyError, SMTPInputError, SMTPNotConnectedError, SMTPReplyError, SMTPServiceClosing
 
@@ -30,19 +30,19 @@ def test_vrfy_non_ascii_with_smtputf8():
     run(engine.verify("jösé"), [C("VRFY jösé SMTPUTF8\r\n".encode()), S(b"250 ok\r\n")])
 
 
-def test_expn_fires_expand_per_line():
-    engine, sink = ready_engine()
-    reply = run(engine.expand("staff"), [C(b"EXPN staff\r\n"), S(
+def test_expn_returns_one_address_per_line():
+    engine, _ = ready_engine()
+    expansion = run(engine.expand("staff"), [C(b"EXPN staff\r\n"), S(
         b"250-Jon Postel <postel@isi.example>\r\n250-<fred@x.example>\r\n250 Sam <sam@y.example>\r\n")])
-    assert sink.expanded == ["Jon Postel <postel@isi.example>", "<fred@x.example>", "Sam <sam@y.example>"]
-    assert len(reply.lines) == 3
+    assert expansion.addresses == ["Jon Postel <postel@isi.example>", "<fred@x.example>", "Sam <sam@y.example>"]
+    assert len(expansion.reply.lines) == 3
 
 
-def test_expn_refused_fires_nothing():
+def test_expn_refused_returns_nothing():
     engine, sink = ready_engine()
     with pytest.raises(SMTPReplyError):
         run(engine.expand("staff"), [C(b"EXPN staff\r\n"), S(b"502 5.5.1 not here\r\n")])
-    assert sink.expanded == []
+    assert sink.events == [] and sink.errors == []  # the sink hears no expansion either way
 
 
 def test_noop_and_rset():

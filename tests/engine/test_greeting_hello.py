@@ -1,7 +1,7 @@
 """Greeting, EHLO / HELO fallback and capability parsing (FAULTS 1, 2)."""
 import pytest
 
-from engine.scripted import C, EOF, S, Peer, RecordingSink, ehlo_reply, run
+from tests.engine.scripted import C, EOF, S, Peer, RecordingSink, ehlo_reply, run
 from smtpx.engine import Engine, EngineOptions, State
 from smtpx.errors import (
     SMTPConnectionDropped,

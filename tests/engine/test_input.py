@@ -1,7 +1,7 @@
 """Bad input from the user: rejected with SMTPInputError before anything is written (FAULTS 23, 25)."""
 import pytest
 
-from engine.scripted import C, S, Peer, ready_engine, run
+from tests.engine.scripted import C, S, Peer, ready_engine, run
 from smtpx.engine import Content, Envelope, EnvelopeRecipient
 from smtpx.errors import SMTPInputError
 

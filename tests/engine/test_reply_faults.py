@@ -1,7 +1,7 @@
 """FAULTS.md "Server replies" (1-12) at the engine level, bytes in and bytes out."""
 import pytest
 
-from engine.scripted import C, EOF, S, Peer, ready_engine, run
+from tests.engine.scripted import C, EOF, S, Peer, ready_engine, run
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient
 from smtpx.errors import (
     SMTPConnectionDropped,
@@ -194,7 +194,7 @@ def test_extra_continuation_line_after_the_reply_is_unsolicited():
 
 
 def test_unsolicited_reply_after_the_greeting():
-    from engine.test_greeting_hello import new_engine
+    from tests.engine.test_greeting_hello import new_engine
 
     engine, _ = new_engine()
     with pytest.raises(SMTPProtocolError):
@@ -247,7 +247,7 @@ def test_enhanced_code_with_the_wrong_class_is_ignored():
 # -- 1, 5. timeouts are the driver's: it throws them in, the session is closed --------------------------
 
 def test_timeout_waiting_for_the_greeting():
-    from engine.test_greeting_hello import new_engine
+    from tests.engine.test_greeting_hello import new_engine
     from smtpx.errors import SMTPTimeoutError
 
     engine, _ = new_engine()

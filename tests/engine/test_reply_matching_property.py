@@ -2,7 +2,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.scripted import C, S, ready_engine, run
+from tests.engine.scripted import C, S, ready_engine, run
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient
 
 MSG = b"Subject: t\r\n\r\nhi\r\n"

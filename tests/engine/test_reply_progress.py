@@ -6,7 +6,7 @@ from __future__ import annotations
 from smtpx.engine import Content, Engine, EngineOptions, Envelope, EnvelopeRecipient, Read, Write
 from smtpx.engine.actions import REPLY_BEGUN_EARLIER, REPLY_BEGUN_IN_LAST_READ, REPLY_NOT_BEGUN
 
-from engine.scripted import ready_engine
+from tests.engine.scripted import ready_engine
 
 NOT_BEGUN, IN_LAST, EARLIER = REPLY_NOT_BEGUN, REPLY_BEGUN_IN_LAST_READ, REPLY_BEGUN_EARLIER
 

@@ -1,7 +1,7 @@
 """The test helper itself must fail on every kind of mismatch, or the engine tests prove nothing."""
 import pytest
 
-from engine.scripted import C, EOF, S, TLS, Peer, ScriptMismatch, run
+from tests.engine.scripted import C, EOF, S, TLS, Peer, ScriptMismatch, run
 from smtpx.engine import Read, StartTLS, Write
 
 

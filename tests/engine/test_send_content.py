@@ -4,7 +4,7 @@ import tracemalloc
 
 import pytest
 
-from engine.scripted import C, S, Peer, RecordingSink, ready_engine, run
+from tests.engine.scripted import C, S, Peer, RecordingSink, ready_engine, run
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient, Read, Write
 
 HEAD = [C(b"MAIL FROM:<a@x.example>\r\n"), S(b"250 ok\r\n"), C(b"RCPT TO:<b@y.example>\r\n"), S(b"250 ok\r\n")]

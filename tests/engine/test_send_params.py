@@ -1,7 +1,7 @@
 """MAIL / RCPT parameters and what the message needs from the server (FAULTS 26, 27)."""
 import pytest
 
-from engine.scripted import C, S, Peer, ready_engine, run
+from tests.engine.scripted import C, S, Peer, ready_engine, run
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient
 from smtpx.errors import SMTPInputError, SMTPMessageTooLarge, SMTPNotSupportedError
 

@@ -1,7 +1,7 @@
 """send_mail command flow: PIPELINING batching, one-at-a-time servers, DATA vs BDAT."""
 import pytest
 
-from engine.scripted import C, S, Peer, ready_engine, run
+from tests.engine.scripted import C, S, Peer, ready_engine, run
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient
 from smtpx.enums import RecipientType
 from smtpx.errors import SMTPDataError, SMTPRecipientsRefused, SMTPSenderRefused
@@ -231,7 +231,7 @@ def test_pipelined_bdat_with_the_only_recipient_refused():
 
 
 def test_pipelined_bdat_then_close_means_delivery_unknown():
-    from engine.scripted import EOF
+    from tests.engine.scripted import EOF
     from smtpx.errors import SMTPConnectionDropped
 
     engine, _ = ready_engine("PIPELINING", "CHUNKING")
@@ -286,7 +286,7 @@ def test_small_one_shot_stream_sent_early_is_resent_after_452():
 def test_eof_before_an_early_bdat_reply_after_bdat_last_is_delivery_unknown():
     # chunks sent after the RCPT replies, all pipelined: once BDAT LAST is out, any lost reply
     # leaves the delivery unknown
-    from engine.scripted import EOF
+    from tests.engine.scripted import EOF
     from smtpx.errors import SMTPConnectionDropped
 
     engine, _ = ready_engine("PIPELINING", "CHUNKING", options=EngineOptions(chunk_size=10))

@@ -1,7 +1,7 @@
 """Recipient outcomes: StopOn*Errors, all refused, 452 -> further transactions (FAULTS 29, 30)."""
 import pytest
 
-from engine.scripted import C, S, Peer, ready_engine, run
+from tests.engine.scripted import C, S, Peer, ready_engine, run
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient
 from smtpx.enums import RecipientType
 from smtpx.errors import SMTPRecipientsRefused

@@ -1,7 +1,7 @@
 """STARTTLS at the engine level: FAULTS 13, 14, 15, 16, 18."""
 import pytest
 
-from engine.scripted import C, EOF, S, TLS, Peer, ehlo_reply, ready_engine, run
+from tests.engine.scripted import C, EOF, S, TLS, Peer, ehlo_reply, ready_engine, run
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient, State
 from smtpx.errors import SMTPConnectionDropped, SMTPInputError, SMTPNotConnectedError, SMTPTLSError
 

@@ -31,14 +31,17 @@ A minimal sync driver (``sock`` a connected socket, ``wrap`` a TLS wrapper)::
     run(engine.greeting()); run(engine.hello("client.example"))
     result = run(engine.send_mail(envelope, content))   # SendResult
     results = run(engine.send_batch([(envelope, content), ...]))   # pipelined across messages
+    members = run(engine.expand("staff")).addresses   # Expansion(reply, addresses)
 
-The ``sink`` receives ``pi_trail(direction, text)``, ``start_transfer()``,
-``transfer(bytes_sent, percent_or_-1, wire_bytes)``, ``end_transfer()``, ``error(code, text)``
-(a refused recipient that does not stop the send) and ``expand(line)`` (one per EXPN line).
+send_mail and send_batch share one transaction runner (smtpx.engine.runner) and one set of
+transaction rules (smtpx.engine.transaction). Results are return values; the ``sink`` only
+hears events: ``pi_trail(direction, text)``, ``start_transfer()``,
+``transfer(bytes_sent, percent_or_-1, wire_bytes)``, ``end_transfer()`` and
+``error(code, text)`` (a refused recipient that does not stop the send).
 """
 from smtpx.engine.actions import Action, Read, StartTLS, Write
 from smtpx.engine.capabilities import Capabilities
-from smtpx.engine.engine import TRANSITIONS, Engine, NullSink, State
+from smtpx.engine.engine import TRANSITIONS, Engine, Expansion, NullSink, State
 from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient, RecipientResult, SendResult
 from smtpx.engine.options import EngineOptions
 
@@ -50,6 +53,7 @@ __all__ = [
     "EngineOptions",
     "Envelope",
     "EnvelopeRecipient",
+    "Expansion",
     "NullSink",
     "Read",
     "RecipientResult",

@@ -16,7 +16,7 @@ class Capabilities:
         self.server_name = ""
 
     def has(self, name: str) -> bool:
-        return name.upper() in self.raw
+        return name in self.raw or name.upper() in self.raw  # keywords are kept in upper case
 
     def __repr__(self) -> str:
         return f"Capabilities({self.raw!r})"

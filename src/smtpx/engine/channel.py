@@ -117,55 +117,53 @@ class Channel:
             for cmd in commands:
                 self._sink.pi_trail(CLIENT, cmd.trace)
         data = b"".join(cmd.wire for cmd in commands)
-        yield from self._io(Write(data + payload if payload else data))
+        yield from self.write_content(data + payload if payload else data)
 
     def write_content(self, data: bytes) -> IO:
-        """Message content: not traced, no reply expected."""
+        """Message content (or commands already traced): no reply expected."""
         if data:
-            yield from self._io(Write(data))
-
-    def _io(self, action: Action) -> IO:
-        # An error thrown in by the driver (timeout, socket error, interrupt) leaves the stream
-        # at an unknown point: the session cannot go on.
-        try:
-            return (yield action)
-        except BaseException:
-            self.closed = True
-            raise
+            try:
+                yield Write(data)
+            except BaseException:
+                # An error thrown in by the driver (timeout, socket error, interrupt) leaves
+                # the stream at an unknown point: the session cannot go on.
+                self.closed = True
+                raise
 
     # -- reading ------------------------------------------------------------------------------
 
     def read_reply(self, after: str) -> IO:
         """The next reply. ``after`` names the command, for error messages."""
         if not self._ready:
-            yield from self._fill(after)
-        return self._take_reply(after)
+            return (yield from self.read_replies((after,)))[0]
+        return self._take_reply(after, self._tracing())
 
     def read_replies(self, labels: Sequence[str]) -> IO:
-        """One reply per label, in order (read_reply's rules for each): one generator for a
-        pipelined group instead of one per reply."""
+        """One reply per label, in order: a pipelined group read by one generator. Each is
+        read until complete (the server closing first is an error)."""
         replies = []
         ready = self._ready
+        tracing = self._tracing()
         for after in labels:
-            if not ready:
-                yield from self._fill(after)
-            replies.append(self._take_reply(after))
+            while not ready:
+                try:
+                    data = yield _READS[self._reply_progress]
+                except BaseException:  # as in write_content: the session cannot go on
+                    self.closed = True
+                    raise
+                if not data:
+                    self.closed = True
+                    raise SMTPConnectionDropped(f"the server closed the connection after {after}")
+                self._feed(data)
+            replies.append(self._take_reply(after, tracing))
         return replies
 
-    def _fill(self, after: str) -> IO:
-        """Read until a complete reply is ready (the server closing first is an error)."""
-        while not self._ready:
-            data = yield from self._io(_READS[self._reply_progress])
-            if not data:
-                self.closed = True
-                raise SMTPConnectionDropped(f"the server closed the connection after {after}")
-            self._feed(data)
-
-    def _take_reply(self, after: str) -> Any:
+    def _take_reply(self, after: str, tracing: bool) -> Any:
         """The next ready reply, traced and kept as last_reply; a 421 ends the session."""
         reply = self._ready.popleft()
         self._lines_taken += len(reply.lines)
-        self._trace_reply(reply)
+        if tracing:
+            self._trace_lines(reply)
         self.last_reply = reply
         if reply.code == 421:
             self.closed = True
@@ -210,8 +208,10 @@ class Channel:
         return getattr(self._sink, "pi_trail_enabled", True)
 
     def _trace_reply(self, reply: Reply) -> None:
-        if not self._tracing():
-            return
+        if self._tracing():
+            self._trace_lines(reply)
+
+    def _trace_lines(self, reply: Reply) -> None:
         masker = self.server_masker
         for line in reply_lines(reply):
             self._sink.pi_trail(SERVER, masker(reply.code, line) if masker else line)

@@ -94,6 +94,8 @@ def _orcpt(value: str, what: str) -> str:
 
 
 def format_params(params: list[tuple[str, str | None]]) -> str:
+    if not params:
+        return ""
     return "".join(f" {key}" if value is None else f" {key}={value}" for key, value in params)
 
 

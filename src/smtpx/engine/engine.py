@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from smtpx.engine.actions import Action, StartTLS
+from smtpx.engine.actions import StartTLS
 from smtpx.engine.auth import authenticate as _authenticate
-from smtpx.engine.batch import send_batch as _send_batch
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.channel import IO, Channel, reply_error
-from smtpx.engine.commands import command, raw_command
-from smtpx.engine.envelope import Content, Envelope, SendResult
+from smtpx.engine.commands import Command, command, raw_command
+from smtpx.engine.envelope import Content, Envelope
 from smtpx.engine.options import EngineOptions
-from smtpx.engine.transaction import send_mail as _send_mail
+from smtpx.engine.runner import send_batch as run_batch
+from smtpx.engine.runner import send_mail as run_mail
 from smtpx.engine.validation import check_hello_name, check_no_controls
 from smtpx.errors import (
     SMTPBusyError,
-    SMTPError,
     SMTPConnectionDropped,
     SMTPInputError,
     SMTPNotConnectedError,
@@ -30,6 +30,14 @@ from smtpx.errors import (
     SMTPTLSError,
 )
 from smtpx.kernels import Reply
+
+
+@dataclass(slots=True)
+class Expansion:
+    """What expand() returns: the EXPN reply and the addresses it lists, one per line."""
+
+    reply: Reply
+    addresses: list[str]
 
 
 class State(enum.Enum):
@@ -172,12 +180,7 @@ class Engine:
             if not 500 <= reply.code < 600:
                 raise reply_error(SMTPReplyError, "the server refused EHLO", reply)
             # 5xx: an old server without ESMTP; HELO gives a session without extensions.
-        yield from channel.send([command(f"HELO {name}")])
-        reply = yield from channel.read_reply("HELO")
-        if not 200 <= reply.code < 300:
-            raise reply_error(SMTPReplyError, "the server refused HELO", reply)
-        channel.check_no_leftover("after HELO")
-        return reply
+        return (yield from self._simple("HELO", command(f"HELO {name}")))
 
     @_operation("starttls")
     def starttls(self) -> IO:
@@ -217,15 +220,16 @@ class Engine:
 
     @_operation("send_mail")
     def send_mail(self, envelope: Envelope, content: Content) -> IO:
-        return (yield from _send_mail(self._channel, self.options, self.capabilities, self.sink, envelope, content))
+        """One message: its SendResult, or its error raised (see smtpx.engine.runner)."""
+        return run_mail(self._channel, self.options, self.capabilities, self.sink, envelope, content)
 
     @_operation("send_batch")
     def send_batch(self, items: Iterable[tuple[Envelope, Content]], *,
-                   window: int = 32) -> Generator[Action, Any, list[SendResult | SMTPError]]:
+                   window: int = 32) -> IO:
         """Many messages, pipelined across transactions; returns one SendResult or per-message
         SMTPError per item, in order. A session failure raises with .results and .unsent
-        (see smtpx.engine.batch)."""
-        return (yield from _send_batch(self._channel, self.options, self.capabilities, self.sink, items, window))
+        (see smtpx.engine.runner)."""
+        return run_batch(self._channel, self.options, self.capabilities, self.sink, items, window)
 
     @_operation("command")
     def command(self, line: str) -> IO:
@@ -246,10 +250,9 @@ class Engine:
 
     @_operation("expand")
     def expand(self, address: str) -> IO:
-        reply = yield from self._query("EXPN", address)
-        for line in reply.lines:
-            self.sink.expand(line)
-        return reply
+        """EXPN: the reply, and the addresses it lists (one per line)."""
+        reply: Reply = yield from self._query("EXPN", address)
+        return Expansion(reply, list(reply.lines))
 
     @_operation("noop")
     def noop(self) -> IO:
@@ -288,15 +291,12 @@ class Engine:
         if utf8 and not self.capabilities.has("SMTPUTF8"):
             raise SMTPNotSupportedError(f"{verb} of a non-ASCII name needs the server's SMTPUTF8; nothing was sent")
         line = f"{verb} {argument} SMTPUTF8" if utf8 else f"{verb} {argument}"
-        yield from self._channel.send([command(line, utf8=utf8)])
-        reply: Reply = yield from self._channel.read_reply(verb)
-        if not 200 <= reply.code < 300:
-            raise reply_error(SMTPReplyError, f"the server refused {verb}", reply)
-        self._channel.check_no_leftover(f"after {verb}")
-        return reply
+        return (yield from self._simple(verb, command(line, utf8=utf8)))
 
-    def _simple(self, verb: str) -> IO:
-        yield from self._channel.send([command(verb)])
+    def _simple(self, verb: str, cmd: Command | None = None) -> IO:
+        """One command (``verb`` alone unless ``cmd`` is given) whose reply must be 2xx; a
+        refusal leaves the session usable."""
+        yield from self._channel.send([cmd if cmd is not None else command(verb)])
         reply: Reply = yield from self._channel.read_reply(verb)
         if not 200 <= reply.code < 300:
             raise reply_error(SMTPReplyError, f"the server refused {verb}", reply)
@@ -314,4 +314,3 @@ class NullSink:
     def transfer(self, bytes_transferred: int, percent_done: int, text: bytes) -> None: ...
     def end_transfer(self) -> None: ...
     def error(self, code: int, description: str) -> None: ...
-    def expand(self, address: str) -> None: ...

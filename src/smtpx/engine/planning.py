@@ -20,6 +20,7 @@ _DSN_KEYWORDS = {"NOTIFY", "ORCPT"}
 class PlannedRecipient:
     recipient: EnvelopeRecipient
     command: Command
+    label: str  # what its RCPT reply answers, for error messages
 
 
 @dataclass(slots=True)
@@ -57,21 +58,22 @@ def plan_send(envelope: Envelope, content: Content, caps: Capabilities, options:
         checked.append((recipient, bare, params))
         if not bare.isascii():
             utf8 = True
-    if utf8 and not caps.has("SMTPUTF8"):
+    offered = caps.raw  # extension keywords, upper case
+    if utf8 and "SMTPUTF8" not in offered:
         raise SMTPNotSupportedError(
             "the message needs SMTPUTF8 (a non-ASCII address or header) and the server does not offer it; nothing was sent"
         )
-    use_bdat = options.use_chunking and caps.has("CHUNKING")
+    use_bdat = options.use_chunking and "CHUNKING" in offered
     body = None
     if content.binary:
-        if not (use_bdat and caps.has("BINARYMIME")):
+        if not (use_bdat and "BINARYMIME" in offered):
             raise SMTPNotSupportedError(
                 "the message has binary content, which needs the server's BINARYMIME and CHUNKING "
                 "(with chunking enabled); nothing was sent"
             )
         body = "BINARYMIME"
     elif content.eight_bit:
-        if not caps.has("8BITMIME"):
+        if "8BITMIME" not in offered:
             raise SMTPNotSupportedError("the message is 8-bit and the server does not offer 8BITMIME; nothing was sent")
         body = "8BITMIME"
     limit = caps.size_limit
@@ -81,23 +83,25 @@ def plan_send(envelope: Envelope, content: Content, caps: Capabilities, options:
         )
 
     mail_params: list[tuple[str, str | None]] = []
-    if caps.has("SIZE") and content.size is not None:
+    if "SIZE" in offered and content.size is not None:
         mail_params.append(("SIZE", str(content.size)))
     if body:
         mail_params.append(("BODY", body))
     if utf8:
         mail_params.append(("SMTPUTF8", None))
-    dsn = caps.has("DSN")
-    dsn_params = _dsn_mail_params(options)  # checked even when unused: bad input is an error
-    if dsn:
-        mail_params += dsn_params
+    dsn = "DSN" in offered
+    if options.dsn_ret or options.dsn_envid:
+        dsn_params = _dsn_mail_params(options)  # checked even when unused: bad input is an error
+        if dsn:
+            mail_params += dsn_params
     mail = path_command(verb, sender, mail_params, utf8)
     planned = []
     for recipient, bare, params in checked:
-        if not dsn:  # DSN requests are dropped for a server without DSN (RFC 3461 needs it)
+        if params and not dsn:  # DSN requests are dropped for a server without DSN (RFC 3461 needs it)
             params = [(key, value) for key, value in params if key not in _DSN_KEYWORDS]
-        planned.append(PlannedRecipient(recipient, path_command("RCPT TO", bare, params, utf8)))
-    pipelining = options.use_pipelining and caps.has("PIPELINING")
+        planned.append(PlannedRecipient(recipient, path_command("RCPT TO", bare, params, utf8),
+                                        f"RCPT TO:<{recipient.address}>"))
+    pipelining = options.use_pipelining and "PIPELINING" in offered
     return Plan(mail, planned, pipelining, use_bdat)
 
 

@@ -1,15 +1,15 @@
 """Input checks done before anything is written: control characters in anything that goes on
-a command line, and the RFC 5321 / 6531 syntax of envelope addresses."""
+a command line (smtpx.validators.check_no_controls, shared by every layer), and the RFC 5321 /
+6531 syntax of envelope addresses."""
 from __future__ import annotations
 
 import functools
 import re
 
 from smtpx.errors import SMTPInputError
+from smtpx.validators import CONTROLS, check_no_controls, describe_character
 
-# C0 controls (CR, LF, NUL included) and DEL: a CR or LF would end the command early and let
-# the rest be read as a second command (SMTP command injection).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+__all__ = ["check_no_controls", "check_address", "check_hello_name", "check_esmtp_param", "strip_brackets"]
 
 # RFC 5321 atext (with RFC 6531's UTF-8 allowed: any non-ASCII character).
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
@@ -19,15 +19,6 @@ _QUOTED_STRING = re.compile(r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\U0010ffff]|
 _LABEL = r"[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\-\u0080-\U0010ffff]*[A-Za-z0-9\u0080-\U0010ffff])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _ADDRESS_LITERAL = re.compile(r"\[[\x21-\x5a\x5e-\x7e]+\]")
-
-
-def check_no_controls(value: str, what: str) -> None:
-    """Reject CR, LF, NUL, the other C0 controls and DEL."""
-    match = _CONTROL.search(value)
-    if match is not None:
-        raise SMTPInputError(
-            f"{what} contains the control character {match.group()!r} at position {match.start()}; nothing was sent"
-        )
 
 
 def strip_brackets(address: str) -> str:
@@ -53,9 +44,9 @@ def check_address(address: str, what: str, *, null_allowed: bool = False) -> str
 
 @functools.lru_cache(maxsize=4096)
 def _checked_address(address: str, null_allowed: bool) -> str:
-    match = _CONTROL.search(address)
+    match = CONTROLS.search(address)
     if match is not None:
-        raise SMTPInputError(f"contains the control character {match.group()!r}; nothing was sent")
+        raise SMTPInputError(f"contains {describe_character(match.group())}, which is not allowed")
     bare = strip_brackets(address)
     if bare == "":
         if null_allowed:

@@ -1,0 +1,69 @@
+"""The bytes of the next Write: commands and content of the transactions in a window, in wire
+order, and where each message's end of data lies in them.
+
+Commands are traced when queued (pi_trail in wire order). A failed Write tells, through
+``bytes_written`` (see smtpx.engine.actions), which ends of data may have gone out: those
+messages are delivery unknown should the session end before their replies; the others were
+cut short (not delivered).
+"""
+from __future__ import annotations
+
+from smtpx.engine.actions import bytes_written
+from smtpx.engine.channel import IO, Channel
+from smtpx.engine.commands import Command
+from smtpx.engine.transaction import Message
+
+
+class Outbox:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.parts: list[bytes] = []
+        self.size = 0
+        # Messages whose end of data is in ``parts``, with the offset just after that end.
+        self._ends: list[tuple[Message, int]] = []
+
+    def commands(self, commands: list[Command]) -> int:
+        """Queue command lines; returns their size on the wire."""
+        self.channel.trace_commands(commands)
+        size = 0
+        for cmd in commands:
+            wire = cmd.wire
+            self.parts.append(wire)
+            size += len(wire)
+        self.size += size
+        return size
+
+    def data(self, data: bytes) -> int:
+        """Queue content (not traced); returns its size."""
+        if data:
+            self.parts.append(data)
+            self.size += len(data)
+        return len(data)
+
+    def end_of(self, message: Message) -> None:
+        """The end of ``message``'s data (its "." line, its BDAT LAST chunk) was just queued:
+        the message counts as written in full once the Write carrying it got past this point."""
+        self._ends.append((message, self.size))
+
+    def flush(self) -> IO:
+        """One Write of everything queued."""
+        parts = self.parts
+        if not parts:
+            return
+        data = b"".join(parts) if len(parts) > 1 else parts[0]
+        parts.clear()
+        self.size = 0
+        ends = self._ends
+        if ends:
+            self._ends = []
+        try:
+            yield from self.channel.write_content(data)
+        except BaseException as error:
+            # The driver failed the Write: only the ends within what may have gone out count
+            # as written (delivery unknown); the others were cut (not delivered).
+            written = bytes_written(error)
+            for message, end in ends:
+                message.unacknowledged_end = end <= written
+            raise
+        for message, _ in ends:
+            message.unacknowledged_end = True

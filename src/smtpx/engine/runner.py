@@ -1,0 +1,607 @@
+"""The one transaction runner: send_mail (one message, its error raised) and send_batch (many
+messages on one connection, pipelined across transactions, RFC 2920, each outcome returned)
+write and read every transaction through the same code. What the replies mean is decided in
+smtpx.engine.transaction; this module decides what goes on the wire when.
+
+How a transaction goes:
+
+- Content before the RCPT replies ("early", smtpx.engine.transaction says when) goes through
+  the window: its commands (and, for BDAT, its chunks) are queued in the Outbox behind what is
+  already in flight and written in one Write, and its replies are read oldest first while more
+  is written. PIPELINING + CHUNKING: MAIL, RCPT, BDAT n LAST and the content of successive
+  messages go out back to back. PIPELINING + DATA: nothing may follow DATA before its 354, so
+  a message's content and "." go out in one Write with the next message's MAIL / RCPT / DATA.
+- Otherwise the transaction runs "alone" (lockstep): with PIPELINING, MAIL and the RCPTs in
+  one Write and the content after their replies; without it, one command and its reply at a
+  time. It starts once everything in flight is answered.
+
+send_mail runs its message alone: early transactions through the window with nothing else in
+it, cleanup (the "." ending a DATA the server opened anyway, RSET) written and answered at
+once, and each content piece in a Write of its own. In send_batch the first transaction of a
+message goes into the window when early; any other message, and the 452 remainder of a message
+(once everything in flight is answered), runs alone. Without PIPELINING every message runs
+alone. At most ``window`` transactions and about MAX_UNACKNOWLEDGED bytes are written before
+their replies are read, so a server blocked writing its replies never stops us reading them.
+Items are taken from ``items`` one ahead: the next message is checked and planned while the
+server works.
+
+A session failure (421, EOF, protocol error, an error thrown in) ends the run. It is raised
+as it is, except an EOF while a message runs alone after its end of data went out:
+SMTPConnectionDropped with ``delivery_unknown=True`` (send_mail's error). send_batch adds
+``.results`` (one entry per item taken from ``items``: SendResult / SMTPError when known, an
+SMTPConnectionDropped(delivery_unknown=True) for a message whose end of data went out without
+its reply, None when it was certainly not delivered) and ``.unsent`` (the indexes of the None
+entries: safe to send again on a new connection; when ``items`` has a length, the indexes of
+the items never taken from it are listed too, else they start at ``len(results)``).
+
+"Went out" means: the Write carrying the whole end of data (the "." line, the whole BDAT LAST
+chunk) completed, or failed after it (the driver throws a failed Write's error in, with the
+``bytes_written`` that may have gone out: actions.bytes_written). A message cut while its
+content or its end was being written was not delivered. After a 421 nothing is "delivery
+unknown": the server processed nothing after it.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sized
+from dataclasses import dataclass
+from typing import Any
+
+from smtpx.engine.capabilities import Capabilities
+from smtpx.engine.channel import IO, Channel
+from smtpx.engine.commands import Command, command
+from smtpx.engine.envelope import Content, Envelope
+from smtpx.engine.options import EngineOptions
+from smtpx.engine.outbox import Outbox
+from smtpx.engine.planning import plan_send
+from smtpx.engine.transaction import (
+    BDAT_LAST,
+    END_OF_DATA,
+    Message,
+    Outcome,
+    Transaction,
+    is_ok,
+)
+from smtpx.engine.transfer import ContentSource, Progress, bdat_segments, stuffed_pieces
+from smtpx.errors import (
+    SMTPConnectionDropped,
+    SMTPDataError,
+    SMTPError,
+    SMTPInputError,
+    SMTPNotSupportedError,
+    SMTPRecipientsRefused,
+    SMTPSenderRefused,
+    SMTPServiceClosing,
+)
+from smtpx.kernels import Reply
+
+# The errors that concern one message only: send_batch returns them as that message's result.
+PER_MESSAGE_ERRORS = (SMTPRecipientsRefused, SMTPSenderRefused, SMTPDataError, SMTPNotSupportedError,
+                      SMTPInputError)
+# Written but unanswered bytes before we stop and read (a server's socket buffers hold more).
+MAX_UNACKNOWLEDGED = 256 * 1024
+FLUSH_AT = 64 * 1024  # in the window, a big content goes out in Writes of about this size
+
+_DATA = command("DATA")
+_RSET = command("RSET")
+
+# What a transaction in flight waits for.
+ENVELOPE = "envelope"  # the replies to MAIL, RCPT and DATA, or to MAIL, RCPT and the BDAT chunks
+CHUNKS = "chunks"  # the replies to BDAT chunks written after the RCPT replies
+FINAL = "final"  # the reply to the "." after the content
+SETTLED = "settled"  # nothing
+
+
+# The entry points check their input before returning the operation's generator, so a bad
+# message or window raises before anything is written (and one generator fewer runs per I/O).
+
+def send_mail(channel: Channel, options: EngineOptions, caps: Capabilities, sink: Any,
+              envelope: Envelope, content: Content) -> IO:
+    """One message: its SendResult, or its error raised."""
+    plan = plan_send(envelope, content, caps, options)
+    return Runner(channel, options, sink).send_one(Message(0, plan, ContentSource(content), options, sink))
+
+
+def send_batch(channel: Channel, options: EngineOptions, caps: Capabilities, sink: Any,
+               items: Iterable[tuple[Envelope, Content]], window: int) -> IO:
+    """Many messages: one SendResult or per-message SMTPError per item, in order."""
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise SMTPInputError(f"the window must be a whole number of transactions >= 1, not {window!r}")
+    return Runner(channel, options, sink).send_all(items, caps, window)
+
+
+@dataclass(eq=False, slots=True)
+class Flight:
+    """A transaction whose replies are due."""
+
+    tx: Transaction
+    # Nothing else is in flight (send_mail, or a batch message that runs alone): cleanup is
+    # written and answered at once, and each content piece goes in a Write of its own.
+    alone: bool
+    stage: str = ENVELOPE
+    wire: int = 0  # bytes it wrote that are not answered yet
+    bdat_count: int = 0
+
+
+@dataclass(eq=False, slots=True)
+class Aside:
+    """A reply due that belongs to no message: RSET, or the "." ending a refused DATA."""
+
+    label: str
+    wire: int
+    resets: bool = False  # an RSET: the server's transaction is clean once it answers 2xx
+
+
+class Runner:
+    """One send_mail or send_batch operation."""
+
+    raises = False  # send_mail: the message's error is raised, not returned
+    in_flight = 0  # Flight entries in self.due
+    unacknowledged = 0  # bytes of the entries in self.due
+    # send_batch's settings and item supply (class defaults for send_one: a runner is made
+    # per operation, and send_mail's cost per message matters).
+    window = 1  # transactions in flight at most
+    caps: Capabilities
+    followups: list[Message]  # messages with 452 remainders, to run alone
+    total: int | None = None  # len(items) when it has one
+    _items: Iterator[tuple[int, Any]]
+    _prefetched: tuple[int, Message | None] | None = None
+    _exhausted = True
+
+    def __init__(self, channel: Channel, options: EngineOptions, sink: Any) -> None:
+        self.channel = channel
+        self.options = options
+        self.sink = sink
+        self.results: list[Outcome | None] = []
+        self.open: dict[int, Message] = {}  # messages started whose outcome is not known
+        self.due: deque[Flight | Aside] = deque()  # replies owed, oldest first
+        self.outbox = Outbox(channel)
+
+    # -- send_mail ------------------------------------------------------------------------------
+
+    def send_one(self, message: Message) -> IO:
+        """The message alone, its error raised (not a generator itself: one generator fewer
+        between the driver and each action)."""
+        self.raises = True
+        self.results.append(None)
+        self.open[message.index] = message
+        return self._alone(message)
+
+    # -- send_batch -----------------------------------------------------------------------------
+
+    def send_all(self, items: Iterable[tuple[Envelope, Content]], caps: Capabilities, window: int) -> IO:
+        self.caps = caps
+        self.window = window
+        self.followups = []
+        if isinstance(items, Sized):
+            self.total = len(items)
+        self._items = enumerate(items)
+        self._exhausted = False
+        try:
+            self.channel.check_no_leftover("before a command was sent")
+            while (taken := self._take()) is not None:
+                message = taken[1]
+                if message is None:  # refused by the checks: nothing to write
+                    continue
+                if self.followups:
+                    yield from self._drain()
+                    yield from self._run_followups()
+                tx = message.next_transaction()
+                assert tx is not None  # a plan has at least one recipient
+                if tx.early:
+                    yield from self._make_room()
+                    self.open[message.index] = message
+                    yield from self._pipeline(tx, alone=False)
+                else:
+                    yield from self._drain()
+                    self.open[message.index] = message
+                    yield from self._alone(message, tx)
+            yield from self._drain()
+            yield from self._run_followups()
+            self.channel.check_no_leftover("after the last message of the batch")
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            self._annotate(error)
+            raise
+        return self.results
+
+    def _take(self) -> tuple[int, Message | None] | None:
+        """The next item, prepared (None when there are no more)."""
+        if self._prefetched is not None:
+            taken, self._prefetched = self._prefetched, None
+            return taken
+        if self._exhausted:
+            return None
+        for index, item in self._items:
+            self.results.append(None)
+            return index, self._prepare(index, item)
+        self._exhausted = True
+        return None
+
+    def _prefetch(self) -> None:
+        """Plan the next item while the server works on what was just written (off the
+        critical path of a round trip). Only checks: nothing is written for it yet."""
+        if self._prefetched is None and not self._exhausted:
+            self._prefetched = self._take()
+
+    def _prepare(self, index: int, item: Any) -> Message | None:
+        """send_mail's checks: a message that fails them gets its error and nothing is written."""
+        try:
+            try:
+                envelope, content = item
+            except (TypeError, ValueError):
+                raise SMTPInputError(f"item {index} is not an (Envelope, Content) pair") from None
+            plan = plan_send(envelope, content, self.caps, self.options)
+            return Message(index, plan, ContentSource(content), self.options, self.sink)
+        except PER_MESSAGE_ERRORS as error:
+            self.results[index] = error
+            return None
+
+    def _run_followups(self) -> IO:
+        """The recipients a server deferred with 452 get further transactions (drained first)."""
+        followups, self.followups = self.followups, []
+        for message in followups:
+            yield from self._alone(message)
+
+    # -- how a message ends ---------------------------------------------------------------------
+
+    def _finish(self, message: Message, outcome: Outcome) -> None:
+        message.outcome = outcome
+        message.unacknowledged_end = False
+        del self.open[message.index]
+        self.results[message.index] = outcome
+
+    def _transaction_ended(self, tx: Transaction, alone: bool) -> None:
+        """A transaction that did not fail its message: the message is done, or its remaining
+        recipients get a further transaction (in a batch, once everything in flight is
+        answered)."""
+        message = tx.message
+        if not message.has_pending:
+            self._finish(message, message.final_outcome())
+        elif not alone:
+            self.followups.append(message)
+
+    def _delivered(self, tx: Transaction, reply: Reply, alone: bool) -> None:
+        tx.message.delivered(tx, reply)
+        self._transaction_ended(tx, alone)
+
+    # -- a message alone ------------------------------------------------------------------------
+
+    def _alone(self, message: Message, tx: Transaction | None = None) -> IO:
+        """The message's transactions one after another, with nothing else in flight: all of
+        send_mail, and in a batch a message that cannot be pipelined or a 452 remainder. Its
+        SendResult is returned; its error too, or raised when ``raises`` (send_mail). An EOF
+        after its end of data went out is raised as delivery unknown."""
+        try:
+            if tx is None:
+                tx = message.next_transaction()
+            while tx is not None:
+                yield from self._pipeline(tx, alone=True) if tx.early else self._lockstep(tx)
+                tx = message.next_transaction()
+        except GeneratorExit:  # the driver closed us: nothing to report to
+            raise
+        except SMTPConnectionDropped as error:
+            self._lose_stream()
+            if message.unacknowledged_end:
+                raise message.delivery_unknown() from error
+            raise
+        except BaseException:
+            self._lose_stream()
+            raise
+        outcome = message.outcome
+        if isinstance(outcome, SMTPError):
+            if self.raises:
+                raise outcome
+            return outcome
+        self.channel.check_no_leftover("after the end of the message")
+        return outcome
+
+    def _lockstep(self, tx: Transaction) -> IO:
+        """A transaction whose content waits for the RCPT replies: with PIPELINING, MAIL and
+        the RCPTs in one Write; without, one command and its reply at a time."""
+        message, channel = tx.message, self.channel
+        plan = message.plan
+        if channel.dirty:  # a transaction an earlier send left open (SendRSET=False)
+            self._queue_rset()  # with PIPELINING in the Write of MAIL, else on its own
+            if not plan.pipelining:
+                yield from self._drain()
+        if plan.pipelining:
+            self._commands([plan.mail, *[p.command for p in tx.recipients]])
+            yield from self._drain()  # the Write, and the RSET's reply
+            replies = yield from channel.read_replies(["MAIL FROM", *[p.label for p in tx.recipients]])
+            mail_reply, rcpt_replies = replies[0], replies[1:]
+            if not is_ok(mail_reply):
+                self._finish(message, message.sender_refused(mail_reply))
+                return
+        else:
+            yield from channel.send([plan.mail])
+            mail_reply = yield from channel.read_reply("MAIL FROM")
+            if not is_ok(mail_reply):
+                self._finish(message, message.sender_refused(mail_reply))
+                return
+            rcpt_replies = []
+            for planned in tx.recipients:
+                yield from channel.send([planned.command])
+                rcpt_replies.append((yield from channel.read_reply(planned.label)))
+        if not message.judge(tx, rcpt_replies):
+            yield from self._refused(tx, None, alone=True)
+            return
+        flight = Flight(tx, alone=True)
+        if not plan.use_bdat:
+            yield from channel.send([_DATA])
+            data_reply = yield from channel.read_reply("DATA")
+            yield from self._data_reply(flight, data_reply)
+            yield from self._drain()
+        elif plan.pipelining:  # every chunk, then their replies
+            flight.stage = CHUNKS
+            yield from self._send_chunks(flight)
+            self._expect(flight)
+            yield from self._drain()
+        else:
+            yield from self._send_chunks(flight, each_answered=True)
+
+    # -- the window: writing --------------------------------------------------------------------
+
+    def _expect(self, entry: Flight | Aside) -> None:
+        self.due.append(entry)
+        self.unacknowledged += entry.wire
+        if isinstance(entry, Flight):
+            self.in_flight += 1
+
+    def _make_room(self) -> IO:
+        while self.due and (self.in_flight >= self.window or self.unacknowledged >= MAX_UNACKNOWLEDGED):
+            yield from self._settle_next()
+
+    def _drain(self) -> IO:
+        while self.due:
+            yield from self._settle_next()
+        if self.outbox.parts:
+            yield from self.outbox.flush()
+
+    def _commands(self, commands: list[Command]) -> int:
+        """Queue commands. With no reply due, nothing unread may be waiting: it would be
+        taken for the first command's reply."""
+        if not self.due and not self.outbox.parts:
+            self.channel.check_no_leftover("before a command was sent")
+        return self.outbox.commands(commands)
+
+    def _pipeline(self, tx: Transaction, alone: bool) -> IO:
+        """An early transaction: MAIL, RCPT and DATA (its content after the 354) or MAIL, RCPT
+        and the BDAT chunks, queued behind what is in flight."""
+        if self.channel.dirty:
+            self._queue_rset()  # a transaction left open (SendRSET=False): reset it before this MAIL
+        plan = tx.message.plan
+        flight = Flight(tx, alone)
+        commands = [plan.mail, *[p.command for p in tx.recipients]]
+        if plan.use_bdat:
+            flight.wire = self._commands(commands)
+            yield from self._send_chunks(flight)
+            self._expect(flight)
+        else:
+            commands.append(_DATA)
+            flight.wire = self._commands(commands)
+            self._expect(flight)
+            while flight.stage == ENVELOPE:  # nothing may follow DATA on the wire before its 354
+                yield from self._settle_next()
+        if alone:
+            yield from self._drain()
+
+    def _send_chunks(self, flight: Flight, each_answered: bool = False) -> IO:
+        """The BDAT chunks with their content (before the RCPT replies only when it can be
+        sent again: a one-shot stream is copied). ``each_answered`` (no PIPELINING, RFC 3030
+        section 4.2): each chunk waits for its reply, and the message is decided here."""
+        tx = flight.tx
+        message = tx.message
+        content = message.source.content
+        progress = Progress(self.sink, content.size)
+        progress.start()
+        reply = None
+        for bdat, consumed, payload in bdat_segments(message.source.chunks(tx.early or tx.another_may_follow),
+                                                     content.normalise, self.options.chunk_size):
+            last = bdat.trace.endswith("LAST")
+            flight.wire += self._commands([bdat]) + self.outbox.data(payload)
+            flight.bdat_count += 1
+            if last:
+                self.outbox.end_of(message)
+            if flight.alone:
+                yield from self.outbox.flush()
+            progress.update(consumed, payload)
+            if self.outbox.size >= FLUSH_AT:
+                yield from self.outbox.flush()
+            if each_answered:
+                reply = yield from self.channel.read_reply(BDAT_LAST if last else "BDAT")
+                if not is_ok(reply):
+                    if last:
+                        self._finish(message, message.refused_at_end(reply))
+                    else:  # the transaction stays open after a refused chunk
+                        yield from self._abandon(alone=True)
+                        self._finish(message, message.chunk_refused(reply))
+                    return
+        progress.end()
+        if reply is not None:  # each chunk answered, the last one accepted
+            message.unacknowledged_end = False
+            self._delivered(tx, reply, alone=True)
+
+    def _queue_content(self, flight: Flight) -> IO:
+        """The message after its 354, dot-stuffed, with its "."; in the window the last piece
+        stays queued to go with the next commands. Its reply becomes due."""
+        tx = flight.tx
+        message = tx.message
+        progress = Progress(self.sink, message.source.content.size)
+        progress.start()
+        flight.wire = 0
+        for consumed, piece, last in stuffed_pieces(message.source.chunks(tx.another_may_follow)):
+            flight.wire += self.outbox.data(piece)
+            if last:
+                self.outbox.end_of(message)
+            if flight.alone:
+                yield from self.outbox.flush()
+            progress.update(consumed, piece)
+            if self.outbox.size >= FLUSH_AT and not last:
+                yield from self.outbox.flush()
+        progress.end()
+        flight.stage = FINAL
+        self._expect(flight)
+
+    def _queue_rset(self) -> None:
+        self._expect(Aside("RSET", self._commands([_RSET]), resets=True))
+        self.channel.dirty = False
+
+    # -- cleanup after a failed transaction -----------------------------------------------------
+
+    def _reset(self, alone: bool) -> IO:
+        """RSET: in the window it goes with what is written next; alone, it is answered now."""
+        self._queue_rset()
+        if alone:
+            yield from self._drain()
+
+    def _abandon(self, alone: bool) -> IO:
+        """A transaction failed with MAIL accepted, so the server holds it open. SendRSET True:
+        RSET now. False: the channel remembers, and the next transaction starts with RSET
+        (pipelined with its MAIL); a QUIT needs none."""
+        if self.options.send_rset:
+            yield from self._reset(alone)
+        else:
+            self.channel.dirty = True
+
+    def _leave_data_mode(self, data_reply: Reply | None, alone: bool) -> IO:
+        """A pipelined DATA that got 354 although the transaction failed: end it empty."""
+        if data_reply is not None and data_reply.code == 354:
+            self.channel.trace_info("DATA was accepted although the transaction failed: ending it empty")
+            self._expect(Aside(END_OF_DATA, self.outbox.data(b".\r\n")))
+            if alone:
+                yield from self._drain()
+
+    def _refused(self, tx: Transaction, data_reply: Reply | None, alone: bool) -> IO:
+        """No recipient the content may go to (nobody accepted, or a StopOn* refusal). MAIL was
+        accepted, so a transaction is open: reset it (at once when this message has another
+        transaction to come). The message fails, or goes on with its other recipients."""
+        yield from self._leave_data_mode(data_reply, alone)
+        if tx.another_may_follow:
+            yield from self._reset(alone)
+        else:
+            yield from self._abandon(alone)
+        if tx.failing:
+            self._finish(tx.message, tx.message.stopped(tx))
+        else:
+            tx.message.transaction_done(tx)
+            self._transaction_ended(tx, alone)
+
+    # -- the window: reading --------------------------------------------------------------------
+
+    def _settle_next(self) -> IO:
+        """Write what is queued, then read the replies of the oldest entry and decide it."""
+        if self.outbox.parts:
+            yield from self.outbox.flush()
+            if not self._exhausted:
+                self._prefetch()
+        entry = self.due.popleft()
+        self.unacknowledged -= entry.wire
+        if isinstance(entry, Aside):
+            reply: Reply = yield from self.channel.read_reply(entry.label)
+            if entry.resets:  # a refused RSET: reset again before the next MAIL
+                self.channel.dirty = not is_ok(reply)
+            return
+        self.in_flight -= 1
+        if entry.stage == FINAL:
+            yield from self._settle_final(entry)
+        elif entry.stage == CHUNKS:
+            yield from self._settle_chunks(entry)
+        else:
+            yield from self._settle_envelope(entry)
+
+    def _settle_envelope(self, flight: Flight) -> IO:
+        """The replies to MAIL, RCPT and DATA (or the BDAT chunks), decided in that order."""
+        tx = flight.tx
+        message = tx.message
+        count = len(tx.recipients)
+        bdat = message.plan.use_bdat
+        labels = ["MAIL FROM", *[p.label for p in tx.recipients]]
+        labels += ["BDAT"] * flight.bdat_count if bdat else ["DATA"]
+        got: list[Reply] = yield from self.channel.read_replies(labels)
+        flight.stage = SETTLED
+        mail_reply, rcpt_replies = got[0], got[1:count + 1]
+        data_reply = None if bdat else got[-1]
+        if bdat:
+            message.unacknowledged_end = False
+        if not 200 <= mail_reply.code < 300:
+            yield from self._leave_data_mode(data_reply, flight.alone)
+            self._finish(message, message.sender_refused(mail_reply))
+            return
+        if not message.judge(tx, rcpt_replies):
+            yield from self._refused(tx, data_reply, flight.alone)
+            return
+        if data_reply is not None:
+            yield from self._data_reply(flight, data_reply)
+            return
+        error = message.chunks_refused(got[count + 1:])
+        if error is not None:
+            self._finish(message, error)
+        else:
+            self._delivered(tx, got[-1], flight.alone)
+
+    def _data_reply(self, flight: Flight, reply: Reply) -> IO:
+        """DATA answered with recipients accepted: 354 and the content goes, else the
+        transaction is abandoned and the message refused."""
+        message = flight.tx.message
+        if reply.code != 354:
+            yield from self._abandon(flight.alone)  # MAIL and RCPT were accepted: the transaction is open
+            self._finish(message, message.data_refused(reply))
+            return
+        yield from self._queue_content(flight)
+
+    def _settle_chunks(self, flight: Flight) -> IO:
+        """BDAT chunks sent after the RCPT replies: the last chunk's reply decides first."""
+        message = flight.tx.message
+        labels = ["BDAT"] * (flight.bdat_count - 1) + [BDAT_LAST]
+        replies: list[Reply] = yield from self.channel.read_replies(labels)
+        message.unacknowledged_end = False
+        flight.stage = SETTLED
+        if not is_ok(replies[-1]):
+            self._finish(message, message.refused_at_end(replies[-1]))
+            return
+        error = message.chunks_refused(replies)
+        if error is not None:
+            self._finish(message, error)
+        else:
+            self._delivered(flight.tx, replies[-1], flight.alone)
+
+    def _settle_final(self, flight: Flight) -> IO:
+        message = flight.tx.message
+        reply: Reply = yield from self.channel.read_reply(END_OF_DATA)
+        message.unacknowledged_end = False
+        flight.stage = SETTLED
+        if not 200 <= reply.code < 300:
+            self._finish(message, message.refused_at_end(reply))
+            return
+        self._delivered(flight.tx, reply, flight.alone)
+
+    # -- a session failure ----------------------------------------------------------------------
+
+    def _lose_stream(self) -> None:
+        if self.due or self.outbox.parts:
+            self.channel.closed = True  # replies are owed that nobody will read: the stream is lost
+
+    def _annotate(self, error: BaseException) -> None:
+        """Give the session error .results and .unsent (see the module docstring)."""
+        self._lose_stream()
+        closing = isinstance(error, SMTPServiceClosing)  # a 421: the server processed nothing after it
+        for index, message in self.open.items():
+            if message.unacknowledged_end and not closing:
+                self.results[index] = SMTPConnectionDropped(
+                    f"message {index}: the session ended after the end of its data, before the reply: "
+                    "it may or may not have been delivered", delivery_unknown=True, result=message.result)
+            elif message.result.accepted:  # an earlier transaction (452 remainder) delivered it
+                self.results[index] = SMTPConnectionDropped(
+                    f"message {index}: delivered to the recipients in .result.accepted only; the session ended "
+                    "before the others", delivery_unknown=False, result=message.result)
+        self.open.clear()
+        try:
+            error.results = self.results  # type: ignore[attr-defined]
+            unsent = [index for index, result in enumerate(self.results) if result is None]
+            if self.total is not None:
+                unsent += range(len(self.results), self.total)
+            error.unsent = unsent  # type: ignore[attr-defined]
+        except AttributeError:  # an exception type that takes no attributes: nothing to add
+            pass
