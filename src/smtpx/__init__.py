@@ -5,6 +5,8 @@ config surface of the SMTP component in the class reference (names in snake_case
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from smtpx._version import __version__
 from smtpx.enums import (
     AuthMechanism,
@@ -36,7 +38,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # lazy, so importing the kernels alone stays cheap
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers ("X as X": re-exported)
+    from smtpx.engine import RecipientResult as RecipientResult, SendResult as SendResult
+    from smtpx.facade.smtp import SMTP as SMTP
+    from smtpx.queue.files import QueueRun as QueueRun
+    from smtpx.tls.certificate import Certificate as Certificate
+    from smtpx.types import Firewall as Firewall, Header as Header, MessageRecipient as MessageRecipient
+
+
+def __getattr__(name: str) -> Any:  # lazy, so importing the kernels alone stays cheap
     if name == "SMTP":
         from smtpx.facade.smtp import SMTP
 

@@ -4,6 +4,9 @@ pure-Python twins (smtpx._pure), which have the same names, signatures, results 
 
 ``IMPLEMENTATION`` says which one is in use: ``"c"`` or ``"py"``. It is all or nothing, so a
 half-built extension never mixes the two.
+
+Type checkers see the pure twins (the ``TYPE_CHECKING`` branch at the end): they are the
+specification, and the compiled kernels have the same names, signatures and results.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import importlib
 import os
 import sys
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 # module -> the names it exports
 KERNEL_MODULES: dict[str, tuple[str, ...]] = {
@@ -56,16 +60,28 @@ def _select() -> tuple[str, SimpleNamespace]:
 
 IMPLEMENTATION, _chosen = _select()
 
-DotStuffer = _chosen.DotStuffer
-CRLFNormalizer = _chosen.CRLFNormalizer
-Reply = _chosen.Reply
-ReplyScanner = _chosen.ReplyScanner
-fold_header = _chosen.fold_header
-b64_encode_wrapped = _chosen.b64_encode_wrapped
-qp_encode = _chosen.qp_encode
-Base64Encoder = _chosen.Base64Encoder
-QPEncoder = _chosen.QPEncoder
-classify_body = _chosen.classify_body
-BodyClass = _chosen.BodyClass
+if TYPE_CHECKING:  # ("X as X": re-exported)
+    from smtpx._pure.classify import BodyClass as BodyClass, classify_body as classify_body
+    from smtpx._pure.folding import fold_header as fold_header
+    from smtpx._pure.replies import Reply as Reply, ReplyScanner as ReplyScanner
+    from smtpx._pure.stuffing import CRLFNormalizer as CRLFNormalizer, DotStuffer as DotStuffer
+    from smtpx._pure.transfer_encoding import (
+        Base64Encoder as Base64Encoder,
+        QPEncoder as QPEncoder,
+        b64_encode_wrapped as b64_encode_wrapped,
+        qp_encode as qp_encode,
+    )
+else:
+    DotStuffer = _chosen.DotStuffer
+    CRLFNormalizer = _chosen.CRLFNormalizer
+    Reply = _chosen.Reply
+    ReplyScanner = _chosen.ReplyScanner
+    fold_header = _chosen.fold_header
+    b64_encode_wrapped = _chosen.b64_encode_wrapped
+    qp_encode = _chosen.qp_encode
+    Base64Encoder = _chosen.Base64Encoder
+    QPEncoder = _chosen.QPEncoder
+    classify_body = _chosen.classify_body
+    BodyClass = _chosen.BodyClass
 
 __all__ = ["IMPLEMENTATION", "load_pure", "load_compiled", *[n for v in KERNEL_MODULES.values() for n in v]]

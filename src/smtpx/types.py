@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smtpx.enums import FirewallType, RecipientType
-from smtpx.errors import SMTPInputError
+from smtpx.validators import check_int, to_enum
 
 __all__ = ["Header", "MessageRecipient", "Firewall", "FIREWALL_DEFAULT_PORTS"]
 
@@ -30,12 +30,7 @@ class MessageRecipient:
     recipient_type: int = RecipientType.TO
 
     def __post_init__(self) -> None:
-        try:
-            self.recipient_type = RecipientType(int(self.recipient_type))
-        except (ValueError, TypeError):
-            raise SMTPInputError(
-                f"MessageRecipient.recipient_type must be 0 (To), 1 (Cc) or 2 (BCc), not {self.recipient_type!r}"
-            ) from None
+        self.recipient_type = to_enum(RecipientType, self.recipient_type, "MessageRecipient.recipient_type")
 
 
 # The reference: "fwTunnel (1) ... Port is set to 80", SOCKS4/5/4A "Port is set to 1080".
@@ -46,16 +41,6 @@ FIREWALL_DEFAULT_PORTS: dict[int, int] = {
     FirewallType.SOCKS5: 1080,
     FirewallType.SOCKS4A: 1080,
 }
-
-
-def _firewall_type(value: object) -> FirewallType:
-    try:
-        return FirewallType(int(value))  # type: ignore[arg-type]
-    except (ValueError, TypeError):
-        raise SMTPInputError(
-            f"Firewall.firewall_type must be one of 0 (none), 1 (tunnel), 2 (SOCKS4), 3 (SOCKS5), "
-            f"10 (SOCKS4A), not {value!r}"
-        ) from None
 
 
 @dataclass
@@ -72,24 +57,19 @@ class Firewall:
     user: str = ""
 
     def __post_init__(self) -> None:
-        self.firewall_type = _firewall_type(self.firewall_type)
+        self.firewall_type = to_enum(FirewallType, self.firewall_type, "Firewall.firewall_type")
         if not self.port:  # a port given to the constructor wins over the type's default
             object.__setattr__(self, "port", FIREWALL_DEFAULT_PORTS[self.firewall_type])
-        self._check_port(self.port)
+        check_int(self.port, "Firewall.port", 0, 65535)
         object.__setattr__(self, "_ready", True)
-
-    @staticmethod
-    def _check_port(port: object) -> None:
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-            raise SMTPInputError(f"Firewall.port must be an int from 0 to 65535, not {port!r}")
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "firewall_type":
-            value = _firewall_type(value)
+            value = to_enum(FirewallType, value, "Firewall.firewall_type")
             object.__setattr__(self, name, value)
             if self.__dict__.get("_ready"):
                 object.__setattr__(self, "port", FIREWALL_DEFAULT_PORTS[value])
             return
         if name == "port" and self.__dict__.get("_ready"):
-            self._check_port(value)
+            check_int(value, "Firewall.port", 0, 65535)
         object.__setattr__(self, name, value)

@@ -7,15 +7,13 @@ import binascii
 import email
 import email.policy
 import io
-import os
 import smtplib
-import sys
 import tracemalloc
 
 import pytest
-from compose_helpers import Msg
+from tests.compose.compose_helpers import Msg, compose
 
-from smtpx.message.compose import STREAM_CHUNK, compose_message
+from smtpx.message.compose import STREAM_CHUNK
 from smtpx.errors import SMTPInputError
 
 
@@ -31,16 +29,16 @@ def body_of(msg) -> bytes:
 
 
 def test_line_ends_normalised_and_final_crlf_added():
-    msg = compose_message(basic(message_text="a\nb\r\nc\rd\r\r\n.e"))
+    msg = compose(basic(message_text="a\nb\r\nc\rd\r\r\n.e"))
     assert body_of(msg) == b"a\r\nb\r\nc\r\nd\r\n\r\n.e\r\n"
     assert msg.transfer_text == "a\r\nb\r\nc\r\nd\r\n\r\n.e\r\n" and msg.transfer_encoding == "7bit"
     assert "MIME-Version" not in msg.headers_string and not msg.eight_bit
-    assert compose_message(basic(message_text="")).transfer_text == ""
+    assert compose(basic(message_text="")).transfer_text == ""
 
 
 def test_8bit_text_unknown_server_gets_quoted_printable():
     text = "Grüße aus Köln\nplain ascii line\n" * 3
-    msg = compose_message(basic(message_text=text))
+    msg = compose(basic(message_text=text))
     assert msg.transfer_encoding == "quoted-printable" and not msg.eight_bit
     assert "Content-Transfer-Encoding: quoted-printable\r\n" in msg.headers_string
     assert 'Content-Type: text/plain; charset="utf-8"\r\n' in msg.headers_string
@@ -52,7 +50,7 @@ def test_8bit_text_unknown_server_gets_quoted_printable():
 
 def test_mostly_non_ascii_text_gets_base64():
     text = "日本語のテキスト。" * 20 + "\n"
-    msg = compose_message(basic(message_text=text), server_8bitmime=False)
+    msg = compose(basic(message_text=text), server_8bitmime=False)
     assert msg.transfer_encoding == "base64"
     assert all(len(line) <= 76 for line in body_of(msg).split(b"\r\n"))
     assert base64.b64decode(body_of(msg)).decode() == text.replace("\n", "\r\n")
@@ -60,7 +58,7 @@ def test_mostly_non_ascii_text_gets_base64():
 
 def test_8bit_text_with_8bitmime_server_is_sent_8bit():
     text = "Grüße\n"
-    msg = compose_message(basic(message_text=text), server_8bitmime=True)
+    msg = compose(basic(message_text=text), server_8bitmime=True)
     assert msg.transfer_encoding == "8bit" and msg.eight_bit and msg.content().eight_bit
     assert body_of(msg) == "Grüße\r\n".encode()
     assert "Content-Transfer-Encoding: 8bit\r\n" in msg.headers_string
@@ -69,7 +67,7 @@ def test_8bit_text_with_8bitmime_server_is_sent_8bit():
 
 def test_long_lines_get_quoted_printable_even_when_ascii():
     text = "x" * 3000 + "\nshort\n"
-    msg = compose_message(basic(message_text=text), server_8bitmime=True)
+    msg = compose(basic(message_text=text), server_8bitmime=True)
     assert msg.transfer_encoding == "quoted-printable"
     assert max(len(line) for line in body_of(msg).split(b"\r\n")) <= 76
     assert binascii.a2b_qp(body_of(msg)) == text.replace("\n", "\r\n").encode()
@@ -78,7 +76,7 @@ def test_long_lines_get_quoted_printable_even_when_ascii():
 def test_charset_is_used_for_the_body():
     m = basic(message_text="café\n")
     m._config.config("Charset=iso-8859-1")
-    msg = compose_message(m, server_8bitmime=True)
+    msg = compose(m, server_8bitmime=True)
     assert body_of(msg) == "café\r\n".encode("iso-8859-1")
     assert 'charset="iso-8859-1"' in msg.headers_string
 
@@ -86,7 +84,7 @@ def test_charset_is_used_for_the_body():
 def test_user_mime_headers_leave_the_body_alone():
     mime = 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"'
     text = "--b1\r\nContent-Type: text/plain\r\n\r\nhé\r\n--b1--\r\n"
-    msg = compose_message(basic(message_text=text, other_headers=mime), server_8bitmime=True)
+    msg = compose(basic(message_text=text, other_headers=mime), server_8bitmime=True)
     assert msg.headers_string.count("Content-Type") == 1 and msg.transfer_encoding is None
     assert body_of(msg) == text.encode() and msg.eight_bit
 
@@ -94,7 +92,7 @@ def test_user_mime_headers_leave_the_body_alone():
 def test_raw_message_is_sent_as_given_after_the_headers():
     raw = b"line one\r\n.dot line\r\n\xc3\xa9 8-bit\r\n"
     m = basic(message_text="ignored", message=raw, subject="s")
-    msg = compose_message(m)
+    msg = compose(m)
     assert body_of(msg) == raw and msg.transfer_encoding is None and msg.eight_bit
     assert "Content-Transfer-Encoding" not in msg.headers_string
     assert msg.size == len(msg.headers_string) + len(raw)
@@ -103,7 +101,7 @@ def test_raw_message_is_sent_as_given_after_the_headers():
 
 
 def test_nul_in_text_is_encoded():
-    msg = compose_message(basic(message_text="a\x00b\n"))
+    msg = compose(basic(message_text="a\x00b\n"))
     assert msg.transfer_encoding in ("quoted-printable", "base64") and not msg.binary
     assert b"\x00" not in body_of(msg)
 
@@ -134,7 +132,7 @@ def test_stream_is_read_in_chunks_with_flat_memory():
     stream = ZeroStream(size)
     m = basic()
     m.set_message_stream(stream)
-    msg = compose_message(m)
+    msg = compose(m)
     assert msg.size is None and msg.transfer_text is None  # not seekable: unknown size
     tracemalloc.start()
     total = 0
@@ -159,7 +157,7 @@ def test_seekable_stream_size_rewind_and_keep_open():
     m = basic()
     m._config.config("CloseStreamAfterTransfer=false")
     m.set_message_stream(f)
-    msg = compose_message(m)
+    msg = compose(m)
     assert msg.size == len(msg.headers_string) + len(data)
     first = b"".join(msg.content().chunks)
     second = b"".join(msg.content().chunks)  # a retry rewinds to where the stream started
@@ -172,9 +170,9 @@ def test_stream_replaces_message_and_back():
     m = basic(message=b"raw\r\n")
     m.set_message_stream(io.BytesIO(b"from stream\r\n"))
     assert m.message == b""
-    assert body_of(compose_message(m)) == b"from stream\r\n"
+    assert body_of(compose(m)) == b"from stream\r\n"
     m.message = b"raw again\r\n"
-    assert body_of(compose_message(m)) == b"raw again\r\n"
+    assert body_of(compose(m)) == b"raw again\r\n"
     with pytest.raises(SMTPInputError):
         m.set_message_stream("not a stream")  # type: ignore[arg-type]
 
@@ -183,17 +181,14 @@ def test_text_stream_is_refused_when_read():
     m = basic()
     m.set_message_stream(io.StringIO("text"))
     with pytest.raises(SMTPInputError, match="binary"):
-        list(compose_message(m).content().chunks)
+        list(compose(m).content().chunks)
 
 
 # --- byte for byte through a real server ---------------------------------------------------------
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "queue"))
-
-
 @pytest.fixture
 def sink():
-    from recording_sink import Sink
+    from tests.queue.recording_sink import Sink
 
     server = Sink().start()
     yield server
@@ -205,7 +200,7 @@ def test_received_byte_for_byte(sink, server_8bitmime):
     m = Msg(from_='"Jöhn Døe" <john@example.com>', send_to="Bob <bob@example.org>", cc="c@example.org",
             bcc="hidden@example.org", subject="Grüße — a subject that is long enough to be folded somewhere",
             message_text=".leading dot\nmiddle\n..two dots\nümlaut\n.")
-    msg = compose_message(m, server_8bitmime=server_8bitmime)
+    msg = compose(m, server_8bitmime=server_8bitmime)
     with smtplib.SMTP("127.0.0.1", sink.port, timeout=30) as conn:
         conn.sendmail(msg.envelope.mail_from, [r.address for r in msg.envelope.recipients],
                       b"".join(msg.content().chunks))
@@ -219,9 +214,41 @@ def test_received_byte_for_byte(sink, server_8bitmime):
 
 
 def test_in_memory_content_is_reiterable_stream_is_one_shot():
-    chunks = compose_message(basic(message_text="x\n")).content().chunks
+    chunks = compose(basic(message_text="x\n")).content().chunks
     assert iter(chunks) is not chunks and b"".join(chunks) == b"".join(chunks)
     m = basic()
     m.set_message_stream(io.BytesIO(b"s\r\n"))
-    stream_chunks = compose_message(m).content().chunks
+    stream_chunks = compose(m).content().chunks
     assert iter(stream_chunks) is stream_chunks
+
+
+@pytest.mark.parametrize("text", ["plain ASCII\n", "Grüße aus Köln, a longer line of plain ASCII text\n", "Grüße\n"])
+def test_for_server_gives_what_composing_for_that_server_gives(text):
+    """send() composes before connecting (the 7-bit-safe form), then for_server() adapts the
+    message to the server's 8BITMIME: the same bytes as composing for that server at once."""
+    m = basic(message_text=text)
+    early = compose(m)
+    for has_8bitmime in (True, False):
+        adapted = early.for_server(has_8bitmime)
+        direct = compose(m, server_8bitmime=has_8bitmime)
+        assert b"".join(adapted.iter_bytes()) == b"".join(direct.iter_bytes())
+        assert (adapted.eight_bit, adapted.transfer_encoding, adapted.size) == \
+            (direct.eight_bit, direct.transfer_encoding, direct.size)
+        assert (adapted is early) == (text.isascii() or not has_8bitmime)  # re-planned only when it matters
+
+
+def test_a_streams_8bit_flag_follows_the_server():
+    m = basic()
+    m.set_message_stream(io.BytesIO(b"8-bit \xc3\xbc\r\n"))
+    early = compose(m)
+    assert not early.eight_bit and early.for_server(True).eight_bit and early.for_server(False) is early
+
+
+def test_transfer_text_is_decoded_only_when_asked():
+    import dataclasses
+
+    from smtpx.message.compose import ComposedMessage
+
+    assert "transfer_text" not in {f.name for f in dataclasses.fields(ComposedMessage)}
+    msg = compose(basic(message_text="Grüße\n"), server_8bitmime=True)
+    assert msg.transfer_text == "Grüße\r\n"

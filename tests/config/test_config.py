@@ -10,7 +10,7 @@ import pytest
 from smtpx import __version__
 from smtpx.facade.config import SETTINGS, ConfigStore
 from smtpx.errors import SMTPConfigError
-from smtpx.facade.message_properties import MessageProperties
+from smtpx.facade.properties import Properties
 from smtpx.types import Firewall
 
 # The reference's config list (its lines 84-157), in its order.
@@ -58,10 +58,9 @@ DEFAULTS = {
 BY_KIND = {"bool": ("yes", "maybe"), "int": ("300", "12x"), "str": ("value", None)}
 
 
-class Owner(MessageProperties):
+class Owner(Properties):
     def __init__(self) -> None:
-        self._config = ConfigStore(self)
-        self._init_message_properties()
+        self._init_properties()
         self.local_host = ""
         self.firewall = Firewall()
         self._tls_info = None
@@ -232,8 +231,7 @@ def test_message_headers_string_and_transfer_text():
     owner.message_date = ""
     assert owner._config.config("MessageHeadersString") == owner.message_headers_string
     assert owner._config.config("TransferText") == ""
-    owner._last_headers_string = "From: s@example.com\r\n\r\n"
-    owner._last_transfer_text = "body\r\n"
+    owner._last_sent = SimpleNamespace(headers_string="From: s@example.com\r\n\r\n", transfer_text="body\r\n")
     assert owner._config.config("MessageHeadersString") == "From: s@example.com\r\n\r\n"
     assert owner._config.config("TransferText") == "body\r\n"
     owner.subject = "changed"  # a new message: back to the headers that will be sent
@@ -290,4 +288,4 @@ def test_compose_reads_the_settings():
     owner.from_ = "s@example.com"
     owner.cc = "c@example.org"
     owner._config.config("AllowEmptyTo=True")
-    assert compose_message(owner).envelope.recipients[0].address == "c@example.org"
+    assert compose_message(owner._message_spec()).envelope.recipients[0].address == "c@example.org"

@@ -6,8 +6,10 @@ reset, the event helpers, config() and the state properties (connected, last_rep
 ssl_server_cert), engine options that follow config() between methods, the halves of opening a
 connection and of sending around the I/O, and send_batch's prepare and finish halves.
 
-A subclass provides ``_session`` (None or an object with ``alive``, ``engine``, ``stream`` and
-``tls_info``), sets ``_display_name`` / ``_repr_name``, and calls ``super().__init__``.
+The properties come from the table in smtpx.facade.properties (``Properties``, the base
+class). A subclass provides ``_session`` (None or an object with ``alive``, ``engine``,
+``stream`` and ``tls_info``), sets ``_display_name`` / ``_repr_name``, and calls
+``super().__init__``.
 """
 from __future__ import annotations
 
@@ -18,13 +20,11 @@ from smtpx import events as ev
 from smtpx.facade.batch import Batch, BatchMessage
 from smtpx.tls.certificate import Certificate
 from smtpx.message.compose import ComposedMessage, compose_message
-from smtpx.facade.config import ConfigStore
-from smtpx.facade.connection_properties import ConnectionProperties
-from smtpx.engine import SendResult
+from smtpx.engine import Expansion, SendResult
 from smtpx.engine.tracing import reply_lines
 from smtpx.errors import SMTPConfigError, SMTPError, SMTPInputError, SMTPNotSupportedError
 from smtpx.facade.event_sink import EventSink, FacadeTLSHooks
-from smtpx.facade.message_properties import MessageProperties
+from smtpx.facade.properties import Properties
 from smtpx.session import SessionSettings
 from smtpx.facade.session_settings import engine_options, session_settings
 
@@ -42,7 +42,7 @@ _PER_METHOD_OPTIONS = ("use_pipelining", "use_chunking", "mask_sensitive", "send
                        "allow_plaintext_auth")
 
 
-class FacadeBase(MessageProperties, ConnectionProperties):
+class FacadeBase(Properties):
     """The state, events, settings and bookkeeping both SMTP facades share."""
 
     _display_name = "SMTP"  # in "SMTP() got an unknown property ..."
@@ -92,16 +92,13 @@ class FacadeBase(MessageProperties, ConnectionProperties):
 
     def _init_state(self) -> None:
         """Every property and config setting at its default (used by __init__ and reset())."""
-        self._config = ConfigStore(self)
-        self._init_message_properties()
-        self._init_connection_properties()
+        self._init_properties()
         self._ssl_server_cert: Certificate | None = None
         self._tls_info: Any = None
         self._tls_host = ""
         self._previous_tls: tuple[str, Any] | None = None
         self._last_reply = ""  # the last reply of connections before the current engine's
         self._reply_engine: Any = None  # the engine whose last_reply is the newest
-        self._expanded: list[str] = []
         self._options_version = -1  # the config version the open connection's options follow
 
     @classmethod
@@ -116,6 +113,12 @@ class FacadeBase(MessageProperties, ConnectionProperties):
         handler = getattr(self, name, None)
         if handler is not None:
             handler(event)
+
+    def _report_expansion(self, expansion: Expansion) -> list[str]:
+        """expand(): one on_expand event per address the engine's Expansion lists; the list."""
+        for address in expansion.addresses:
+            self._fire("on_expand", ev.ExpandEvent(address))
+        return list(expansion.addresses)
 
     def _trail(self, direction: int, message: str) -> None:
         handler = self.on_pi_trail
@@ -155,6 +158,15 @@ class FacadeBase(MessageProperties, ConnectionProperties):
         session = self._session
         address = getattr(session.stream, "local_address", None) if session is not None else None
         return str(address[0]) if isinstance(address, tuple) and address else None
+
+    def _local_port(self) -> int | None:
+        """The local port of the live connection (None when not connected): the reference
+        shows it in LocalPort after connecting (config reads it)."""
+        session = self._session if self.connected else None
+        address = getattr(getattr(session, "stream", None), "local_address", None)
+        if isinstance(address, tuple) and len(address) > 1 and address[1]:
+            return int(address[1])
+        return None
 
     # ============================================================================== config
     def config(self, configuration_string: str) -> str:
@@ -207,40 +219,46 @@ class FacadeBase(MessageProperties, ConnectionProperties):
         info = session.tls_info
         if info is not None:
             self._tls_info = info
-            self._tls_host = self._mail_server
+            self._tls_host = self.mail_server
             self._ssl_server_cert = getattr(info, "server_cert", None)
 
     # ============================================================================== sending
     def _require_mail_server(self) -> None:
-        if not self._mail_server:
+        if not self.mail_server:
             raise SMTPInputError("Please specify a MailServer.", 163)
 
-    def _check_send(self, verb: str) -> None:
-        """send()'s checks before connecting: the verb allowed, a server, a valid message."""
-        if verb != "MAIL" and not self._allow_extensions:
+    def _check_send(self, verb: str) -> ComposedMessage | None:
+        """send()'s checks before connecting: the verb allowed, a server, and (when not
+        connected) the message, composed here once, in the form any server takes: 164, 165
+        and bad input raise before anything connects."""
+        if verb != "MAIL" and not self.allow_extensions:
             raise SMTPNotSupportedError(f"{verb} FROM needs allow_extensions True, as the reference says")
         self._require_mail_server()
-        if not self.connected:
-            compose_message(self, verb=verb)  # 164 / 165 / bad input: raised before connecting
+        if self.connected:
+            return None  # composed on the connection, for its server (_outgoing_message)
+        return compose_message(self._message_spec(), verb=verb)
 
     @contextmanager
-    def _outgoing_message(self, session: Any, verb: str) -> Iterator[ComposedMessage]:
-        """The message to send on ``session``, composed now that EHLO told whether 8-bit text
-        may go as it is; afterwards, what went on the wire is kept for config()."""
-        message = compose_message(self, server_8bitmime=session.engine.capabilities.has("8BITMIME"), verb=verb)
+    def _outgoing_message(self, session: Any, verb: str, composed: ComposedMessage | None) -> Iterator[ComposedMessage]:
+        """The message to send on ``session``: the one _check_send composed, made fit for what
+        EHLO said about 8BITMIME (8-bit text may then go as it is), or composed now; afterwards
+        it is kept for config("MessageHeadersString") / config("TransferText")."""
+        eight = bool(session.engine.capabilities.has("8BITMIME"))
+        if composed is None:
+            message = compose_message(self._message_spec(), server_8bitmime=eight, verb=verb)
+        else:
+            message = composed.for_server(eight)
         try:
             yield message
         finally:
-            # config("MessageHeadersString") / config("TransferText"): what went on the wire.
-            self._last_headers_string = message.headers_string
-            self._last_transfer_text = message.transfer_text or ""
+            self._last_sent = message  # what went on the wire
             message.close()  # CloseStreamAfterTransfer
 
     def _compose_now(self) -> ComposedMessage:
         """compose(): the body's encoding follows the open connection's 8BITMIME, if any."""
         session = self._session
         eight = session.engine.capabilities.has("8BITMIME") if session is not None and session.alive else None
-        return compose_message(self, server_8bitmime=eight)
+        return compose_message(self._message_spec(), server_8bitmime=eight)
 
     def _prepare_batch(self, messages: Iterable[BatchMessage], window: int) -> Batch:
         """send_batch's first half: checks and engine items (nothing is sent)."""
@@ -265,4 +283,4 @@ class FacadeBase(MessageProperties, ConnectionProperties):
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
-        return f"<{self._repr_name} {self._mail_server or '(no server)'}:{self._mail_port} {state}>"
+        return f"<{self._repr_name} {self.mail_server or '(no server)'}:{self.mail_port} {state}>"

@@ -13,8 +13,9 @@ falls back to a value kept in the store, so a store without an owner still works
 - ``owner.firewall``             FirewallAutoDetect/Host/Password/Port/Type/User (fields of the
                                  Firewall property, so both views stay in step)
 - ``owner.message_headers_string`` MessageHeadersString before any send (computed headers)
-- ``owner._last_headers_string``  MessageHeadersString after a send (what went on the wire)
-- ``owner._last_transfer_text``   TransferText after a send (the body as sent)
+- ``owner._last_sent``           MessageHeadersString and TransferText after a send: the
+                                 ComposedMessage that went on the wire (None once a message
+                                 property changed)
 - ``owner._tls_info``             SSLNegotiated*: an object with version, cipher,
                                   cipher_strength, cipher_suite, key_exchange,
                                   key_exchange_strength (may be None: every SSLNegotiated* is "")
@@ -28,24 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from smtpx.errors import SMTPConfigError
+from smtpx.validators import check_no_controls, check_str, to_bool
 
-__all__ = ["ConfigStore", "Setting", "SETTINGS", "parse_bool"]
+__all__ = ["ConfigStore", "Setting", "SETTINGS"]
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+\Z")  # ASCII digits only (int() takes others)
-_TRUE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-
-
-def parse_bool(name: str, value: Any) -> bool:
-    """True/False/0/1/Yes/No, any case (and Python bools / 0 / 1)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        found = _TRUE.get(value.strip().lower())
-        if found is not None:
-            return found
-    raise SMTPConfigError(f"config {name}: {value!r} is not a boolean; use True, False, 0, 1, Yes or No")
 
 
 @dataclass(frozen=True)
@@ -73,9 +61,7 @@ class Setting:
 
 
 def _no_controls(name: str, value: str) -> str:
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise SMTPConfigError(f"config {name}: control characters (CR, LF, NUL...) are not allowed")
-    return value
+    return check_no_controls(value, f"config {name}", error=SMTPConfigError)
 
 
 def _charset(name: str, value: str) -> str:
@@ -120,15 +106,15 @@ def _tls(attr: str) -> Callable[[Any], str]:
 
 
 def _headers_string(owner: Any) -> str:
-    last = getattr(owner, "_last_headers_string", None)
+    last = getattr(owner, "_last_sent", None)
     if last is not None:
-        return last
+        return str(last.headers_string)
     return getattr(owner, "message_headers_string", "") or ""
 
 
 def _transfer_text(owner: Any) -> str:
-    last = getattr(owner, "_last_transfer_text", None)
-    return "" if last is None else last
+    last = getattr(owner, "_last_sent", None)
+    return "" if last is None else (last.transfer_text or "")
 
 
 def _build_info(owner: Any) -> str:
@@ -279,7 +265,7 @@ class ConfigStore:
 
     Owner attributes read/written (missing ones fall back to the store): other_headers,
     return_path, local_host, firewall (Firewall* settings), message_headers_string,
-    _last_headers_string, _last_transfer_text, _tls_info. Details in the module docstring."""
+    _last_sent, _tls_info. Details in the module docstring."""
 
     __slots__ = ("_owner", "_values", "_explicit", "version")
 
@@ -306,7 +292,7 @@ class ConfigStore:
     def reset(self) -> None:
         """Every stored setting back to its default (aliases belong to their properties)."""
         self._values = dict(_DEFAULTS)
-        self._explicit = set()  # names the user has set since the last reset
+        self._explicit: set[str] = set()  # names the user has set since the last reset
         self.version += 1
 
     def changed(self) -> None:
@@ -380,7 +366,7 @@ class ConfigStore:
     def _convert(self, s: Setting, value: Any) -> Any:
         name = s.name
         if s.kind == "bool":
-            return parse_bool(name, value)
+            return to_bool(value, f"config {name}", words=True, error=SMTPConfigError)
         if s.kind == "int" or (s.kind == "enum" and isinstance(s.choices[0], int)):
             if isinstance(value, bool):
                 raise SMTPConfigError(f"config {name}: {value!r} is not valid; allowed: {_describe_allowed(s)}")
@@ -400,8 +386,7 @@ class ConfigStore:
             if (s.minimum is not None and number < s.minimum) or (s.maximum is not None and number > s.maximum):
                 raise SMTPConfigError(f"config {name}: {value!r} is out of range; allowed: {_describe_allowed(s)}")
             return number
-        if not isinstance(value, str):
-            raise SMTPConfigError(f"config {name}: expected a string, not {type(value).__name__}")
+        check_str(value, f"config {name}", error=SMTPConfigError)
         if s.kind == "enum":
             wanted = value.strip().upper()
             for choice in s.choices:

@@ -44,10 +44,6 @@ class EventSink:
     def error(self, code: int, description: str) -> None:
         self._owner._fire("on_error", ev.ErrorEvent(code, description))
 
-    def expand(self, address: str) -> None:
-        self._owner._expanded.append(address)
-        self._owner._fire("on_expand", ev.ExpandEvent(address))
-
 
 class FacadeTLSHooks:
     """What the stream calls during a handshake."""

@@ -134,6 +134,5 @@ def session_settings(smtp: Any, config: ConfigStore, previous_tls: Any = None) -
 
 
 def _reply_line_cap(config: ConfigStore) -> int:
-    if config.is_set("MaxLineLength"):
-        return config.value("MaxLineLength")
-    return config.value("MaxReplyLineLength")
+    cap: int = config.value("MaxLineLength" if config.is_set("MaxLineLength") else "MaxReplyLineLength")
+    return cap

@@ -21,29 +21,20 @@ from typing import Any, Iterable, Iterator
 
 from smtpx.facade.batch import BatchMessage
 from smtpx.message.compose import ComposedMessage, compose_message
-from smtpx.facade.connection_properties import check_text
 from smtpx.engine import SendResult
 from smtpx.errors import (
     SMTPBusyError,
     SMTPError,
-    SMTPInterrupted,
     SMTPNotConnectedError,
     SMTPServiceClosing,
 )
 from smtpx.facade.base import FacadeBase
 from smtpx.kernels import Reply
-from smtpx.queue.files import (
-    QUEUE_WINDOW,
-    ClaimedFile,
-    QueueClaims,
-    QueueRun,
-    commit_after_session_failure,
-    commit_window,
-    queue_text,
-    write_queue_file,
-)
+from smtpx.queue.files import QUEUE_WINDOW, QueueRun, queue_text, write_queue_file
+from smtpx.queue.runner import Items, Outcomes, queue_run, run_here
 from smtpx.message.raw import raw_message
-from smtpx.session import Session
+from smtpx.validators import check_text
+from smtpx.session.sync import Session, drive
 
 __all__ = ["SMTP"]
 
@@ -90,7 +81,7 @@ class SMTP(FacadeBase):
         if self._tls_info is not None:
             self._previous_tls = (self._tls_host, self._tls_info)
         previous = self._previous_tls
-        reuse = previous[1] if previous is not None and previous[0] == self._mail_server else None
+        reuse = previous[1] if previous is not None and previous[0] == self.mail_server else None
         settings = self._new_settings(reuse)
         self._ssl_server_cert = None  # the reference: reset every time a connection is attempted
         self._tls_info = None
@@ -133,9 +124,10 @@ class SMTP(FacadeBase):
     @contextmanager
     def _connection(self) -> Iterator[Session]:
         """The open connection, or a new one that is closed again afterwards."""
-        if self._live_session() is not None:
-            self._refresh_options(self._session)  # config() changes apply to the next method
-            yield self._session
+        live = self._live_session()
+        if live is not None:
+            self._refresh_options(live)  # config() changes apply to the next method
+            yield live
             return
         self._open()
         assert self._session is not None
@@ -184,11 +176,10 @@ class SMTP(FacadeBase):
         """EXPN: one on_expand event per address the server returns; the addresses are also
         returned as a list."""
         with self._operation():
-            check_text("email_address", email_address)
-            self._expanded = []
+            check_text(email_address, "email_address")
             with self._connection() as session:
-                session.run(session.engine.expand(email_address))
-            return list(self._expanded)
+                expansion = session.run(session.engine.expand(email_address))
+            return self._report_expansion(expansion)
 
     def interrupt(self) -> None:
         """From another thread: abort the running method (SMTPInterrupted, code 301). The
@@ -228,9 +219,10 @@ class SMTP(FacadeBase):
             return self._send("SOML")
 
     def _send(self, verb: str) -> SendResult:
-        self._check_send(verb)
-        with self._connection() as session, self._outgoing_message(session, verb) as message:
-            return session.run(session.engine.send_mail(message.envelope, message.content()))
+        composed = self._check_send(verb)
+        with self._connection() as session, self._outgoing_message(session, verb, composed) as message:
+            result: SendResult = session.run(session.engine.send_mail(message.envelope, message.content()))
+            return result
 
     def send_raw(self, mail_from: str, recipients: Iterable[str], message: bytes) -> SendResult:
         """Python extra (like smtplib's sendmail): send ``message`` (headers, empty line, body;
@@ -242,7 +234,8 @@ class SMTP(FacadeBase):
             self._require_mail_server()
             envelope, content = raw_message(mail_from, recipients, message, "send_raw")
             with self._connection() as session:
-                return session.run(session.engine.send_mail(envelope, content))
+                result: SendResult = session.run(session.engine.send_mail(envelope, content))
+                return result
 
     def compose(self) -> ComposedMessage:
         """Python extra: the message the properties describe now (envelope, headers, body), as
@@ -276,9 +269,9 @@ class SMTP(FacadeBase):
     def send_command(self, command: str) -> Reply:
         """Send ``command`` as given (CR, LF and NUL refused); sets last_reply; returns the Reply."""
         with self._operation():
-            check_text("command", command)
+            check_text(command, "command")
             session = self._require_session()
-            reply = session.run(session.engine.command(command))
+            reply: Reply = session.run(session.engine.command(command))
             if command.strip().upper() == "QUIT":
                 session.close(quit=False)  # the server ends the session after QUIT
             return reply
@@ -286,16 +279,17 @@ class SMTP(FacadeBase):
     def verify(self, email_address: str) -> Reply:
         """VRFY: ask the server to verify an address; returns the Reply (also in last_reply)."""
         with self._operation():
-            check_text("email_address", email_address)
+            check_text(email_address, "email_address")
             with self._connection() as session:
-                return session.run(session.engine.verify(email_address))
+                verified: Reply = session.run(session.engine.verify(email_address))
+                return verified
 
     def queue(self, queue_dir: str) -> str:
         """Write the message (envelope and content) to a new ``*.queued`` file in queue_dir and
         return its path; ``queue("*")`` returns the queue file's text instead."""
 
         with self._operation():
-            message = compose_message(self)
+            message = compose_message(self._message_spec())
             if queue_dir == "*":
                 return queue_text(message)
             return write_queue_file(queue_dir, message)
@@ -311,48 +305,32 @@ class SMTP(FacadeBase):
         files whose delivery is unknown as ``*.failed``, and sends the rest again on a new
         connection when the failed window settled at least one file; otherwise (and on
         interrupt(), and when connecting fails) the run stops: the error is raised with
-        ``.queue_run``, and the files not yet sent stay ``*.sending`` for the next run."""
+        ``.queue_run``, and the files not yet sent stay ``*.sending`` for the next run.
+        The run is smtpx.queue.runner's, as for AsyncSMTP; here its file work is done as is."""
 
         with self._operation():
             self._require_mail_server()
-            claims = QueueClaims(queue_dir, keep_queue=self._config.value("KeepQueue"),
-                                 on_error=self._queue_error_handler())
             opened = False
-            pending: list[ClaimedFile] = []  # claimed, certainly not delivered, to send again
-            try:
-                while True:
-                    window, pending = pending + claims.claim(QUEUE_WINDOW - len(pending)), []
-                    if not window:
-                        break
-                    pending = window  # until the engine has them: left *.sending if connecting fails
-                    if self._live_session() is None:
-                        self._open()
-                        opened = True
-                    else:
-                        self._refresh_options(self._session)
+
+            def send(items: Items) -> Outcomes:
+                nonlocal opened
+                session = self._live_session()
+                if session is None:
+                    self._open()
+                    opened = True
                     session = self._session
                     assert session is not None
-                    pending = []
-                    items = [(entry.envelope, entry.content) for entry in window]
-                    try:
-                        outcomes = session.run(session.engine.send_batch(items, window=QUEUE_WINDOW))
-                    except BaseException as error:
-                        pending = commit_after_session_failure(claims, window, error)
-                        settled = len(pending) < len(window)
-                        if not isinstance(error, SMTPError) or isinstance(error, SMTPInterrupted) or not settled:
-                            raise
-                        continue  # the next window opens a new connection
-                    commit_window(claims, window, outcomes)
-            except BaseException as error:
-                if isinstance(error, SMTPError):
-                    error.queue_run = claims.run  # type: ignore[attr-defined]
-                raise
+                else:
+                    self._refresh_options(session)
+                outcomes: Outcomes = session.run(session.engine.send_batch(items, window=QUEUE_WINDOW))
+                return outcomes
+
+            try:
+                return drive(queue_run(queue_dir, send, run_here, keep_queue=self._config.value("KeepQueue"),
+                                       on_error=self._queue_error_handler()))
             finally:
-                for entry in pending:
-                    claims.leave(entry)  # stays *.sending: the next run sends it
                 if opened:
                     self._close()
-            return claims.run
 
     # ============================================================================== with
     def __enter__(self) -> "SMTP":

@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from smtpx.errors import SMTPInputError
+from smtpx.validators import check_no_controls
 
 __all__ = [
     "Mailbox",
@@ -39,7 +40,6 @@ __all__ = [
     "format_address_list",
     "format_display_name",
     "display_name_is_encoded",
-    "check_header_text",
 ]
 
 
@@ -53,8 +53,6 @@ class Mailbox(NamedTuple):
 
 _ATEXT_ASCII = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
 _WSP = " \t"
-# Control characters (tab is white space and allowed) and DEL.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # The common shapes, checked in one regex match before the full parser.
 _SIMPLE_ADDR = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
                           r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
@@ -69,17 +67,6 @@ _SIMPLE_ELEMENT = re.compile(
 )
 _NEEDS_FULL_PARSER = re.compile(r'["(\\:;\[]')
 _PHRASE_SAFE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+\Z")
-
-
-def _control_name(ch: str) -> str:
-    return {"\r": "CR", "\n": "LF", "\x00": "NUL", "\x7f": "DEL"}.get(ch, f"control character U+{ord(ch):04X}")
-
-
-def check_header_text(text: str, what: str) -> None:
-    """Raise SMTPInputError if ``text`` holds CR, LF, NUL or another control character."""
-    m = _CONTROL.search(text)
-    if m is not None:
-        raise SMTPInputError(f"{what}: {_control_name(m.group())} is not allowed (in {text!r})")
 
 
 def _is_atext(ch: str) -> bool:
@@ -335,7 +322,7 @@ def _check_address_literal(literal: str, addr: str, what: str) -> None:
 
 @lru_cache(maxsize=4096)
 def _parse_cached(text: str, what: str) -> tuple[Mailbox, ...]:
-    check_header_text(text, what)
+    check_no_controls(text, what, allow_tab=True)  # tab is white space here
     stripped = text.strip(_WSP)
     if _SIMPLE_ADDR.match(stripped):
         result: tuple[Mailbox, ...] = (Mailbox("", stripped),)

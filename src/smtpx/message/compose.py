@@ -1,19 +1,19 @@
-"""Properties -> the message to send: the envelope (MAIL FROM, RCPT TO) and the content (the
+"""A MessageSpec -> the message to send: the envelope (MAIL FROM, RCPT TO) and the content (the
 header block, an empty line, the body). docs/compose.md describes the rules.
 
-How the facade calls it::
+How the facade calls it (once per send)::
 
-    msg = compose_message(smtp, server_8bitmime=engine.capabilities.has("8BITMIME"))
+    msg = compose_message(spec)                       # before connecting: bad input raises here
+    msg = msg.for_server(engine.capabilities.has("8BITMIME"))   # after EHLO
     try:
         result = engine.send_mail(msg.envelope, msg.content())
-        smtp._last_headers_string = msg.headers_string      # config("MessageHeadersString")
-        smtp._last_transfer_text = msg.transfer_text or ""  # config("TransferText")
     finally:
         msg.close()   # closes a message stream when CloseStreamAfterTransfer is on
 
 ``server_8bitmime=None`` (not connected yet: message_headers, queue()) gives the form that is
 safe for every server (8-bit text gets quoted-printable or base64), so a queued file can go
-to any server later.
+to any server later. ``for_server`` re-plans only what depends on 8BITMIME: the encoding of an
+8-bit text body (and its MIME headers), and a stream's 8-bit flag.
 """
 from __future__ import annotations
 
@@ -29,21 +29,22 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import IO, Any
+from typing import IO, NamedTuple
 
 from smtpx import kernels
-from smtpx.message.addresses import (
-    Mailbox,
-    check_header_text,
-    display_name_is_encoded,
-    format_address_list,
-    parse_address_list,
-    parse_reverse_path,
-)
 from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
 from smtpx.enums import Importance, Priority, RecipientType, Sensitivity
 from smtpx.errors import SMTPInputError
-from smtpx.facade.message_properties import recipient_mailbox
+from smtpx.message.addresses import (
+    Mailbox,
+    display_name_is_encoded,
+    format_address_list,
+    parse_address_list,
+    parse_mailbox,
+    parse_reverse_path,
+)
+from smtpx.message.fields import OtherHeaders, parse_other_headers
+from smtpx.message.spec import MessageSpec
 from smtpx.types import Header
 
 __all__ = [
@@ -143,7 +144,7 @@ def _id_domain(from_box: Mailbox | None, hello: str) -> str:
 
 def _headers_of(text: str) -> list[Header]:
     """Header objects (field, value as sent with the folding removed) of a header block."""
-    out = []
+    out: list[Header] = []
     for line in text.split("\r\n"):
         if not line:
             continue
@@ -169,6 +170,31 @@ class ComposedHeaders:
         return _headers_of(self.text)
 
 
+class _Body(NamedTuple):
+    """How the body goes: its bytes (None for a stream), the MIME headers it needs, its
+    transfer encoding, its class, the codec that shows it as text (TransferText), and whether
+    another answer to "has the server 8BITMIME?" would change any of that."""
+
+    data: bytes | None
+    mime: list[tuple[str, str]]
+    encoding: str | None
+    eight_bit: bool
+    binary: bool
+    text_codec: str | None
+    follows_8bitmime: bool
+
+
+class _Parts(NamedTuple):
+    """What for_server() needs to plan again a body whose form depends on 8BITMIME: the spec,
+    the computed header fields (Date and Message-ID included, so the message keeps them),
+    OtherHeaders, and the 8BITMIME answer the body was planned for."""
+
+    spec: MessageSpec
+    fields: list[tuple[str, str]]
+    other: OtherHeaders
+    server_8bitmime: bool | None
+
+
 @dataclass
 class ComposedMessage:
     """The message ready for the engine. ``content()`` gives a fresh engine Content each call
@@ -176,7 +202,6 @@ class ComposedMessage:
 
     envelope: Envelope
     headers_string: str
-    transfer_text: str | None  # the body as sent; None for a stream
     needs_smtputf8: bool
     eight_bit: bool
     binary: bool
@@ -185,6 +210,8 @@ class ComposedMessage:
     body: bytes | None = None
     stream: IO[bytes] | None = None
     close_stream: bool = False
+    _text_codec: str | None = field(default=None, repr=False)
+    _parts: _Parts | None = field(default=None, repr=False)
     _stream_start: int | None = field(default=None, repr=False)
     _stream_used: bool = field(default=False, repr=False)
 
@@ -192,6 +219,24 @@ class ComposedMessage:
     def headers(self) -> list[Header]:
         """The headers as sent (field, value without the folding)."""
         return _headers_of(self.headers_string)
+
+    @property
+    def transfer_text(self) -> str | None:
+        """The body as sent, as text (config TransferText); None for a stream. Decoded when
+        asked, not on every send."""
+        if self.body is None or self._text_codec is None:
+            return None
+        return self.body.decode(self._text_codec, "surrogateescape")
+
+    def for_server(self, server_8bitmime: bool) -> "ComposedMessage":
+        """This message for a server whose EHLO did (or did not) offer 8BITMIME: the same
+        object unless the body's form depends on the answer (8-bit text goes as it is to such a
+        server, quoted-printable or base64 to others; a stream's 8-bit flag follows it)."""
+        parts = self._parts
+        if parts is None or bool(parts.server_8bitmime) == server_8bitmime:
+            return self
+        body = _body_plan(parts.spec, parts.other, server_8bitmime)
+        return _assemble(parts.spec, self.envelope, parts.fields, parts.other, server_8bitmime, body)
 
     def content(self) -> Content:
         return Content(self.iter_bytes(), self.size, eight_bit=self.eight_bit, binary=self.binary,
@@ -253,8 +298,9 @@ class _Encoded(str):
 
 def _address_value(boxes: list[Mailbox], charset: str) -> str:
     value = format_address_list(boxes, charset)
-    if any(display_name_is_encoded(b.name) for b in boxes):
-        return _Encoded(value)
+    for box in boxes:
+        if box.name and display_name_is_encoded(box.name):
+            return _Encoded(value)
     return value
 
 
@@ -268,93 +314,81 @@ def _fold(name: str, value: str, max_len: int, charset: str) -> str:
     return kernels.fold_header(name, value, max_len, charset)
 
 
-def _recipients(obj: Any) -> list[tuple[RecipientType, Mailbox, str]]:
-    """(kind, parsed mailbox, options) per entry of message_recipients (checked again here:
-    MessageRecipient objects can be changed after they were added)."""
-    out = []
-    for r in obj._mp_recipients:
-        kind = r.recipient_type
-        if type(kind) is not RecipientType:
-            try:
-                kind = RecipientType(int(kind))
-            except (ValueError, TypeError):
-                raise SMTPInputError(f"MessageRecipient.recipient_type {kind!r} is not 0 (To), 1 (Cc) or 2 (BCc)") from None
-        if r.options:
-            check_header_text(r.options, "MessageRecipient.options")
-        out.append((kind, recipient_mailbox(r), r.options))
-    return out
+def _from_box(spec: MessageSpec) -> Mailbox | None:
+    return parse_mailbox(spec.from_, "From") if spec.from_.strip() else None
 
 
-def compose_headers(obj: Any, *, mime: list[tuple[str, str]] | None = None, now: float | None = None,
-                    recipients: list[tuple[RecipientType, Mailbox, str]] | None = None) -> ComposedHeaders:
-    """The header block from the properties of ``obj`` (a MessageProperties object). ``mime``:
-    the MIME headers the body needs (compose_message passes them)."""
-    cfg = obj._config
-    fold = cfg.value("FoldHeaders")
-    max_len = cfg.value("MaxHeaderLength") if fold else 998
-    charset = cfg.value("Charset") or "utf-8"
-    names_charset = mime_charset(cfg.value("Charset"))
-    replaced, other = obj._mp_other_parsed
-
+def _header_fields(spec: MessageSpec, from_box: Mailbox | None, now: float | None) -> list[tuple[str, str]]:
+    """The computed header fields, in order, before the MIME ones the body may add."""
+    names_charset = mime_charset(spec.settings.charset)
     fields: list[tuple[str, str]] = []
-    if not replaced:
-        from_box = obj._mp_from_box
-        if from_box is not None:
-            fields.append(("From", _address_value([from_box], names_charset)))
-        if recipients is None:
-            recipients = _recipients(obj)
-        to = [mb for kind, mb, _ in recipients if kind is RecipientType.TO]
-        cc = [mb for kind, mb, _ in recipients if kind is RecipientType.CC]
-        if to:
-            fields.append(("To", _address_value(to, names_charset)))
-        if cc:
-            fields.append(("Cc", _address_value(cc, names_charset)))
-        if obj._mp_subject:
-            fields.append(("Subject", obj._mp_subject))
-        date = obj._mp_message_date
-        if date:
-            fields.append(("Date", format_date(now) if date == "*" else date))
-        mid = obj._mp_message_id
-        if mid:
-            if mid == "*":
-                mid = make_message_id(cfg.value("MessageIdAlgorithm"), _id_domain(from_box, cfg.value("Hello")))
-            elif not mid.startswith("<"):
-                mid = f"<{mid}>"
-            fields.append(("Message-ID", mid))
-        if obj._mp_reply_to_boxes:
-            fields.append(("Reply-To", _address_value(obj._mp_reply_to_boxes, names_charset)))
-        if obj._mp_importance:
-            fields.append(("Importance", IMPORTANCE_HEADER[obj._mp_importance]))
-        if obj._mp_priority:
-            fields.append(("Priority", PRIORITY_HEADER[obj._mp_priority]))
-        if obj._mp_sensitivity:
-            fields.append(("Sensitivity", SENSITIVITY_HEADER[obj._mp_sensitivity]))
-        if obj._mp_delivery_notification_to.strip():
-            boxes = parse_address_list(obj._mp_delivery_notification_to, "DeliveryNotificationTo")
-            fields.append(("Return-Receipt-To", _address_value(boxes, names_charset)))
-        if obj._mp_read_receipt_to.strip():
-            boxes = parse_address_list(obj._mp_read_receipt_to, "ReadReceiptTo")
-            fields.append(("Disposition-Notification-To", _address_value(boxes, names_charset)))
-        if mime:
-            fields.extend(mime)
-    fields.extend((h.field, h.value) for h in other)
+    if from_box is not None:
+        fields.append(("From", _address_value([from_box], names_charset)))
+    to = [mb for kind, mb, _ in spec.recipients if kind is RecipientType.TO]
+    cc = [mb for kind, mb, _ in spec.recipients if kind is RecipientType.CC]
+    if to:
+        fields.append(("To", _address_value(to, names_charset)))
+    if cc:
+        fields.append(("Cc", _address_value(cc, names_charset)))
+    if spec.subject:
+        fields.append(("Subject", spec.subject))
+    date = spec.message_date
+    if date:
+        fields.append(("Date", format_date(now) if date == "*" else date))
+    mid = spec.message_id
+    if mid:
+        if mid == "*":
+            mid = make_message_id(spec.settings.message_id_algorithm, _id_domain(from_box, spec.settings.hello))
+        elif not mid.startswith("<"):
+            mid = f"<{mid}>"
+        fields.append(("Message-ID", mid))
+    if spec.reply_to.strip():
+        reply_to = parse_address_list(spec.reply_to, "ReplyTo")
+        if reply_to:
+            fields.append(("Reply-To", _address_value(reply_to, names_charset)))
+    if spec.importance:
+        fields.append(("Importance", IMPORTANCE_HEADER[spec.importance]))
+    if spec.priority:
+        fields.append(("Priority", PRIORITY_HEADER[spec.priority]))
+    if spec.sensitivity:
+        fields.append(("Sensitivity", SENSITIVITY_HEADER[spec.sensitivity]))
+    if spec.delivery_notification_to.strip():
+        boxes = parse_address_list(spec.delivery_notification_to, "DeliveryNotificationTo")
+        fields.append(("Return-Receipt-To", _address_value(boxes, names_charset)))
+    if spec.read_receipt_to.strip():
+        boxes = parse_address_list(spec.read_receipt_to, "ReadReceiptTo")
+        fields.append(("Disposition-Notification-To", _address_value(boxes, names_charset)))
+    return fields
 
-    lines = [_fold(name, value, max_len, charset) for name, value in fields]
-    if replaced and not lines:
+
+def _header_block(spec: MessageSpec, fields: list[tuple[str, str]], mime: list[tuple[str, str]],
+                  other: OtherHeaders) -> ComposedHeaders:
+    """The folded header block: the computed fields, the MIME ones, then OtherHeaders (alone
+    when they replace the computed ones)."""
+    max_len = spec.settings.max_header_length if spec.settings.fold_headers else 998
+    charset = spec.settings.charset or "utf-8"
+    every = other.fields if other.replaces else [*fields, *mime, *other.fields]
+    lines = [_fold(name, value, max_len, charset) for name, value in every]
+    if other.replaces and not lines:
         text = ""
     else:
         lines.append("")
         lines.append("")
         text = "\r\n".join(lines)
-    return ComposedHeaders(text, not text.isascii(), replaced)
+    return ComposedHeaders(text, not text.isascii(), other.replaces)
 
 
-def _envelope(obj: Any, verb: str, replaced: bool, parsed: list[tuple[RecipientType, Mailbox, str]]) -> Envelope:
-    cfg = obj._config
-    return_path = obj._mp_return_path
-    from_box = obj._mp_from_box
-    if return_path.strip():
-        mail_from = parse_reverse_path(return_path)
+def compose_headers(spec: MessageSpec, *, mime: list[tuple[str, str]] | None = None,
+                    now: float | None = None) -> ComposedHeaders:
+    """The header block of ``spec``; ``mime``: the MIME headers the body needs."""
+    other = parse_other_headers(spec.other_headers)
+    fields = [] if other.replaces else _header_fields(spec, _from_box(spec), now)
+    return _header_block(spec, fields, mime or [], other)
+
+
+def _envelope(spec: MessageSpec, verb: str, replaced: bool, from_box: Mailbox | None) -> Envelope:
+    if spec.return_path.strip():
+        mail_from = parse_reverse_path(spec.return_path)
     elif from_box is not None:
         mail_from = from_box.addr_spec
     else:
@@ -364,7 +398,7 @@ def _envelope(obj: Any, verb: str, replaced: bool, parsed: list[tuple[RecipientT
     recipients: list[EnvelopeRecipient] = []
     seen: set[str] = set()
     has_to = False
-    for kind, mailbox, options in parsed:
+    for kind, mailbox, options in spec.recipients:
         addr = mailbox.addr_spec
         if addr in seen:  # one RCPT per address: the first kind given wins
             continue
@@ -373,7 +407,7 @@ def _envelope(obj: Any, verb: str, replaced: bool, parsed: list[tuple[RecipientT
         recipients.append(EnvelopeRecipient(addr, kind, options))
     if not recipients:
         raise SMTPInputError("Please specify a recipient.", code=165)
-    if not has_to and not cfg.value("AllowEmptyTo"):
+    if not has_to and not spec.settings.allow_empty_to:
         raise SMTPInputError("Please specify a recipient: SendTo is empty (set AllowEmptyTo to send to Cc/BCc only).",
                              code=165)
     return Envelope(mail_from, recipients, verb)
@@ -388,8 +422,7 @@ def _normalise_text(text: str) -> str:
     return text
 
 
-def _plan_text_body(text: str, charset: str, server_8bitmime: bool | None, user_mime: bool):
-    """(body bytes, mime headers, transfer encoding, eight_bit, binary)."""
+def _plan_text_body(text: str, charset: str, server_8bitmime: bool | None, user_mime: bool) -> _Body:
     codec = charset or "utf-8"
     try:
         raw = _normalise_text(text).encode(codec)
@@ -398,18 +431,16 @@ def _plan_text_body(text: str, charset: str, server_8bitmime: bool | None, user_
                              f"{exc.object[exc.start:exc.end]!r}") from None
     cls = kernels.classify_body(raw)
     if user_mime:  # the user wrote the MIME headers: the body is theirs, sent as is
-        return raw, [], None, cls.eight_bit, cls.binary
+        return _Body(raw, [], None, cls.eight_bit, cls.binary, codec, False)
+    if cls.seven_bit and text.isascii():
+        return _Body(raw, [], "7bit", False, False, "latin-1", False)
     ctype = f'text/plain; charset="{mime_charset(charset)}"'
     if cls.seven_bit:
-        if text.isascii():
-            return raw, [], "7bit", False, False
         # Non-ASCII text in a 7-bit charset (ISO-2022-JP, UTF-7): without a Content-Type the
         # reader would take it as US-ASCII (RFC 2045 5.2), so the charset must be named.
-        return raw, [("MIME-Version", "1.0"), ("Content-Type", ctype), ("Content-Transfer-Encoding", "7bit")], \
-            "7bit", False, False
+        return _Body(raw, _mime(ctype, "7bit"), "7bit", False, False, "latin-1", False)
     if cls.eight_bit and server_8bitmime:
-        return raw, [("MIME-Version", "1.0"), ("Content-Type", ctype), ("Content-Transfer-Encoding", "8bit")], \
-            "8bit", True, False
+        return _Body(raw, _mime(ctype, "8bit"), "8bit", True, False, codec, True)
     high = len(raw.translate(None, _HIGH_BYTES))
     if high * 6 > len(raw):  # QP would be longer than base64 (each 8-bit octet costs 3 in QP)
         body, cte = kernels.b64_encode_wrapped(raw), "base64"
@@ -417,57 +448,59 @@ def _plan_text_body(text: str, charset: str, server_8bitmime: bool | None, user_
         body, cte = kernels.qp_encode(raw), "quoted-printable"
         if body and not body.endswith(b"\r\n"):
             body += b"\r\n"
-    return body, [("MIME-Version", "1.0"), ("Content-Type", ctype), ("Content-Transfer-Encoding", cte)], \
-        cte, False, False
+    # ASCII after the transfer encoding; 8-bit text would go as it is to an 8BITMIME server.
+    return _Body(body, _mime(ctype, cte), cte, False, False, "latin-1", cls.eight_bit)
 
 
-def _body_plan(obj: Any, server_8bitmime: bool | None):
-    """(body bytes or None for a stream, mime headers, cte, eight_bit, binary, transfer_text)."""
-    replaced, other = obj._mp_other_parsed
-    if obj._mp_stream is not None:
-        return None, [], None, bool(server_8bitmime), False, None
-    if obj._mp_message:
-        body = obj._mp_message
-        cls = kernels.classify_body(body)
-        return body, [], None, cls.eight_bit, cls.binary, body.decode("utf-8", "surrogateescape")
-    user_mime = replaced or any(h.field.lower() in _MIME_NAMES for h in other)
-    charset = obj._config.value("Charset")
-    body, mime, cte, eight_bit, binary = _plan_text_body(obj._mp_message_text, charset, server_8bitmime, user_mime)
-    if eight_bit or user_mime:
-        text = body.decode(charset or "utf-8", "surrogateescape")
-    else:
-        text = body.decode("latin-1")  # ASCII after the transfer encoding
-    return body, mime, cte, eight_bit, binary, text
+def _mime(content_type: str, encoding: str) -> list[tuple[str, str]]:
+    return [("MIME-Version", "1.0"), ("Content-Type", content_type), ("Content-Transfer-Encoding", encoding)]
 
 
-def preview_headers(obj: Any) -> ComposedHeaders:
+def _body_plan(spec: MessageSpec, other: OtherHeaders, server_8bitmime: bool | None) -> _Body:
+    if spec.stream is not None:
+        return _Body(None, [], None, bool(server_8bitmime), False, None, True)
+    if spec.message:
+        cls = kernels.classify_body(spec.message)
+        return _Body(spec.message, [], None, cls.eight_bit, cls.binary, "utf-8", False)
+    user_mime = other.replaces or any(name.lower() in _MIME_NAMES for name, _ in other.fields)
+    return _plan_text_body(spec.message_text, spec.settings.charset, server_8bitmime, user_mime)
+
+
+def preview_headers(spec: MessageSpec) -> ComposedHeaders:
     """The header block a send would use now (message_headers / message_headers_string),
     in the form for a server whose 8BITMIME support is not known yet."""
-    mime = _body_plan(obj, None)[1]
-    return compose_headers(obj, mime=mime)
+    mime = _body_plan(spec, parse_other_headers(spec.other_headers), None).mime
+    return compose_headers(spec, mime=mime)
 
 
-def compose_message(obj: Any, *, server_8bitmime: bool | None = None, verb: str = "MAIL",
+def compose_message(spec: MessageSpec, *, server_8bitmime: bool | None = None, verb: str = "MAIL",
                     now: float | None = None) -> ComposedMessage:
-    """Compose the message from the properties and config of ``obj``.
+    """Compose the message ``spec`` describes.
 
     server_8bitmime: True/False once EHLO said whether the server has 8BITMIME; None when it is
-    not known (the 7-bit-safe form). verb: MAIL, or SEND/SOML/SAML for send_to_terminal_*.
-    Raises SMTPInputError: 164 without From, 165 without recipients, 10022 for bad input."""
-    cfg = obj._config
-    stream = obj._mp_stream
-    body, mime, cte, eight_bit, binary, transfer_text = _body_plan(obj, server_8bitmime)
-    parsed = _recipients(obj)
-    head = compose_headers(obj, mime=mime, now=now, recipients=parsed)
-    envelope = _envelope(obj, verb, head.replaced, parsed)
+    not known (the 7-bit-safe form; ComposedMessage.for_server() adapts it later). verb: MAIL,
+    or SEND/SOML/SAML for send_to_terminal_*. Raises SMTPInputError: 164 without From, 165
+    without recipients, 10022 for bad input."""
+    other = parse_other_headers(spec.other_headers)
+    body = _body_plan(spec, other, server_8bitmime)
+    from_box = _from_box(spec)
+    fields = [] if other.replaces else _header_fields(spec, from_box, now)
+    envelope = _envelope(spec, verb, other.replaces, from_box)
+    return _assemble(spec, envelope, fields, other, server_8bitmime, body)
+
+
+def _assemble(spec: MessageSpec, envelope: Envelope, fields: list[tuple[str, str]], other: OtherHeaders,
+              server_8bitmime: bool | None, body: _Body) -> ComposedMessage:
+    """The header block around ``body``, the message's size and its SMTPUTF8 need."""
+    head = _header_block(spec, fields, body.mime, other)
     smtputf8 = head.needs_smtputf8 or not envelope.mail_from.isascii() or \
         any(not r.address.isascii() for r in envelope.recipients)
-
+    stream = spec.stream
     size: int | None = None
     start: int | None = None
     head_len = len(head.text) if head.text.isascii() else len(head.text.encode("utf-8"))
     if stream is None:
-        size = head_len + len(body or b"")
+        size = head_len + len(body.data or b"")
     else:
         try:
             if stream.seekable():
@@ -480,14 +513,15 @@ def compose_message(obj: Any, *, server_8bitmime: bool | None = None, verb: str 
     return ComposedMessage(
         envelope=envelope,
         headers_string=head.text,
-        transfer_text=transfer_text,
         needs_smtputf8=smtputf8,
-        eight_bit=eight_bit,
-        binary=binary,
-        transfer_encoding=cte,
+        eight_bit=body.eight_bit,
+        binary=body.binary,
+        transfer_encoding=body.encoding,
         size=size,
-        body=body,
+        body=body.data,
         stream=stream,
-        close_stream=stream is not None and cfg.value("CloseStreamAfterTransfer"),
+        close_stream=stream is not None and spec.settings.close_stream,
+        _text_codec=body.text_codec,
+        _parts=_Parts(spec, fields, other, server_8bitmime) if body.follows_8bitmime else None,
         _stream_start=start,
     )

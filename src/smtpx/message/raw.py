@@ -6,6 +6,7 @@ from typing import Any
 from smtpx.message.addresses import parse_mailbox, parse_reverse_path
 from smtpx.engine import Content, Envelope, EnvelopeRecipient
 from smtpx.errors import SMTPInputError
+from smtpx.validators import check_str
 
 __all__ = ["raw_message"]
 
@@ -16,8 +17,7 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
     ``what`` names the caller in error messages."""
     if not isinstance(message, (bytes, bytearray, memoryview)):
         raise SMTPInputError(f"{what}: message must be bytes, not {type(message).__name__}")
-    if not isinstance(mail_from, str):
-        raise SMTPInputError(f"{what}: mail_from must be a string, not {type(mail_from).__name__}")
+    check_str(mail_from, f"{what}: mail_from")
     if isinstance(recipients, str):
         recipients = [recipients]
     sender = parse_reverse_path(mail_from, f"{what} mail_from")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from smtpx.errors import SMTPAuthError, SMTPInputError
+from smtpx.validators import character_class, check_characters, check_str
 
 # Characters no mechanism here can carry in a user name or an authorization identity:
 # NUL ends strings on many servers, CR/LF end the command line or split a log entry.
@@ -16,17 +17,9 @@ LINE_BREAKERS = ("\x00", "\r", "\n")
 
 
 def check_field(field: str, value: str, forbidden: tuple[str, ...] = LINE_BREAKERS) -> str:
-    """Refuse ``value`` when it holds one of ``forbidden``. The value itself is never quoted
-    in the error, because the field may be a password or a token."""
-    if not isinstance(value, str):
-        raise SMTPInputError(f"{field} must be a str, not {type(value).__name__}")
-    for char in forbidden:
-        if char in value:
-            raise SMTPInputError(
-                f"{field} contains the control character {char!r}, which this SASL mechanism "
-                "cannot carry; nothing was sent"
-            )
-    return value
+    """Refuse ``value`` when it holds one of ``forbidden`` (characters this mechanism cannot
+    carry). The value itself is never quoted in the error: the field may be a password."""
+    return check_characters(check_str(value, field), field, character_class("".join(forbidden)))
 
 
 def require_field(field: str, value: str, mechanism: str) -> None:
