@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from servers.postfix import start_smtp_sink
+from tests.servers.postfix import start_smtp_sink
 from smtpx.aio import AsyncSMTP
 
 aiosmtplib = pytest.importorskip("aiosmtplib")

@@ -12,8 +12,7 @@ import email.policy
 import email.utils
 
 from smtpx.message.compose import compose_message
-from smtpx.facade.config import ConfigStore
-from smtpx.facade.message_properties import MessageProperties
+from smtpx.facade import properties
 
 FROM = '"Sender Name" <sender@example.com>'
 TO = "Recipient <to@example.org>"
@@ -22,10 +21,12 @@ SUBJECT = "Grüße aus Köln: Ihre Bestellung Nr. 12345 ist unterwegs — vielen
 BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\n" * 30)[:2048]
 
 
-class Message(MessageProperties):
+class Message(properties.Properties):
+    """The message half of the property table with its config (as a facade's, no connection)."""
+
     def __init__(self) -> None:
-        self._config = ConfigStore(self)
-        self._init_message_properties()
+        self._init_config()
+        self._reset_properties(properties.HEADERS, properties.BODY)
 
 
 def smtpx_compose() -> bytes:
@@ -35,7 +36,7 @@ def smtpx_compose() -> bytes:
     m.cc = CC
     m.subject = SUBJECT
     m.message_text = BODY
-    return b"".join(compose_message(m).iter_bytes())
+    return b"".join(compose_message(m._message_spec()).iter_bytes())
 
 
 def emailmessage_compose() -> bytes:

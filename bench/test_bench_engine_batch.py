@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from servers.postfix import start_smtp_sink
+from tests.servers.postfix import start_smtp_sink
 from smtpx.engine import Content, Engine, Envelope, EnvelopeRecipient, NullSink, Write
 
 FROM, TO = "sender@example.test", "rcpt@example.test"

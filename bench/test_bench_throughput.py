@@ -40,8 +40,8 @@ from pathlib import Path
 import pytest
 
 import smtpx
-from servers.delay_relay import DelayRelay
-from servers.postfix import start_postfix, start_smtp_sink
+from tests.servers.delay_relay import DelayRelay
+from tests.servers.postfix import start_postfix, start_smtp_sink
 
 aiosmtplib = pytest.importorskip("aiosmtplib")
 

@@ -8,15 +8,11 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))  # so "servers" imports as a helper package
-
-from servers.fixtures import *  # noqa: E402,F401,F403
-
-from smtpx import kernels as _kernels  # noqa: E402
+from smtpx import kernels as _kernels
+from tests.servers.fixtures import *  # noqa: F401,F403
 
 
 @pytest.fixture(params=["py", "c"])

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import smtpx
-from facade.scripted import RawServer
+from tests.facade.scripted import RawServer
 from smtpx.aio import AsyncSMTP
 from smtpx.engine import SendResult
 

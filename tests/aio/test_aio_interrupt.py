@@ -14,6 +14,8 @@ import pytest
 import smtpx
 from smtpx.aio import AsyncSMTP
 
+from tests.servers.sockets import LoopbackServer
+
 from .helpers import HoldingServer, arun, interrupt_when, trail_of
 
 MESSAGE = b"Subject: held\r\n\r\nthe server holds the reply to this one\r\n"
@@ -76,33 +78,23 @@ def test_interrupt_from_the_loops_own_thread_aborts_the_method():
 
 
 def test_interrupt_while_waiting_for_the_greeting():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
     accepted = threading.Event()
-    peers: list[socket.socket] = []
+    read_after: list[bytes] = []
 
-    def accept() -> None:
-        peer, _ = listener.accept()
-        peers.append(peer)  # says nothing: the client waits for a greeting that never comes
-        accepted.set()
+    def silent(conn: socket.socket) -> None:
+        accepted.set()  # says nothing: the client waits for a greeting that never comes
+        read_after.append(conn.recv(100))
 
-    threading.Thread(target=accept, daemon=True).start()
-
-    async def go():
-        client = AsyncSMTP(mail_server="127.0.0.1", mail_port=listener.getsockname()[1], timeout=30)
+    async def go(port: int):
+        client = AsyncSMTP(mail_server="127.0.0.1", mail_port=port, timeout=30)
         interrupt_when(accepted, client)
         with pytest.raises(smtpx.SMTPInterrupted):
             await client.connect()
         assert not client.connected and client.idle
 
-    try:
-        arun(go)
-        peers[0].settimeout(5)
-        assert peers[0].recv(100) == b""  # the client closed without sending anything
-    finally:
-        for sock in peers + [listener]:
-            sock.close()
+    with LoopbackServer(silent, max_connections=1) as server:
+        arun(lambda: go(server.port))
+    assert read_after == [b""]  # the client closed without sending anything
 
 
 def test_interrupt_when_idle_does_nothing_and_does_not_hit_the_next_method(server):

@@ -12,7 +12,7 @@ import pytest
 import smtpx
 from smtpx import AuthMechanism, SSLStartMode
 from smtpx.aio import AsyncSMTP
-from servers.postfix import split_mbox
+from tests.servers.postfix import split_mbox
 
 from .helpers import arun, trail_of
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 import smtpx
-from facade.scripted import ScriptedServer
-from servers.postfix import free_port
+from tests.facade.scripted import ScriptedServer
+from tests.servers.sockets import free_port
 from smtpx import Firewall, FirewallType, SSLStartMode
 
 from .helpers import arun, client_for

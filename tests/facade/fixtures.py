@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trustme
 
-from facade.scripted import ScriptedServer, tls_pair
+from tests.facade.scripted import ScriptedServer, tls_pair
 
 
 @pytest.fixture

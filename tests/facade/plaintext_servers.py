@@ -3,39 +3,22 @@ client meets their plaintext inside the TLS handshake (not before it, where a pe
 from __future__ import annotations
 
 import socket
-import threading
+
+from tests.servers.sockets import LoopbackServer
 
 
-class _Peer:
+class _Peer(LoopbackServer):
+    """One connection, read through a buffered file (``lines``)."""
+
     def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(1)
-        self.host, self.port = self.listener.getsockname()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
+        super().__init__(max_connections=1, timeout=5)
 
-    def _accept(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        with conn, conn.makefile("rb") as lines:
-            conn.settimeout(5)
-            try:
-                self._serve(conn, lines)
-            except OSError:
-                pass
+    def handle(self, conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            self._serve(conn, lines)
 
-    def _serve(self, conn: socket.socket, lines) -> None:
+    def _serve(self, conn, lines) -> None:
         raise NotImplementedError
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.listener.close()
-        self.thread.join(5)
 
 
 class GreetsAfterClientHello(_Peer):

@@ -4,8 +4,9 @@
   line it receives and every message's bytes exactly as stored, and can be told to answer
   chosen commands with chosen replies (``"421 ..."`` also closes the connection; ``CLOSE``
   drops it without a reply). ``"DATA_END"`` scripts the reply to the final ".".
-- ``RawServer``: a tiny threaded socket server playing a byte-level script, for faults that
-  aiosmtpd cannot produce (bytes with no line end, garbage codes, a close mid-reply...).
+- ``RawServer``: a loopback socket server (servers/sockets.py) playing a byte-level script to
+  one connection, for faults that aiosmtpd cannot produce (bytes with no line end, garbage
+  codes, a close mid-reply...).
 """
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ import sys
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as AioSMTP, AuthResult, LoginPassword
+
+from tests.servers.sockets import LoopbackServer, drain
 
 CLOSE = "CLOSE"  # scripted "reply": drop the connection without answering
 
@@ -289,74 +292,49 @@ class ScriptedServer:
 Step = tuple[str, object]  # ("send", bytes) | ("expect", prefix bytes) | ("wait", seconds) | ("close", None)
 
 
-@dataclass
-class RawServer:
-    """Plays ``script`` to each connection: send bytes, read one line and check its prefix,
-    or close. Everything received is kept in ``received`` (raw bytes)."""
+class RawServer(LoopbackServer):
+    """Plays ``script`` to one connection: send bytes, read one line and check its prefix
+    (a mismatch goes to ``errors``), wait (cut short when the server closes), or close. When
+    the script runs out, it keeps reading until the client closes. Everything received is
+    kept in ``received`` (raw bytes)."""
 
-    script: list[Step]
-    received: bytearray = field(default_factory=bytearray)
-    errors: list[str] = field(default_factory=list)
+    def __init__(self, script: list[Step]) -> None:
+        self.script = script
+        self.received = bytearray()
+        super().__init__(max_connections=1)
 
-    def __post_init__(self) -> None:
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(4)
-        self.port = self._listener.getsockname()[1]
-        self.host = "127.0.0.1"
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._done = threading.Event()
-
-    def _serve(self) -> None:
+    def handle(self, conn: socket.socket) -> None:
         try:
-            conn, _ = self._listener.accept()
-        except OSError:
+            if not self._play(conn):
+                return
+        except OSError as exc:  # the client went away mid-script: the tests see it here
+            self.errors.append(repr(exc))
             return
-        with conn:
-            conn.settimeout(10)
-            pending = b""
-            for action, arg in self.script:
-                try:
-                    if action == "send":
-                        conn.sendall(arg)  # type: ignore[arg-type]
-                    elif action == "expect":
-                        while b"\n" not in pending:
-                            chunk = conn.recv(65536)
-                            if not chunk:
-                                self.errors.append(f"EOF while expecting {arg!r}")
-                                return
-                            self.received += chunk
-                            pending += chunk
-                        line, pending = pending.split(b"\n", 1)
-                        if not line.upper().startswith(arg):  # type: ignore[arg-type]
-                            self.errors.append(f"expected {arg!r}, got {line!r}")
-                    elif action == "wait":
-                        time.sleep(arg)  # type: ignore[arg-type]
-                    elif action == "close":
-                        break
-                except OSError as exc:
-                    self.errors.append(repr(exc))
-                    return
-            else:
-                # The script ran out: keep what else arrives until the client closes.
-                try:
-                    conn.settimeout(5)
-                    while True:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        self.received += chunk
-                except OSError:
-                    pass
-        self._done.set()
+        conn.settimeout(5)
+        drain(conn, self.received)  # the script ran out: keep what else arrives
 
-    def __enter__(self) -> "RawServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._listener.close()
-        self._thread.join(5)
+    def _play(self, conn: socket.socket) -> bool:
+        """Play the script; False when it ended the connection (or the client did)."""
+        pending = b""
+        for action, arg in self.script:
+            if action == "send":
+                conn.sendall(arg)  # type: ignore[arg-type]
+            elif action == "expect":
+                while b"\n" not in pending:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        self.errors.append(f"EOF while expecting {arg!r}")
+                        return False
+                    self.received += chunk
+                    pending += chunk
+                line, pending = pending.split(b"\n", 1)
+                if not line.upper().startswith(arg):  # type: ignore[arg-type]
+                    self.errors.append(f"expected {arg!r}, got {line!r}")
+            elif action == "wait":
+                self.stopping.wait(arg)  # type: ignore[arg-type]
+            elif action == "close":
+                return False
+        return True
 
 
 def tls_pair(ca, hostname: str = "127.0.0.1") -> tuple[ssl.SSLContext, str]:

@@ -10,7 +10,7 @@ import trustme
 
 import smtpx
 from smtpx import AuthMechanism, SSLStartMode
-from servers.auth import running_auth_server
+from tests.servers.auth import running_auth_server
 
 USERS = {"alice": "wonder-land-1"}
 

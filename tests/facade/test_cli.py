@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 
-from facade.scripted import ScriptedServer
+from tests.facade.scripted import ScriptedServer
 
 
 def _run(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -18,16 +18,17 @@ import re
 import socket
 import ssl
 import sys
-import threading
 
 import pytest
 
 import smtpx
 from smtpx.enums import AuthMechanism, SSLStartMode
 
-from facade.scripted import RawServer, ScriptedServer
+from tests.facade.scripted import RawServer, ScriptedServer
+from tests.servers.fake_proxies import http_script, read_socks5_credentials, read_socks5_greeting
+from tests.servers.sockets import ScriptedPeer, free_port
 
-from facade.reference import CONFIG_SETTINGS, MISSING, REPOSITORY, snake
+from tests.facade.reference import CONFIG_SETTINGS, MISSING, REPOSITORY, snake
 
 # The setting names (lower case) that the tests of this module passed to SMTP.config() in this
 # run, set or read: test_every_reference_setting_has_a_behaviour_test checks them.
@@ -57,12 +58,6 @@ def _client_socket(smtp: smtpx.SMTP) -> socket.socket:
     """The connected client socket (a dup of its descriptor): socket options have no other
     public view. The caller closes it."""
     return socket.socket(fileno=os.dup(smtp._session.stream._fd))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ============================================================================ message settings
@@ -289,7 +284,7 @@ def test_header_properties_reach_the_wire_byte_for_byte(server, make_smtp):
 
 # ============================================================================ AUTH settings
 def test_authorization_identity_reaches_the_server():
-    from servers.auth import running_auth_server
+    from tests.servers.auth import running_auth_server
 
     with running_auth_server(users={"user": "pass"}) as srv:
         smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=srv.port, user="user", password="pass",
@@ -303,7 +298,7 @@ def test_authorization_identity_reaches_the_server():
 
 @pytest.mark.parametrize("v2", [True, False])
 def test_use_ntlm_v2(v2):
-    from servers.auth import running_auth_server
+    from tests.servers.auth import running_auth_server
 
     with running_auth_server(users={"user": "pass"}) as srv:
         smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=srv.port, user="user", password="pass",
@@ -351,7 +346,7 @@ def test_socket_option_defaults(server, make_smtp):
 
 
 def test_local_port_is_the_port_the_server_sees(server, make_smtp):
-    port = _free_port()
+    port = free_port()
     smtp = make_smtp(server)
     smtp.config(f"LocalPort={port}")
     smtp.config("LocalHost=127.0.0.1")
@@ -403,39 +398,23 @@ def test_use_ipv6_only_refuses_an_ipv4_server(server, make_smtp):
 
 # ============================================================================ firewall settings
 class Socks5Recorder:
-    """A SOCKS5 proxy on 127.0.0.1 that asks for username/password (RFC 1929), records what it
+    """A SOCKS5 proxy script that asks for username/password (RFC 1929), records what it
     gets and refuses, so the SMTP server behind it is never reached."""
 
     def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(2)
-        self.port = self.listener.getsockname()[1]
         self.greeting = b""
         self.auth = b""
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
 
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(5)
-            self.greeting = conn.recv(257)
-            conn.sendall(b"\x05\x02")
-            self.auth = conn.recv(513)
-            conn.sendall(b"\x01\x01")  # authentication failed
-
-    def close(self) -> None:
-        self.listener.close()
-        self.thread.join(5)
+    def __call__(self, peer: ScriptedPeer, conn: socket.socket) -> None:
+        self.greeting = read_socks5_greeting(peer, conn)
+        conn.sendall(b"\x05\x02")
+        self.auth = read_socks5_credentials(peer, conn)
+        conn.sendall(b"\x01\x01")  # authentication failed
 
 
 def test_firewall_settings_route_through_the_proxy_with_its_credentials(server, make_smtp):
-    proxy = Socks5Recorder()
-    try:
+    recorder = Socks5Recorder()
+    with ScriptedPeer(recorder) as proxy:
         smtp = make_smtp(server)
         smtp.config("FirewallType=3")
         smtp.config("FirewallHost=127.0.0.1")
@@ -445,10 +424,8 @@ def test_firewall_settings_route_through_the_proxy_with_its_credentials(server, 
         with pytest.raises(smtpx.SMTPFirewallError) as info:
             smtp.connect()
         assert info.value.code == 118
-    finally:
-        proxy.close()
-    assert proxy.greeting[:1] == b"\x05" and 2 in proxy.greeting[2:]
-    assert proxy.auth == b"\x01\x09proxyuser\x09proxypass"
+    assert recorder.greeting[:1] == b"\x05" and 2 in recorder.greeting[2:]
+    assert recorder.auth == b"\x01\x09proxyuser\x09proxypass"
     assert server.commands == []  # nothing went around the proxy
 
 
@@ -456,7 +433,7 @@ def test_proxy_exceptions_list_bypasses_the_firewall(server, make_smtp):
     smtp = make_smtp(server)
     smtp.config("FirewallType=3")
     smtp.config("FirewallHost=127.0.0.1")
-    smtp.config(f"FirewallPort={_free_port()}")  # nothing listens there
+    smtp.config(f"FirewallPort={free_port()}")  # nothing listens there
     with pytest.raises(smtpx.SMTPError):
         smtp.send()
     smtp.config("ProxyExceptionsList=mx.example.org;127.0.0.1")
@@ -468,7 +445,7 @@ def test_firewall_auto_detect_uses_the_environment(server, make_smtp, monkeypatc
     for name in ("all_proxy", "ALL_PROXY", "socks_proxy", "SOCKS_PROXY", "https_proxy", "HTTPS_PROXY",
                  "http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("all_proxy", f"socks5://127.0.0.1:{_free_port()}")  # a proxy that is not there
+    monkeypatch.setenv("all_proxy", f"socks5://127.0.0.1:{free_port()}")  # a proxy that is not there
     smtp = make_smtp(server)
     smtp.send()  # FirewallAutoDetect off: the environment is not read
     smtp.config("FirewallAutoDetect=True")
@@ -478,10 +455,7 @@ def test_firewall_auto_detect_uses_the_environment(server, make_smtp, monkeypatc
 
 
 def test_firewall_data_goes_with_the_http_connect_request_only(server):
-    from faults.test_proxy_faults import FakeProxy
-
-    proxy = FakeProxy("http", [b"HTTP/1.1 403 Forbidden\r\n\r\n"])
-    try:
+    with ScriptedPeer(http_script(b"HTTP/1.1 403 Forbidden\r\n\r\n")) as proxy:
         smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=server.port, from_="a@example.com",
                           send_to="b@example.com", timeout=5)
         for setting in ("FirewallType=1", "FirewallHost=127.0.0.1", f"FirewallPort={proxy.port}",
@@ -489,8 +463,6 @@ def test_firewall_data_goes_with_the_http_connect_request_only(server):
             smtp.config(setting)
         with pytest.raises(smtpx.SMTPFirewallError):
             smtp.connect()
-    finally:
-        proxy.close()
     request = bytes(proxy.received)
     assert request.startswith(b"CONNECT 127.0.0.1:") and b"\r\nX-Tenant: blue\r\n" in request
     smtp.config("FirewallType=3")  # SOCKS has no place for it: refused before connecting

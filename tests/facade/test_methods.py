@@ -259,7 +259,7 @@ def test_queue_into_a_missing_folder_is_a_clear_error(make_smtp, server, tmp_pat
 def test_interrupt_stops_a_queue_run_and_the_file_is_recovered_next_time(server, make_smtp, tmp_path):
     import threading
 
-    from facade.scripted import RawServer
+    from tests.facade.scripted import RawServer
 
     smtp = make_smtp(server, subject="survives an interrupt")
     smtp.queue(str(tmp_path))

@@ -20,8 +20,8 @@ from smtpx.aio import AsyncSMTP
 from smtpx.enums import SSLStartMode
 from smtpx.errors import SMTPCertificateError, SMTPConfigError
 
-from facade.scripted import ScriptedServer
-from tls.openssl_pki import OpenSSLPKI, make_openssl_pki
+from tests.facade.scripted import ScriptedServer
+from tests.tls.openssl_pki import OpenSSLPKI, make_openssl_pki
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,9 @@ import pytest
 import smtpx
 import smtpx.errors as errors_module
 from smtpx.enums import SSLStartMode
-from facade.plaintext_servers import GreetsAfterClientHello, InjectsAfterClientHello
-from facade.scripted import RawServer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.facade.plaintext_servers import GreetsAfterClientHello, InjectsAfterClientHello
+from tests.facade.scripted import RawServer
+from tests.servers.sockets import free_port
 
 
 def _smtp(host: str, port: int, **props) -> smtpx.SMTP:
@@ -34,7 +29,7 @@ def _smtp(host: str, port: int, **props) -> smtpx.SMTP:
 
 # ------------------------------------------------------------------------------ standard classes
 def test_connection_refused_is_a_connection_error_and_an_os_error(server):
-    smtp = _smtp("127.0.0.1", _free_port())
+    smtp = _smtp("127.0.0.1", free_port())
     with pytest.raises(ConnectionError) as info:
         smtp.send()
     error = info.value
@@ -185,7 +180,7 @@ def test_errors_from_real_sessions_pickle(make_smtp, server):
     with pytest.raises(smtpx.SMTPRecipientsRefused) as refused:
         make_smtp(server).send()
     with pytest.raises(smtpx.SMTPConnectError) as connect:
-        _smtp("127.0.0.1", _free_port()).send()
+        _smtp("127.0.0.1", free_port()).send()
     for error in (refused.value, connect.value):
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error) and copy.code == error.code

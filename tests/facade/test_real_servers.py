@@ -9,7 +9,7 @@ import pytest
 import smtpx
 from smtpx.enums import AuthMechanism, FirewallType, SSLStartMode
 
-from servers.postfix import SASL_PASSWORD, SASL_USER
+from tests.servers.postfix import SASL_PASSWORD, SASL_USER
 
 
 def _smtp(postfix, port, mode, **props):
@@ -49,7 +49,7 @@ def test_implicit_tls_and_a_refused_recipient(postfix):
 
 @pytest.mark.proxy
 def test_firewall_socks5_reaches_the_server_through_dante(socks_proxy):
-    from facade.scripted import ScriptedServer
+    from tests.facade.scripted import ScriptedServer
 
     with ScriptedServer() as srv:
         smtp = smtpx.SMTP(mail_server=srv.host, mail_port=srv.port, from_="a@example.com", send_to="b@example.com")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import ssl
 import threading
 import time
@@ -27,8 +26,10 @@ import smtpx
 from smtpx import events as ev
 from smtpx.enums import AuthMechanism, FirewallType, RecipientType, SSLStartMode
 
-from facade.reference import EVENTS, METHODS, MISSING, PROPERTIES, SPEC, snake
-from facade.scripted import RawServer, ScriptedServer
+from tests.facade.reference import EVENTS, METHODS, MISSING, PROPERTIES, SPEC, snake
+from tests.facade.scripted import RawServer, ScriptedServer
+from tests.servers.fake_proxies import socks5_relay
+from tests.servers.sockets import ScriptedPeer
 
 
 def test_the_reference_lists_were_read():
@@ -277,82 +278,15 @@ def _last_reply(live):
     assert smtp.last_reply == "250 2.0.0 scripted noop"
 
 
-class _Socks5Relay:
-    """A minimal SOCKS5 proxy (no authentication) for one connection: records where the client
-    asked to go, connects there and relays both ways."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.destinations: list[tuple[str, int]] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    @staticmethod
-    def _exactly(conn, count):
-        data = b""
-        while len(data) < count:
-            chunk = conn.recv(count - len(data))
-            if not chunk:
-                raise OSError("closed")
-            data += chunk
-        return data
-
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(10)
-            try:
-                _, methods = self._exactly(conn, 2)
-                self._exactly(conn, methods)
-                conn.sendall(b"\x05\x00")
-                _, _, _, kind = self._exactly(conn, 4)
-                if kind == 1:
-                    host = socket.inet_ntoa(self._exactly(conn, 4))
-                elif kind == 3:
-                    host = self._exactly(conn, self._exactly(conn, 1)[0]).decode()
-                else:
-                    host = socket.inet_ntop(socket.AF_INET6, self._exactly(conn, 16))
-                port = int.from_bytes(self._exactly(conn, 2), "big")
-                self.destinations.append((host, port))
-                upstream = socket.create_connection((host, port), timeout=10)
-            except OSError:
-                return
-            with upstream:
-                conn.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + b"\x00\x00")
-                pump = threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True)
-                pump.start()
-                self._pipe(conn, upstream)
-                pump.join(10)
-
-    @staticmethod
-    def _pipe(source, target) -> None:
-        try:
-            while chunk := source.recv(65536):
-                target.sendall(chunk)
-            target.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.listener.close()
-        self.thread.join(10)
-
-
 @check("firewall")
 def _firewall(live):
-    relay = _Socks5Relay()
-    try:
+    destinations: list[tuple[str, int]] = []
+    with ScriptedPeer(socks5_relay(destinations)) as relay:
         smtp = live.make(live.server)
         smtp.firewall = smtpx.Firewall(firewall_type=FirewallType.SOCKS5, host="127.0.0.1", port=relay.port)
         assert smtp.firewall.port == relay.port
         smtp.send()
-    finally:
-        relay.close()
-    assert relay.destinations == [("127.0.0.1", live.server.port)]  # the way in was the proxy
+    assert destinations == [("127.0.0.1", live.server.port)]  # the way in was the proxy
     assert len(live.server.messages) == 1
 
 

@@ -1,6 +1,7 @@
-"""Run in a fresh process by test_big_stream.py: send a message whose body is a generated
-stream of SIZE bytes through smtpx.SMTP to a local sink that discards what it reads, and
-print the memory figures as JSON. A fresh process, so the peak RSS is this send's own."""
+"""Run in a fresh process by test_big_stream.py (with the repository on PYTHONPATH): send a message
+whose body is a generated stream of SIZE bytes through smtpx.SMTP to a local sink that discards
+what it reads, and print the memory figures as JSON. A fresh process, so the peak RSS is this
+send's own."""
 from __future__ import annotations
 
 import io
@@ -8,10 +9,10 @@ import json
 import resource
 import socket
 import sys
-import threading
 import tracemalloc
 
 import smtpx
+from tests.servers.sockets import LoopbackServer
 
 LINE = b"0123456789" * 7 + b"abcdefg\r\n"  # 79 bytes per line
 
@@ -38,28 +39,14 @@ class GeneratedBody(io.RawIOBase):
         return block
 
 
-class DiscardingSink:
+class DiscardingSink(LoopbackServer):
     """A minimal SMTP server on 127.0.0.1 that reads the DATA and throws it away."""
 
     def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(1)
-        self.port = self.listener.getsockname()[1]
         self.data_bytes = 0
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__(timeout=None)
 
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                self.session(conn)
-
-    def session(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         f = conn.makefile("rb")
         conn.sendall(b"220 sink\r\n")
         while True:

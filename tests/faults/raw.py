@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import smtpx
 
-from facade.scripted import RawServer
+from tests.facade.scripted import RawServer
 
 GREET = ("send", b"220 raw.test ESMTP\r\n")
 

@@ -9,12 +9,15 @@ import subprocess
 import sys
 
 WORKER = os.path.join(os.path.dirname(__file__), "_big_stream_worker.py")
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the worker imports tests.servers
 GIB = 1 << 30
 BOUND = 64 << 20  # flat: far below the message size, and what a whole-message copy would add
 
 
 def test_31_one_gigabyte_stream_through_the_facade_keeps_memory_flat():
-    out = subprocess.run([sys.executable, WORKER, str(GIB)], capture_output=True, text=True, timeout=300)
+    path = os.pathsep.join(filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")]))
+    out = subprocess.run([sys.executable, WORKER, str(GIB)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": path})
     assert out.returncode == 0, out.stderr[-2000:]
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["stream_left"] == 0 and figures["accepted"] == ["b@example.com"]

@@ -3,17 +3,10 @@ are typed errors with the reference's codes; the object stays usable; on_connect
 and on_error see nothing that did not happen."""
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 import smtpx
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers.sockets import free_port
 
 
 def _then_it_still_works(smtp: smtpx.SMTP, server) -> None:
@@ -36,7 +29,7 @@ def test_38_dns_failure_is_11001(server):
 
 
 def test_38_connection_refused_is_10061(server):
-    smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=_free_port(), from_="a@example.com",
+    smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=free_port(), from_="a@example.com",
                       send_to="b@example.com", timeout=5)
     with pytest.raises(smtpx.SMTPConnectError) as info:
         smtp.connect()

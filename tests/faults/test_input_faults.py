@@ -7,9 +7,9 @@ import io
 import pytest
 
 import smtpx
-from facade.scripted import RawServer, ScriptedServer
+from tests.facade.scripted import RawServer, ScriptedServer
 
-from faults.raw import GREET, ehlo, smtp_for
+from tests.faults.raw import GREET, ehlo, smtp_for
 
 CONTROL = ["\r", "\n", "\x00", "\x01", "\x1b", "\x7f"]
 

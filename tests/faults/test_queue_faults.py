@@ -11,9 +11,9 @@ import threading
 import pytest
 
 import smtpx
-from facade.scripted import CLOSE, RawServer
+from tests.facade.scripted import CLOSE, RawServer
 
-from faults.raw import GREET, ehlo
+from tests.faults.raw import GREET, ehlo
 
 
 def _suffixes(folder) -> list[str]:

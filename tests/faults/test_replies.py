@@ -2,14 +2,16 @@
 a typed error, nothing written that should not be, and the object usable afterwards."""
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
 
 import smtpx
-from facade.scripted import CLOSE, RawServer
+from tests.facade.scripted import CLOSE, RawServer
 
-from faults.raw import GREET, ehlo, lines, smtp_for
+from tests.faults.raw import GREET, ehlo, lines, smtp_for
+from tests.servers.sockets import LoopbackServer, recv_until
 
 
 def _still_usable(smtp: smtpx.SMTP, server) -> None:
@@ -238,50 +240,29 @@ def test_11_an_idle_timeout_421_is_noticed_and_the_next_send_reconnects():
     """The server times the idle connection out (421, close). The next send() sees that
     before writing anything on the dead connection, fires on_error with the 421, and
     delivers over a new connection: the 421 is never taken as the reply to MAIL FROM."""
-    import socket
-    import threading
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(2)
-    port = listener.getsockname()[1]
     first_received = bytearray()
     second_received = bytearray()
 
-    def read_line(conn: socket.socket, sink: bytearray) -> bytes:
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = conn.recv(1)
-            if not chunk:
-                break
-            line += chunk
-        sink += line
-        return line
+    def idle_timeout(conn: socket.socket) -> None:  # greet, EHLO, then the idle timeout
+        conn.sendall(b"220 raw.test ESMTP\r\n")
+        first_received.extend(recv_until(conn, b"\n"))
+        conn.sendall(b"250 raw.test\r\n")
+        time.sleep(0.1)
+        conn.sendall(b"421 4.4.2 raw.test idle timeout, closing\r\n")
 
-    def serve() -> None:
-        conn, _ = listener.accept()
-        with conn:  # first connection: greet, EHLO, then the idle timeout
-            conn.sendall(b"220 raw.test ESMTP\r\n")
-            read_line(conn, first_received)
-            conn.sendall(b"250 raw.test\r\n")
-            time.sleep(0.1)
-            conn.sendall(b"421 4.4.2 raw.test idle timeout, closing\r\n")
-        conn, _ = listener.accept()
-        with conn:  # second connection: one plain transaction, one command at a time
-            conn.sendall(b"220 raw.test ESMTP\r\n")
-            for answer in (b"250 raw.test\r\n", b"250 2.1.0 ok\r\n", b"250 2.1.5 ok\r\n", b"354 go\r\n"):
-                read_line(conn, second_received)
-                conn.sendall(answer)
-            while not second_received.endswith(b"\r\n.\r\n"):
-                read_line(conn, second_received)
-            conn.sendall(b"250 2.0.0 queued\r\n")
-            read_line(conn, second_received)
-            conn.sendall(b"221 bye\r\n")
+    def one_transaction(conn: socket.socket) -> None:  # one command at a time
+        conn.sendall(b"220 raw.test ESMTP\r\n")
+        for answer in (b"250 raw.test\r\n", b"250 2.1.0 ok\r\n", b"250 2.1.5 ok\r\n", b"354 go\r\n"):
+            second_received.extend(recv_until(conn, b"\n"))
+            conn.sendall(answer)
+        second_received.extend(recv_until(conn, b"\r\n.\r\n"))
+        conn.sendall(b"250 2.0.0 queued\r\n")
+        second_received.extend(recv_until(conn, b"\n"))
+        conn.sendall(b"221 bye\r\n")
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=port, timeout=5, from_="sender@example.com",
+    scripts = [idle_timeout, one_transaction]  # the first connection's, then the second's
+    with LoopbackServer(lambda conn: scripts.pop(0)(conn), max_connections=2) as raw:
+        smtp = smtpx.SMTP(mail_server=raw.host, mail_port=raw.port, timeout=5, from_="sender@example.com",
                           send_to="rcpt@example.com", message_text="after the idle timeout")
         errors = []
         smtp.on_error = errors.append
@@ -289,9 +270,6 @@ def test_11_an_idle_timeout_421_is_noticed_and_the_next_send_reconnects():
         time.sleep(0.4)  # the 421 and the close are waiting in our socket
         result = smtp.send()
         smtp.disconnect()
-        thread.join(5)
-    finally:
-        listener.close()
     assert [r.address for r in result.accepted] == ["rcpt@example.com"]
     assert errors and "421" in errors[0].description
     assert b"MAIL" not in bytes(first_received)  # nothing was written on the dead connection

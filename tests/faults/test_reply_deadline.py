@@ -9,7 +9,6 @@ SMTPConnectionDropped, not with the SMTPTimeoutError these tests expect."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
@@ -17,7 +16,8 @@ import pytest
 import smtpx
 from smtpx.aio import AsyncSMTP
 
-from aio.helpers import arun
+from tests.aio.helpers import arun
+from tests.servers.sockets import LoopbackServer
 
 NORMAL = {
     "greeting": b"220 trickle.test ESMTP\r\n",
@@ -28,7 +28,7 @@ NORMAL = {
 }
 
 
-class DialogueServer:
+class DialogueServer(LoopbackServer):
     """A one-connection SMTP server on 127.0.0.1 in a thread. It answers the greeting, EHLO
     (no extensions, so nothing is pipelined), MAIL, RCPT, DATA (354, then the content up to
     the end of data), RSET, NOOP and QUIT normally, except at step ``at`` (a key of NORMAL),
@@ -46,39 +46,14 @@ class DialogueServer:
     def __init__(self, at: str, how: str, gap: float = 0.3, limit: float = 8.0, lines: int = 6) -> None:
         assert at in NORMAL
         self.at, self.how, self.gap, self.limit, self.lines = at, how, gap, limit, lines
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.host = "127.0.0.1"
-        self.port = self.listener.getsockname()[1]
         self.commands: list[bytes] = []  # command lines received, CRLF removed
         self.messages = 0  # ends of data received
         self.gave_up = False  # the misbehaving reply ran for its whole ``limit``
-        self.stop = threading.Event()
         self._buffer = b""
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> "DialogueServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.listener.close()
-        self._thread.join(10)
+        super().__init__(max_connections=1)
 
     # ------------------------------------------------------------------ the dialogue
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(10)
-            try:
-                self._dialogue(conn)
-            except OSError:
-                pass  # the client dropped the connection: what the tests expect
-
-    def _dialogue(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         if not self._reply(conn, "greeting"):
             return
         while True:
@@ -133,20 +108,20 @@ class DialogueServer:
         if how == "steady":
             for index in range(self.lines):
                 conn.sendall(code + b"-steady line %d\r\n" % index)
-                self.stop.wait(self.gap)
+                self.stopping.wait(self.gap)
             conn.sendall(normal)
             return True
         if how == "silent":
-            self.stop.wait(self.limit)
-            self.gave_up = not self.stop.is_set()
+            self.stopping.wait(self.limit)
+            self.gave_up = not self.stopping.is_set()
             return False
         conn.sendall(code + b"-")
         if how == "stall":
-            self.stop.wait(self.limit)
-            self.gave_up = not self.stop.is_set()
+            self.stopping.wait(self.limit)
+            self.gave_up = not self.stopping.is_set()
             return False
         while time.monotonic() < until:  # "trickle" and "trickle_then_end"
-            if self.stop.wait(self.gap):
+            if self.stopping.wait(self.gap):
                 return False
             conn.sendall(b"x")
         if how == "trickle_then_end":

@@ -11,9 +11,9 @@ import pytest
 
 import smtpx
 from smtpx.enums import SSLStartMode
-from facade.scripted import RawServer, ScriptedServer
+from tests.facade.scripted import RawServer, ScriptedServer
 
-from faults.raw import GREET, ehlo, smtp_for
+from tests.faults.raw import GREET, ehlo, smtp_for
 
 
 @pytest.mark.parametrize("reply", ["454 4.7.0 TLS not available", "500 5.5.1 unrecognised"])

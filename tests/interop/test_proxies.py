@@ -3,7 +3,7 @@
 The proxies are real: dante (SOCKS4, SOCKS5, SOCKS5 with username/password), ``ssh -D``
 (SOCKS4A, SOCKS5 with remote DNS) and tinyproxy (HTTP CONNECT, with and without Basic auth).
 The mail server is the real Postfix fixture; each message is found in the mailbox it delivered
-to. Misbehaving proxies are scripted peers (tests/net/helpers.py); for those the "mail server"
+to. Misbehaving proxies are scripted peers (tests/servers/sockets.py); for those the "mail server"
 is a greeting server that records every connection, so "nothing reached the mail server" is
 checked on the server side. Every address is 127.0.0.1.
 """
@@ -20,8 +20,8 @@ from smtpx.enums import FirewallType
 from smtpx.errors import SMTPFirewallError, SMTPInputError
 from smtpx.types import Firewall
 
-from net.helpers import GreetingServer, ScriptedPeer
-from servers.proxies import free_port, ipv6_available
+from tests.net.helpers import GreetingServer
+from tests.servers.sockets import ScriptedPeer, free_port, ipv6_available
 
 pytestmark = [pytest.mark.postfix, pytest.mark.proxy]
 

@@ -6,6 +6,7 @@ timeouts. Every server is on 127.0.0.x or ::1.
 """
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import threading
@@ -20,8 +21,8 @@ from smtpx.enums import FirewallType
 from smtpx.errors import (SMTPConfigError, SMTPConnectError, SMTPFirewallError, SMTPInputError,
                           SMTPProtocolError, SMTPTimeoutError)
 
-from net.helpers import GreetingServer
-from servers.proxies import free_port, ipv6_available
+from tests.net.helpers import GreetingServer
+from tests.servers.sockets import LoopbackServer, drain, free_port, ipv6_available, recv_line
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -56,60 +57,10 @@ class Collector:
         return "250 stored"
 
 
-class RawServer:
-    """A threaded one-job server: ``handle(conn)`` runs for each connection."""
-
-    def __init__(self, handle: Callable[[socket.socket], None], host: str = "127.0.0.1") -> None:
-        self.handle = handle
-        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self.sock.bind((host, 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.errors: list[BaseException] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _peer = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(15)
-            self.handle(conn)
-        except OSError:
-            pass
-        except BaseException as exc:  # kept for the test to see
-            self.errors.append(exc)
-        finally:
-            conn.close()
-
-    def __enter__(self) -> "RawServer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.sock.close()
-
-
-def read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\r\n"):
-        chunk = conn.recv(1)
-        if not chunk:
-            raise ConnectionError("client closed")
-        data += chunk
-    return data
-
-
 def answer_commands(conn: socket.socket) -> None:
     """After the greeting: 250 to everything, 221 to QUIT."""
     while True:
-        line = read_line(conn)
+        line = recv_line(conn)
         if line.upper().startswith(b"QUIT"):
             conn.sendall(b"221 bye\r\n")
             return
@@ -395,14 +346,14 @@ def greeting_of(length: int, end: bool) -> Callable[[socket.socket], None]:
         if end:
             answer_commands(conn)
         else:
-            time.sleep(5)  # hold the line open: no EOL ever comes
+            drain(conn)  # hold the line open until the client gives up: no EOL ever comes
 
     return handle
 
 
 def test_default_reply_line_cap_refuses_a_long_line_before_its_end():
     # MaxLineLength left at its default: MaxReplyLineLength (8192) caps reply lines.
-    with RawServer(greeting_of(9000, end=False)) as server:
+    with LoopbackServer(greeting_of(9000, end=False)) as server:
         client = client_for(server.port, timeout=10)
         with pytest.raises(SMTPProtocolError) as info:
             client.connect()  # must not wait 10 s for an EOL that never comes
@@ -411,7 +362,7 @@ def test_default_reply_line_cap_refuses_a_long_line_before_its_end():
 
 
 def test_a_3000_byte_reply_line_passes_the_default_cap():
-    with RawServer(greeting_of(3000, end=True)) as server:
+    with LoopbackServer(greeting_of(3000, end=True)) as server:
         client = client_for(server.port)
         client.connect()
         assert client.connected
@@ -424,7 +375,7 @@ def test_a_3000_byte_reply_line_passes_the_default_cap():
     (256, 300, False),
 ])
 def test_max_line_length_caps_reply_lines(setting, length, accepted):
-    with RawServer(greeting_of(length, end=True)) as server:
+    with LoopbackServer(greeting_of(length, end=True)) as server:
         client = client_for(server.port)
         client.config(f"MaxLineLength={setting}")
         if accepted:
@@ -457,7 +408,7 @@ class ContentClock:
     def handle(self, conn: socket.socket) -> None:
         conn.sendall(b"220 clock ready\r\n")
         while True:
-            line = read_line(conn).upper()
+            line = recv_line(conn).upper()
             if line.startswith(b"DATA"):
                 conn.sendall(b"354 go\r\n")
                 self._content(conn)
@@ -488,7 +439,7 @@ class ContentClock:
 def test_max_transfer_rate_throttles_the_content(rate):
     clock = ContentClock()
     size = int(rate * 0.8)  # about 0.8 s of content at the limit
-    with RawServer(clock.handle) as server:
+    with LoopbackServer(clock.handle) as server:
         client = client_for(server.port, from_="a@example.test", send_to="b@example.test",
                             subject="throttled", message_text=("y" * 998 + "\r\n") * (size // 1000))
         client.config(f"MaxTransferRate={rate}")
@@ -532,7 +483,8 @@ def trickling_greeting(lines: int, gap: float) -> Callable[[socket.socket], None
     """A greeting sent one line every ``gap`` seconds: slow, but never silent for long."""
     def handle(conn: socket.socket) -> None:
         for index in range(lines):
-            time.sleep(gap)
+            if select.select([conn], [], [], gap)[0]:
+                return  # the client hung up (it sends nothing before the greeting's end)
             conn.sendall(b"220-still greeting %d\r\n" % index)
         conn.sendall(b"220 done\r\n")
         answer_commands(conn)
@@ -541,7 +493,7 @@ def trickling_greeting(lines: int, gap: float) -> Callable[[socket.socket], None
 
 
 def test_trickling_server_keeps_an_inactivity_timeout_alive():
-    with RawServer(trickling_greeting(8, 0.2)) as server:  # about 1.6 s in all
+    with LoopbackServer(trickling_greeting(8, 0.2)) as server:  # about 1.6 s in all
         client = client_for(server.port, timeout=1)
         client.connect()
         assert client.connected
@@ -549,7 +501,7 @@ def test_trickling_server_keeps_an_inactivity_timeout_alive():
 
 
 def test_trickling_server_trips_an_absolute_timeout():
-    with RawServer(trickling_greeting(8, 0.2)) as server:
+    with LoopbackServer(trickling_greeting(8, 0.2)) as server:
         client = client_for(server.port, timeout=1)
         client.config("AbsoluteTimeout=True")
         with pytest.raises(SMTPTimeoutError) as info:
@@ -561,10 +513,10 @@ def test_trickling_server_trips_an_absolute_timeout():
 def test_silent_server_trips_an_inactivity_timeout():
     def silent_after_greeting(conn: socket.socket) -> None:
         conn.sendall(b"220 hello\r\n")
-        read_line(conn)  # EHLO, never answered
-        time.sleep(5)
+        recv_line(conn)  # EHLO, never answered
+        drain(conn)
 
-    with RawServer(silent_after_greeting) as server:
+    with LoopbackServer(silent_after_greeting) as server:
         client = client_for(server.port, timeout=1)
         with pytest.raises(SMTPTimeoutError) as info:
             client.connect()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from servers.proxies import ipv6_available
+from tests.servers.sockets import ipv6_available
 
 from .helpers import GreetingServer
 

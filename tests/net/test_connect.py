@@ -16,9 +16,9 @@ from smtpx.transport.connect import (
     socket_error_code,
 )
 
-from servers.proxies import free_port, ipv6_available
+from tests.servers.sockets import free_port, ipv6_available, recv_line
 
-from .helpers import GREETING, GreetingServer, read_line
+from .helpers import GREETING, GreetingServer
 
 
 def unused_port() -> int:
@@ -31,7 +31,7 @@ def test_direct_connect_reads_the_greeting_and_reports_status(greeting_server, s
     sock = open_connection("127.0.0.1", greeting_server.port, ConnectOptions(), status_log)
     with sock:
         assert sock.gettimeout() is None  # a blocking socket: the stream sets its timeouts
-        assert read_line(sock) == GREETING
+        assert recv_line(sock) == GREETING
     assert [event for event, _, _ in status_log.events] == [REMOTE_CONNECTED]
     assert status_log.events[0][1] == 0
     assert str(greeting_server.port) in status_log.events[0][2]
@@ -39,7 +39,7 @@ def test_direct_connect_reads_the_greeting_and_reports_status(greeting_server, s
 
 def test_localhost_name_is_resolved(greeting_server):
     with open_connection("localhost", greeting_server.port, ConnectOptions()) as sock:
-        assert read_line(sock) == GREETING
+        assert recv_line(sock) == GREETING
 
 
 # ---------------------------------------------------------------- IPv4 / IPv6
@@ -48,7 +48,7 @@ def test_ipv6_only_connects_over_ipv6(greeting_server_v6):
     options = ConnectOptions(use_ipv6=1)
     with open_connection("::1", greeting_server_v6.port, options) as sock:
         assert sock.family == socket.AF_INET6
-        assert read_line(sock) == GREETING
+        assert recv_line(sock) == GREETING
 
 
 def test_ipv4_only_refuses_an_ipv6_address(greeting_server_v6):
@@ -95,7 +95,7 @@ def test_ipv6_first_prefers_ipv6(dual_stack_name):
     with GreetingServer("::1", port=port) as v6, GreetingServer("127.0.0.1", port=port) as v4:
         with open_connection(dual_stack_name, port, ConnectOptions(use_ipv6=2)) as sock:
             assert sock.family == socket.AF_INET6
-            assert read_line(sock) == GREETING
+            assert recv_line(sock) == GREETING
         assert v4.peers == [] and len(v6.peers) == 1
 
 
@@ -104,7 +104,7 @@ def test_ipv6_first_falls_back_to_ipv4(dual_stack_name, greeting_server):
     with open_connection(dual_stack_name, greeting_server.port,
                          ConnectOptions(use_ipv6=2)) as sock:
         assert sock.family == socket.AF_INET
-        assert read_line(sock) == GREETING
+        assert recv_line(sock) == GREETING
 
 
 def test_ipv4_only_uses_the_ipv4_address_of_a_dual_stack_name(dual_stack_name, greeting_server):
@@ -120,7 +120,7 @@ def test_local_host_and_port_are_bound_before_connecting(greeting_server):
     options = ConnectOptions(local_host="127.0.0.2", local_port=local_port)
     with open_connection("127.0.0.1", greeting_server.port, options) as sock:
         assert sock.getsockname() == ("127.0.0.2", local_port)
-        assert read_line(sock) == GREETING
+        assert recv_line(sock) == GREETING
     assert greeting_server.peers == [("127.0.0.2", local_port)]
 
 
@@ -129,7 +129,7 @@ def test_local_port_zero_lets_the_system_choose(greeting_server):
                          ConnectOptions(local_host="127.0.0.3")) as sock:
         host, port = sock.getsockname()
         assert host == "127.0.0.3" and port > 0
-        read_line(sock)
+        recv_line(sock)
     assert greeting_server.peers[0][0] == "127.0.0.3"
 
 

@@ -12,7 +12,7 @@ from smtpx.enums import FirewallType
 from smtpx.transport.connect import ConnectOptions, open_connection
 from smtpx.types import Firewall
 
-from servers.proxies import free_port
+from tests.servers.sockets import free_port
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 

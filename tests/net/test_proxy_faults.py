@@ -15,7 +15,10 @@ from smtpx.errors import SMTPFirewallError, SMTPInputError
 from smtpx.transport.connect import ConnectOptions, open_connection
 from smtpx.types import Firewall
 
-from .helpers import GREETING, ScriptedPeer, read_line
+from tests.servers.fake_proxies import http_script, socks4_script, socks5_script
+from tests.servers.sockets import ScriptedPeer, recv_line
+
+from .helpers import GREETING
 
 DEST_PORT = 2525
 SOCKS5_GREETING_NOAUTH = b"\x05\x01\x00"
@@ -35,6 +38,13 @@ def connect_via(peer: ScriptedPeer, kind: int, host: str = "mail.test", user: st
                            ConnectOptions(firewall=firewall, **options))
 
 
+def first_line_through(peer: ScriptedPeer, kind: int, **kwargs) -> bytes:
+    """The first line from the far side of the tunnel (GREETING when the tunnel is intact)."""
+    with connect_via(peer, kind, **kwargs) as sock:
+        sock.settimeout(5)
+        return recv_line(sock)
+
+
 def firewall_error(peer: ScriptedPeer, kind: int, **kwargs) -> SMTPFirewallError:
     with pytest.raises(SMTPFirewallError) as info:
         sock = connect_via(peer, kind, **kwargs)
@@ -44,34 +54,6 @@ def firewall_error(peer: ScriptedPeer, kind: int, **kwargs) -> SMTPFirewallError
 
 
 # ---------------------------------------------------------------- SOCKS5 (FAULTS 32)
-
-def socks5_script(method_reply: bytes, connect_reply: bytes | None = None,
-                  auth_reply: bytes | None = None, after: bytes = b"", close: bool = False):
-    """A SOCKS5 peer: read the greeting, send method_reply, (auth), read the request,
-    send connect_reply, then ``after`` (tunnel bytes) and record the rest."""
-    def script(peer: ScriptedPeer, conn: socket.socket) -> None:
-        head = peer.recv_exactly(conn, 2)
-        peer.recv_exactly(conn, head[1])
-        conn.sendall(method_reply)
-        if method_reply == b"":
-            return
-        if auth_reply is not None:
-            ver_ulen = peer.recv_exactly(conn, 2)
-            peer.recv_exactly(conn, ver_ulen[1])
-            plen = peer.recv_exactly(conn, 1)
-            peer.recv_exactly(conn, plen[0])
-            conn.sendall(auth_reply)
-            if auth_reply[1:2] != b"\x00":
-                peer.drain(conn)
-                return
-        if connect_reply is None:
-            return  # close before answering the request
-        peer.recv_until(conn, struct.pack(">H", DEST_PORT))
-        conn.sendall(connect_reply + after)
-        if not close:
-            peer.drain(conn)
-    return script
-
 
 OK_REPLY_V4 = b"\x05\x00\x00\x01\x7f\x00\x00\x01\x09\x29"
 
@@ -143,10 +125,7 @@ def test_socks5_domain_type_reply_is_accepted_and_the_tunnel_is_intact():
     mail server and must reach the caller untouched."""
     reply = b"\x05\x00\x00\x03\x0aproxy.test\x00\x19"
     with ScriptedPeer(socks5_script(b"\x05\x00", reply, after=GREETING)) as peer:
-        sock = connect_via(peer, FirewallType.SOCKS5)
-        with sock:
-            sock.settimeout(5)
-            assert read_line(sock) == GREETING
+        assert first_line_through(peer, FirewallType.SOCKS5) == GREETING
 
 
 def test_socks5_closed_mid_handshake():
@@ -181,18 +160,6 @@ def test_socks5_credentials_that_do_not_fit_are_refused_before_connecting():
 
 # ---------------------------------------------------------------- SOCKS4 / 4A
 
-def socks4_script(reply: bytes, after: bytes = b"", close: bool = False):
-    def script(peer: ScriptedPeer, conn: socket.socket) -> None:
-        head = peer.recv_exactly(conn, 8)
-        peer.recv_until(conn, b"\0")  # user id
-        if head[4:7] == b"\0\0\0" and head[7] != 0:  # 4A: the host name follows
-            peer.recv_until(conn, b"\0")
-        conn.sendall(reply + after)
-        if not close:
-            peer.drain(conn)
-    return script
-
-
 def test_socks4_rejection():
     with ScriptedPeer(socks4_script(b"\x00\x5b" + b"\0" * 6)) as peer:
         error = firewall_error(peer, FirewallType.SOCKS4, host="127.0.0.1")
@@ -206,10 +173,7 @@ def test_socks4_short_reply():
 
 def test_socks4a_sends_the_name_and_keeps_the_tunnel_intact():
     with ScriptedPeer(socks4_script(b"\x00\x5a" + b"\0" * 6, after=GREETING)) as peer:
-        sock = connect_via(peer, FirewallType.SOCKS4A, host="*mail.test", user="bob")
-        with sock:
-            sock.settimeout(5)
-            assert read_line(sock) == GREETING
+        assert first_line_through(peer, FirewallType.SOCKS4A, host="*mail.test", user="bob") == GREETING
     # VN=4 CD=1 port, the 4A marker 0.0.0.1, user id, then the name
     assert bytes(peer.received).startswith(b"\x04\x01" + struct.pack(">H", DEST_PORT)
                                            + b"\x00\x00\x00\x01bob\x00mail.test\x00")
@@ -224,26 +188,11 @@ def test_socks4_cannot_carry_a_star_host_and_sends_nothing():
 
 def test_socks4_resolves_locally_and_sends_an_ipv4_address():
     with ScriptedPeer(socks4_script(b"\x00\x5a" + b"\0" * 6, after=GREETING)) as peer:
-        with connect_via(peer, FirewallType.SOCKS4, host="localhost") as sock:
-            sock.settimeout(5)
-            assert read_line(sock) == GREETING
+        assert first_line_through(peer, FirewallType.SOCKS4, host="localhost") == GREETING
     assert bytes(peer.received)[4:8] == socket.inet_aton("127.0.0.1")
 
 
 # ---------------------------------------------------------------- HTTP CONNECT (FAULTS 33)
-
-def http_script(reply: bytes, after: bytes = b"", close: bool = False, pieces: int = 1):
-    def script(peer: ScriptedPeer, conn: socket.socket) -> None:
-        peer.recv_until(conn, b"\r\n\r\n")
-        data = reply + after
-        step = max(1, len(data) // pieces)
-        for start in range(0, len(data), step):
-            conn.sendall(data[start:start + step])
-        if close:
-            return
-        peer.drain(conn)
-    return script
-
 
 def test_http_407():
     reply = (b"HTTP/1.1 407 Proxy Authentication Required\r\n"
@@ -309,24 +258,18 @@ def test_http_data_right_after_the_headers_stays_in_the_tunnel(pieces):
     (tinyproxy does this): it belongs to the tunnel and must not be swallowed."""
     reply = b"HTTP/1.0 200 Connection established\r\nProxy-agent: test\r\n\r\n"
     with ScriptedPeer(http_script(reply, after=GREETING, pieces=pieces)) as peer:
-        with connect_via(peer, FirewallType.TUNNEL) as sock:
-            sock.settimeout(5)
-            assert read_line(sock) == GREETING
+        assert first_line_through(peer, FirewallType.TUNNEL) == GREETING
 
 
 def test_http_content_length_on_200_is_ignored():
     reply = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
     with ScriptedPeer(http_script(reply, after=GREETING)) as peer:
-        with connect_via(peer, FirewallType.TUNNEL) as sock:
-            sock.settimeout(5)
-            assert read_line(sock) == GREETING
+        assert first_line_through(peer, FirewallType.TUNNEL) == GREETING
 
 
 def test_http_bare_lf_line_ends_are_accepted():
     with ScriptedPeer(http_script(b"HTTP/1.1 200 OK\nServer: x\n\n", after=GREETING)) as peer:
-        with connect_via(peer, FirewallType.TUNNEL) as sock:
-            sock.settimeout(5)
-            assert read_line(sock) == GREETING
+        assert first_line_through(peer, FirewallType.TUNNEL) == GREETING
 
 
 def test_http_closed_mid_headers():
@@ -398,9 +341,7 @@ def test_python_socks_http_connector_swallows_tunnel_bytes():
                                                                       timeout=5)
         with sock:
             assert sock.recv(100) == b""  # the greeting is gone
-        with connect_via(peer, FirewallType.TUNNEL) as ours:
-            ours.settimeout(5)
-            assert read_line(ours) == GREETING
+        assert first_line_through(peer, FirewallType.TUNNEL) == GREETING
 
 
 @pytest.mark.parametrize("reply", [b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\n\r\n",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from servers import proxies
+from tests.servers import proxies
 
 
 def test_missing_binary_names_the_debian_package():

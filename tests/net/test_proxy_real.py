@@ -18,7 +18,9 @@ from smtpx.transport.connect import (
 )
 from smtpx.types import Firewall
 
-from .helpers import GREETING, GreetingServer, read_line
+from tests.servers.sockets import recv_line
+
+from .helpers import GREETING, GreetingServer
 
 pytestmark = pytest.mark.proxy
 
@@ -40,13 +42,13 @@ def greet_through(proxy, kind: int, server: GreetingServer, host: str = "127.0.0
     sock = open_connection(host, server.port, options_for(firewall_for(proxy, kind), **extra),
                            on_status)
     sock.settimeout(10)
-    assert read_line(sock) == GREETING
+    assert recv_line(sock) == GREETING
     return sock
 
 
 def quit_and_close(sock: socket.socket) -> None:
     sock.sendall(b"QUIT\r\n")
-    assert read_line(sock).startswith(b"221")
+    assert recv_line(sock).startswith(b"221")
     sock.close()
 
 
@@ -130,7 +132,7 @@ def test_socks5_over_ipv6(socks_proxy, greeting_server_v6):
     sock = open_connection("::1", greeting_server_v6.port, options_for(firewall, use_ipv6=1))
     sock.settimeout(10)
     assert sock.family == socket.AF_INET6
-    assert read_line(sock) == GREETING
+    assert recv_line(sock) == GREETING
     quit_and_close(sock)
 
 
@@ -139,7 +141,7 @@ def test_http_tunnel_over_ipv6(http_proxy_v6, greeting_server_v6):
     sock = open_connection("::1", greeting_server_v6.port, options_for(firewall, use_ipv6=1))
     sock.settimeout(10)
     assert sock.family == socket.AF_INET6
-    assert read_line(sock) == GREETING
+    assert recv_line(sock) == GREETING
     quit_and_close(sock)
 
 
@@ -170,7 +172,7 @@ def test_implicit_tls_through_the_tunnel(request, tls_contexts, proxy_name, kind
         raw = open_connection("127.0.0.1", server.port, options_for(firewall_for(proxy, kind)))
         raw.settimeout(10)
         with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-            assert read_line(tls) == GREETING
+            assert recv_line(tls) == GREETING
             quit_and_close(tls)
 
 
@@ -181,11 +183,11 @@ def test_starttls_through_the_tunnel(request, tls_contexts, proxy_name, kind):
     with GreetingServer(tls=server_ctx) as server:
         raw = open_connection("127.0.0.1", server.port, options_for(firewall_for(proxy, kind)))
         raw.settimeout(10)
-        assert read_line(raw) == GREETING
+        assert recv_line(raw) == GREETING
         raw.sendall(b"STARTTLS\r\n")
-        assert read_line(raw).startswith(b"220")
+        assert recv_line(raw).startswith(b"220")
         with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-            assert read_line(tls).startswith(b"250 TLS active")
+            assert recv_line(tls).startswith(b"250 TLS active")
             quit_and_close(tls)
 
 

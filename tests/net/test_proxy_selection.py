@@ -22,7 +22,9 @@ from smtpx.transport.proxy import (
 )
 from smtpx.types import Firewall
 
-from .helpers import GREETING, read_line
+from tests.servers.sockets import recv_line
+
+from .helpers import GREETING
 
 AUTO = Firewall(auto_detect=True)
 ENV_NAMES = ["all_proxy", "ALL_PROXY", "socks_proxy", "SOCKS_PROXY", "https_proxy",
@@ -159,7 +161,7 @@ def test_auto_detect_connects_through_the_detected_proxy(clean_environment, sock
     options = ConnectOptions(firewall=Firewall(auto_detect=True), connection_timeout=10)
     with open_connection("127.0.0.1", greeting_server.port, options, status_log) as sock:
         sock.settimeout(10)
-        assert read_line(sock) == GREETING
+        assert recv_line(sock) == GREETING
     assert [event for event, _, _ in status_log.events] == [FIREWALL_CONNECTED,
                                                             REMOTE_CONNECTED]
 
@@ -171,7 +173,7 @@ def test_excepted_host_connects_directly(clean_environment, greeting_server, sta
     options = ConnectOptions(firewall=Firewall(auto_detect=True), connection_timeout=10)
     with open_connection("127.0.0.1", greeting_server.port, options, status_log) as sock:
         sock.settimeout(10)
-        assert read_line(sock) == GREETING
+        assert recv_line(sock) == GREETING
     assert [event for event, _, _ in status_log.events] == [REMOTE_CONNECTED]
 
 
@@ -181,7 +183,7 @@ def test_proxy_exceptions_list_connects_directly(greeting_server):
                              connection_timeout=10)
     with open_connection("*127.0.0.1", greeting_server.port, options) as sock:
         sock.settimeout(10)
-        assert read_line(sock) == GREETING
+        assert recv_line(sock) == GREETING
 
 
 def test_parse_exceptions_list():

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from smtpx.message.compose import compose_message
-from smtpx.facade.message_properties import MessageProperties
+from smtpx.facade.properties import Properties
 
 
-class Msg(MessageProperties):
+class Msg(Properties):
     def __init__(self) -> None:
-        self._init_message_properties()
+        self._init_properties()
 
 
 def composed(i: int, body: str | None = None, **props):
@@ -21,7 +21,7 @@ def composed(i: int, body: str | None = None, **props):
     m.message_text = body if body is not None else f"Body of message {i}\n.leading dot\nline ü\n"
     for k, v in props.items():
         setattr(m, k, v)
-    return compose_message(m)
+    return compose_message(m._message_spec())
 
 
 def wire_bytes(msg) -> bytes:

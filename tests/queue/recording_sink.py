@@ -4,10 +4,11 @@ kill the client in the middle of a send."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 
 from aiosmtpd.controller import Controller
+
+from tests.servers.sockets import free_port
 
 
 class RecordingHandler:
@@ -32,16 +33,10 @@ class RecordingHandler:
         return "250 2.0.0 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Sink:
     def __init__(self) -> None:
         self.handler = RecordingHandler()
-        self.port = _free_port()
+        self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
     def start(self) -> "Sink":

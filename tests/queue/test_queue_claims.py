@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from queue_helpers import composed, wire_bytes
+from tests.queue.queue_helpers import composed, wire_bytes
 
 from smtpx.errors import SMTPConnectionDropped, SMTPRecipientsRefused
 from smtpx.queue.files import QueueClaims, commit_after_session_failure, commit_window, write_queue_file

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from queue_helpers import composed, wire_bytes
+from tests.queue.queue_helpers import composed, wire_bytes
 
 from smtpx.errors import SMTPInputError
 from smtpx.queue.files import (

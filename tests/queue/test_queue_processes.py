@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 
-from queue_helpers import composed, wire_bytes
+from tests.queue.queue_helpers import composed, wire_bytes
 
 from smtpx.queue.files import process_queue_dir, write_queue_file
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # "tests" importable in a child
 
 WORKER = os.path.join(os.path.dirname(__file__), "_worker.py")
 
@@ -117,7 +119,7 @@ def test_sigkill_during_queue_leaves_no_queued_file(tmp_path):
     code = (
         "import sys, io, time\n"
         "sys.path.insert(0, sys.argv[2])\n"
-        "from queue_helpers import Msg\n"
+        "from tests.queue.queue_helpers import Msg\n"
         "from smtpx.message.compose import compose_message\n"
         "from smtpx.queue.files import write_queue_file\n"
         "class Slow(io.RawIOBase):\n"
@@ -128,9 +130,9 @@ def test_sigkill_during_queue_leaves_no_queued_file(tmp_path):
         "        return 10\n"
         "m = Msg(); m.from_ = 's@example.com'; m.send_to = 't@example.org'\n"
         "m.set_message_stream(Slow())\n"
-        "write_queue_file(sys.argv[1], compose_message(m))\n"
+        "write_queue_file(sys.argv[1], compose_message(m._message_spec()))\n"
     )
-    writer = subprocess.Popen([sys.executable, "-c", code, str(qdir), os.path.dirname(__file__)])
+    writer = subprocess.Popen([sys.executable, "-c", code, str(qdir), REPOSITORY])
     try:
         deadline = time.monotonic() + 30
         while not any(n.endswith(".tmp") for n in os.listdir(qdir)):

@@ -9,7 +9,7 @@ import ssl
 import pytest
 import trustme
 
-from servers.auth import make_auth_controller, running_auth_server
+from tests.servers.auth import make_auth_controller, running_auth_server
 from smtpx.errors import SMTPAuthError
 from smtpx.sasl import create_mechanism
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from servers.postfix import start_postfix, start_smtp_sink
-from servers.proxies import (  # noqa: F401  (fixtures: real dante, tinyproxy and ssh -D proxies)
+from tests.servers.postfix import start_postfix, start_smtp_sink
+from tests.servers.proxies import (  # noqa: F401  (fixtures: real dante, tinyproxy and ssh -D proxies)
     http_auth_proxy,
     http_proxy,
     http_proxy_v6,

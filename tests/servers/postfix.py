@@ -24,7 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from servers import refuse_in_a_server_free_run
+from tests.servers import refuse_in_a_server_free_run
+from tests.servers.sockets import free_port
 
 SASL_USER = "smtpxuser"
 SASL_PASSWORD = "s3cret-Pass"
@@ -109,12 +110,6 @@ auxprop_plugin: sasldb
 mech_list: PLAIN LOGIN CRAM-MD5 DIGEST-MD5
 sasldb_path: {base}/sasl/sasldb2
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 15.0) -> None:

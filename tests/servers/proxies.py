@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from servers import refuse_in_a_server_free_run
+from tests.servers import refuse_in_a_server_free_run
+from tests.servers.sockets import free_port, ipv6_available
 
 __all__ = ["RunningProxy", "socks_proxy", "socks_auth_proxy", "http_proxy", "http_auth_proxy",
-           "http_proxy_v6", "ssh_socks_proxy", "ipv6_available", "free_port"]
+           "http_proxy_v6", "ssh_socks_proxy"]
 
 SOCKS_USER_PREFIX = "smtpx-socks-"
 START_TIMEOUT = 10.0
@@ -65,34 +66,6 @@ class RunningProxy:
                 return handle.read()
         except OSError:
             return ""
-
-
-def ipv6_available() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-def free_port(both_families: bool = False) -> int:
-    """A port free on 127.0.0.1 (and on ::1 when asked)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if not both_families:
-            return port
-        try:
-            with socket.socket(socket.AF_INET6) as probe6:
-                probe6.bind(("::1", port))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port found on both 127.0.0.1 and ::1")
 
 
 def _require(binary: str, package: str) -> str:

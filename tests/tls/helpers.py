@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
-import threading
 from dataclasses import dataclass, field
 
 import trustme
@@ -16,6 +15,8 @@ from cryptography.x509.oid import NameOID
 
 from smtpx.tls import TLSSettings
 from smtpx.transport.stream import SyncStream
+
+from tests.servers.sockets import LoopbackServer, read_line
 
 UTC = dt.timezone.utc
 
@@ -121,7 +122,7 @@ class Conn:
     error: BaseException | None = None
 
 
-class TLSLineServer:
+class TLSLineServer(LoopbackServer):
     """Accepts connections on 127.0.0.1; each one: optional plain ``before`` bytes (e.g. a
     greeting or injected bytes), the TLS handshake, then echo of every line received."""
 
@@ -133,28 +134,15 @@ class TLSLineServer:
         self.before = before
         self.close_before_tls = close_before_tls
         self.conns: list[Conn] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                sock, _addr = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(sock,), daemon=True).start()
-
-    def _handle(self, sock: socket.socket) -> None:
+    def handle(self, sock: socket.socket) -> None:
         conn = Conn()
         self.conns.append(conn)
-        sock.settimeout(10)
         try:
             if self.before:
                 sock.sendall(self.before)
             if self.close_before_tls:
-                sock.close()
                 return
             if self.ctx is None:
                 return
@@ -173,8 +161,6 @@ class TLSLineServer:
                     tls.sendall(b"ACK\n")
         except (OSError, ssl.SSLError) as exc:
             conn.error = exc
-        finally:
-            sock.close()
 
     def wait_done(self, timeout: float = 5.0) -> Conn:
         import time
@@ -185,9 +171,6 @@ class TLSLineServer:
                 break
             time.sleep(0.01)
         return self.conns[-1]
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 class Hooks:
@@ -222,10 +205,4 @@ def trusting(pki: PKI, **kw) -> TLSSettings:
 
 def roundtrip(stream: SyncStream, line: bytes = b"NOOP\r\n") -> bytes:
     stream.write(line)
-    got = b""
-    while not got.endswith(b"\n"):
-        chunk = stream.read()
-        if not chunk:
-            break
-        got += chunk
-    return got
+    return read_line(stream)

@@ -13,6 +13,8 @@ from smtpx.tls.certificate import Certificate
 from smtpx.enums import CertStoreType
 from smtpx.errors import SMTPCertificateError, SMTPTLSError
 
+from tests.servers.sockets import LoopbackServer, drain
+
 from .helpers import Hooks, leaf_context, open_stream, roundtrip, server_context, trusting
 
 
@@ -286,36 +288,14 @@ def test_session_is_resumed_with_the_same_context(pki, make_server):
         assert third.tls_info.session_reused
 
 
-def _silent_listener():
-    import socket
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    held = []
-    import threading
-
-    def accept():
-        try:
-            held.append(listener.accept()[0])
-        except OSError:
-            pass
-
-    threading.Thread(target=accept, daemon=True).start()
-    return listener, held
-
-
 def test_handshake_with_a_silent_server_times_out(pki):
     from smtpx.errors import SMTPTimeoutError
 
-    listener, held = _silent_listener()
-    try:
-        stream = open_stream(listener.getsockname()[1], timeout=0.3)
+    with LoopbackServer(drain) as silent:  # accepts, never says a word
+        stream = open_stream(silent.port, timeout=0.3)
         with pytest.raises(SMTPTimeoutError):
             stream.start_tls(trusting(pki), "localhost")
         assert stream.closed
-    finally:
-        listener.close()
-        for s in held:
-            s.close()
 
 
 def test_handshake_can_be_interrupted(pki):
@@ -323,16 +303,11 @@ def test_handshake_can_be_interrupted(pki):
 
     from smtpx.errors import SMTPInterrupted
 
-    listener, held = _silent_listener()
-    try:
-        stream = open_stream(listener.getsockname()[1], timeout=0)
+    with LoopbackServer(drain) as silent:
+        stream = open_stream(silent.port, timeout=0)
         threading.Timer(0.2, stream.interrupt).start()
         with pytest.raises(SMTPInterrupted):
             stream.start_tls(trusting(pki), "localhost")
-    finally:
-        listener.close()
-        for s in held:
-            s.close()
 
 
 def test_large_write_over_tls_arrives_intact(pki, make_server):

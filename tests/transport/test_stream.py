@@ -17,36 +17,23 @@ from smtpx.errors import (SMTPConnectionDropped, SMTPInputError, SMTPInterrupted
                           SMTPTimeoutError)
 from smtpx.transport.stream import SyncStream
 
+from tests.servers.sockets import LoopbackServer, read_line
 
-class Peer:
+
+class Peer(LoopbackServer):
     """A one-connection TCP peer on 127.0.0.1 running ``behaviour(conn, peer)`` in a thread."""
 
     def __init__(self, behaviour):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.behaviour = behaviour
         self.arrivals: list[tuple[float, int]] = []
         self.received = bytearray()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(max_connections=1, timeout=None)
 
-    def _run(self):
-        conn, _ = self.listener.accept()
-        try:
-            self.behaviour(conn, self)
-        except OSError:
-            pass
-        finally:
-            conn.close()
+    def handle(self, conn):
+        self.behaviour(conn, self)
 
     def connect(self, **kw) -> SyncStream:
-        return SyncStream(socket.create_connection(("127.0.0.1", self.port), timeout=5), **kw)
-
-    def close(self):
-        self.stop.set()
-        self.listener.close()
-        self.thread.join(5)
+        return SyncStream(socket.create_connection((self.host, self.port), timeout=5), **kw)
 
 
 @pytest.fixture
@@ -73,16 +60,16 @@ def echo(conn, peer):
 
 def hold(conn, peer):
     """Say nothing until the test ends."""
-    peer.stop.wait(10)
+    peer.stopping.wait(10)
 
 
 def trickle(conn, peer, count=20, gap=0.05):
     for _ in range(count):
-        if peer.stop.wait(gap):
+        if peer.stopping.wait(gap):
             return
         conn.sendall(b"x")
     conn.sendall(b"\n")
-    peer.stop.wait(10)
+    peer.stopping.wait(10)
 
 
 def record(conn, peer):
@@ -93,16 +80,6 @@ def record(conn, peer):
             return
         peer.arrivals.append((time.monotonic(), len(data)))
         peer.received += data
-
-
-def read_line(stream: SyncStream) -> bytes:
-    got = b""
-    while not got.endswith(b"\n"):
-        chunk = stream.read()
-        if not chunk:
-            break
-        got += chunk
-    return got
 
 
 def test_echo_and_addresses(peer):
@@ -133,7 +110,7 @@ def test_write_after_reset_is_connection_dropped(peer):
     p = peer(reset)
     with p.connect(timeout=5) as stream:
         go.set()
-        p.thread.join(5)
+        p.finished.acquire(timeout=5)  # the behaviour ended
         with pytest.raises(SMTPConnectionDropped) as info:
             for _ in range(100):  # the first writes may still be accepted by the kernel
                 stream.write(b"x" * 65536)
@@ -182,7 +159,7 @@ def read_line_chunks(stream, n):
 
 
 def test_zero_timeout_waits(peer):
-    p = peer(lambda conn, peer: (time.sleep(0.3), conn.sendall(b"220 late\r\n"), peer.stop.wait(5)))
+    p = peer(lambda conn, peer: (time.sleep(0.3), conn.sendall(b"220 late\r\n"), peer.stopping.wait(5)))
     with p.connect(timeout=0) as stream:
         assert read_line(stream) == b"220 late\r\n"
 
@@ -218,7 +195,7 @@ def test_interrupt_wakes_a_throttled_write(peer):
     with pytest.raises(SMTPInterrupted):
         stream.write(b"x" * 100_000)  # would take 100 s
     stream.close()
-    p.thread.join(5)
+    p.finished.acquire(timeout=5)  # the behaviour ended
     assert len(p.received) < 100_000
 
 
@@ -234,7 +211,7 @@ def test_throttle_holds_the_rate(peer):
     p = peer(record)
     with p.connect(timeout=5, max_transfer_rate=rate) as stream:
         stream.write(b"y" * 32_000)  # about 0.8 s at the limit
-    p.thread.join(5)
+    p.finished.acquire(timeout=5)  # the behaviour ended
     assert len(p.received) == 32_000
     span = p.arrivals[-1][0] - p.arrivals[0][0]
     assert span >= 0.5, "measure over at least half a second"
@@ -247,7 +224,7 @@ def test_unthrottled_write_skips_the_bucket(peer):
     p = peer(record)
     with p.connect(timeout=5, max_transfer_rate=rate) as stream:
         stream.write(b"z" * 200_000, throttle=False)  # 200 s if it were throttled
-    p.thread.join(5)
+    p.finished.acquire(timeout=5)  # the behaviour ended
     assert len(p.received) == 200_000
 
 

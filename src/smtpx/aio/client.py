@@ -17,24 +17,24 @@ import inspect
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Optional
 
-from smtpx import events as ev
 from smtpx.facade.batch import BatchMessage
 from smtpx.message.compose import ComposedMessage, compose_message
-from smtpx.facade.connection_properties import check_text
 from smtpx.engine import SendResult
 from smtpx.enums import SSLStartMode
 from smtpx.errors import SMTPBusyError, SMTPError, SMTPInputError, SMTPInterrupted, SMTPNotConnectedError
 from smtpx.events import EVENT_NAMES
 from smtpx.facade.base import FacadeBase
 from smtpx.kernels import Reply
-from smtpx.queue.files import QueueRun, queue_text
+from smtpx.queue.files import QUEUE_WINDOW, QueueRun, queue_text
+from smtpx.queue.runner import Items, Outcomes
 from smtpx.message.raw import raw_message
+from smtpx.validators import check_text
 from smtpx.session import effective_start_mode
 
 from smtpx.aio.handshake import NO_SESSION_REUSE
 from smtpx.aio.interrupt import Interrupter
 from smtpx.aio.queue_run import run_queue, write_in_thread
-from smtpx.aio.session import AsyncSession
+from smtpx.session.aio import AsyncSession
 
 __all__ = ["AsyncSMTP"]
 
@@ -236,10 +236,11 @@ class AsyncSMTP(FacadeBase):
             return await self._send("SOML")
 
     async def _send(self, verb: str) -> SendResult:
-        self._check_send(verb)
+        composed = self._check_send(verb)
         async with self._connection() as session:
-            with self._outgoing_message(session, verb) as message:
-                return await session.run(session.engine.send_mail(message.envelope, message.content()))
+            with self._outgoing_message(session, verb, composed) as message:
+                result: SendResult = await session.run(session.engine.send_mail(message.envelope, message.content()))
+                return result
 
     async def send_raw(self, mail_from: str, recipients: Iterable[str] | str, message: bytes) -> SendResult:
         """Send ``message`` (headers, empty line, body; not dot-stuffed) exactly as given to this
@@ -248,7 +249,8 @@ class AsyncSMTP(FacadeBase):
             self._require_mail_server()
             envelope, content = raw_message(mail_from, recipients, message, "send_raw")
             async with self._connection() as session:
-                return await session.run(session.engine.send_mail(envelope, content))
+                result: SendResult = await session.run(session.engine.send_mail(envelope, content))
+                return result
 
     async def compose(self) -> ComposedMessage:
         """The message the properties describe now, for ``send_batch`` (as smtpx.SMTP.compose)."""
@@ -285,9 +287,9 @@ class AsyncSMTP(FacadeBase):
     async def send_command(self, command: str) -> Reply:
         """Send ``command`` as given (CR, LF and NUL refused); returns the Reply."""
         async with self._operation():
-            check_text("command", command)
+            check_text(command, "command")
             session = self._require_session()
-            reply = await session.run(session.engine.command(command))
+            reply: Reply = await session.run(session.engine.command(command))
             if command.strip().upper() == "QUIT":
                 await session.close(quit=False)
             return reply
@@ -295,18 +297,18 @@ class AsyncSMTP(FacadeBase):
     async def verify(self, email_address: str) -> Reply:
         """VRFY: returns the Reply (also in last_reply)."""
         async with self._operation():
-            check_text("email_address", email_address)
+            check_text(email_address, "email_address")
             async with self._connection() as session:
-                return await session.run(session.engine.verify(email_address))
+                verified: Reply = await session.run(session.engine.verify(email_address))
+                return verified
 
     async def expand(self, email_address: str) -> list[str]:
         """EXPN: one on_expand event per address; the addresses are also returned."""
         async with self._operation():
-            check_text("email_address", email_address)
-            self._expanded = []
+            check_text(email_address, "email_address")
             async with self._connection() as session:
-                await session.run(session.engine.expand(email_address))
-            return list(self._expanded)
+                expansion = await session.run(session.engine.expand(email_address))
+            return self._report_expansion(expansion)
 
     # ============================================================================ interrupt, queue
     def interrupt(self) -> None:
@@ -322,58 +324,45 @@ class AsyncSMTP(FacadeBase):
         ``queue("*")`` returns the queue file's text instead. The file is written in a worker
         thread (it fsyncs). Cancelled or interrupted: no file is left behind."""
         async with self._operation():
-            message = compose_message(self)  # as the sync facade: any server can take the file
+            message = compose_message(self._message_spec())  # as the sync facade: any server can take the file
             if queue_dir == "*":
                 return await asyncio.get_running_loop().run_in_executor(None, queue_text, message)
             return await write_in_thread(queue_dir, message)
 
     async def process_queue(self, queue_dir: str) -> QueueRun:
-        """As smtpx.SMTP.process_queue: send every ``*.queued`` file in queue_dir over one
-        connection and recover the ``*.sending`` files a dead run left behind, with the same
-        code and guarantees (smtpx.queue, in a worker thread; the sending on this loop). A file
-        that is refused becomes ``*.failed`` and fires on_error; the run goes on. A session
-        failure parks a file whose delivery is unknown as ``*.failed`` (the run goes on); one
-        certainly not delivered (cut before its end of data, or no connection) stays
-        ``*.sending`` and the run stops, raising the error with ``.queue_run``. Returns a
-        QueueRun. interrupt() (SMTPInterrupted) or cancelling the task stops the run: the file
-        being sent stays ``*.sending`` and the next run sends it."""
+        """As smtpx.SMTP.process_queue, the same run (smtpx.queue.runner): every ``*.queued``
+        file in queue_dir over one connection, pipelined across files in windows through the
+        engine's send_batch, each file committed from its own outcome, and the ``*.sending``
+        files a dead run left behind recovered; the file work (claim, commit: flock, renames,
+        fsync) in worker threads. A file that is refused becomes ``*.failed`` and fires
+        on_error; the run goes on. A session failure parks the files whose delivery is unknown
+        as ``*.failed`` and sends the rest again on a new connection when the failed window
+        settled at least one file; otherwise, and when connecting fails, the run stops, raising
+        the error with ``.queue_run``. Returns a QueueRun. interrupt() (SMTPInterrupted) or
+        cancelling the task stops the run: the files not yet settled stay ``*.sending`` and
+        the next run sends them."""
         async with self._operation():
             self._require_mail_server()
             opened = False
-            if self._session is not None and self._session.alive:
-                self._refresh_options(self._session)
 
-            async def send_one(envelope: Any, content: Any) -> SendResult:
+            async def send(items: Items) -> Outcomes:
                 nonlocal opened
-                if self._session is None or not self._session.alive:
-                    await self._drop()
-                    try:
-                        await self._open()
-                    except SMTPError as error:
-                        error.results = []  # type: ignore[attr-defined]  # nothing sent: the file stays
-                        raise
-                    opened = True
                 session = self._session
-                assert session is not None
-                # The engine's send_batch for this one file (as smtpx.SMTP.process_queue): a
-                # session failure then says (.results) whether its end of data went out, so the
-                # queue parks it (delivery unknown) or leaves it for the next run (not delivered).
-                outcomes: list[SendResult | SMTPError] = await session.run(
-                    session.engine.send_batch([(envelope, content)]))
-                [outcome] = outcomes
-                if isinstance(outcome, SMTPError):
-                    raise outcome  # refused, too big...: *.failed
-                return outcome
-
-            def failed(name: str, exc: BaseException) -> None:
-                code = getattr(exc, "code", 161)
-                description = getattr(exc, "description", str(exc))
-                self._fire("on_error", ev.ErrorEvent(code, f"{name}: {description}"))
+                if session is None or not session.alive:
+                    await self._drop()
+                    await self._open()
+                    opened = True
+                    session = self._session
+                    assert session is not None
+                else:
+                    self._refresh_options(session)
+                outcomes: Outcomes = await session.run(session.engine.send_batch(items, window=QUEUE_WINDOW))
+                return outcomes
 
             cancelled = False
             try:
-                return await run_queue(queue_dir, send_one, keep_queue=self._config.value("KeepQueue"),
-                                       on_error=failed)
+                return await run_queue(queue_dir, send, keep_queue=self._config.value("KeepQueue"),
+                                       on_error=self._queue_error_handler())
             except asyncio.CancelledError:
                 cancelled = True
                 raise

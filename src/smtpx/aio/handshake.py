@@ -69,6 +69,8 @@ async def handshake(
         raise
     except (ssl.SSLError, OSError, EOFError) as exc:
         raise _tls.handshake_error(exc, starttls=starttls) from exc
+    if tls_transport is None:  # the transport closed during the handshake
+        raise SMTPTLSError("the server closed the connection during the TLS handshake", 276)
     ssl_object = tls_transport.get_extra_info("ssl_object")
     if ssl_object is None:  # an event loop without TLS support
         tls_transport.abort()

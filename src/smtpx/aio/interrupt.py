@@ -40,7 +40,7 @@ class MethodRun:
             # takes, and a user's cancel landing in the same instant as an interrupt cannot be
             # told apart from it (it is then reported as the interrupt).
             return 0
-        return uncancel()
+        return int(uncancel())
 
 
 class Interrupter:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
+
+from smtpx.events import PITrailEvent
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -58,10 +60,10 @@ def _exit_code(exc: BaseException) -> int:
     return EXIT_PROTOCOL
 
 
-def _trace_printer(out: TextIO):
+def _trace_printer(out: TextIO) -> Callable[[PITrailEvent], None]:
     marks = {0: "C:", 1: "S:", 2: "*"}
 
-    def trace(event) -> None:
+    def trace(event: PITrailEvent) -> None:
         print(f"{marks.get(event.direction, '?')} {event.message}", file=out, flush=True)
 
     return trace

@@ -118,7 +118,7 @@ class GSSAPIMechanism(SASLMechanism):
         try:
             offer = self._context.unwrap(challenge).message
             reply = security_layer_reply(offer, self.authorization_identity)
-            wrapped = self._context.wrap(reply, False).message
+            wrapped: bytes = self._context.wrap(reply, False).message
         except self._gss_error as exc:
             raise SMTPAuthError(f"Kerberos security-layer negotiation failed: {exc}") from None
         self.complete = True

@@ -44,6 +44,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.x509 import Certificate as X509Certificate, ObjectIdentifier
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from smtpx.enums import CertStoreType
@@ -393,7 +394,7 @@ class Certificate:
             return False
         fmt = serialization.PublicFormat.SubjectPublicKeyInfo
         enc = serialization.Encoding.DER
-        return cert.public_key().public_bytes(enc, fmt) == self._key.public_key().public_bytes(enc, fmt)
+        return bool(cert.public_key().public_bytes(enc, fmt) == self._key.public_key().public_bytes(enc, fmt))
 
     # ----------------------------------------------------------------- writable fields
     @property
@@ -438,7 +439,7 @@ class Certificate:
         return self._cert
 
     @property
-    def chain(self) -> list[x509.Certificate]:
+    def chain(self) -> list[X509Certificate]:
         """Other certificates loaded with this one (intermediates from a PFX/PEM file, or the
         rest of the server's chain)."""
         return list(self._chain)
@@ -465,7 +466,7 @@ class Certificate:
     def expiration_date(self) -> str:
         return format_date(self._cert.not_valid_after_utc) if self._cert is not None else ""
 
-    def _extension(self, oid: x509.ObjectIdentifier) -> Any:
+    def _extension(self, oid: ObjectIdentifier) -> Any:
         if self._cert is None:
             return None
         try:
@@ -488,7 +489,8 @@ class Certificate:
             blob = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
             return base64.b64decode(blob.split()[1])
         except (ValueError, IndexError):
-            return pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            der: bytes = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            return der
 
     @property
     def fingerprint(self) -> str:
@@ -526,9 +528,9 @@ class Certificate:
         """The private key as unencrypted PKCS#8 PEM text ("" when there is none)."""
         if self._key is None:
             return ""
-        return self._key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode("ascii")
+        pem: bytes = self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        return pem.decode("ascii")
 
     @property
     def private_key_available(self) -> bool:
@@ -539,9 +541,8 @@ class Certificate:
         pub = self._pubkey()
         if pub is None:
             return ""
-        return pub.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode("ascii")
+        pem: bytes = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return pem.decode("ascii")
 
     @property
     def public_key_algorithm(self) -> str:

@@ -267,6 +267,6 @@ def server_verdict(ssock: ssl.SSLSocket, ctx: ssl.SSLContext, settings: TLSSetti
         verify_status=verify_status,
         accepted_by=accepted_by,
         session=ssock.session,
-        session_reused=ssock.session_reused,
+        session_reused=bool(ssock.session_reused),
         context=ctx,
     )

@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from smtpx.enums import FirewallType
 from smtpx.errors import SMTPConnectError, SMTPConnectTimeoutError, SMTPFirewallError, SMTPInputError
 from smtpx.transport import proxy as _proxy
 
@@ -192,7 +193,7 @@ def open_connection(host: str, port: int, options: ConnectOptions | None = None,
             raise
         return _finish(sock)
 
-    if options.firewall_data and settings.kind != _proxy.FirewallType.TUNNEL:
+    if options.firewall_data and settings.kind != FirewallType.TUNNEL:
         raise SMTPInputError("FirewallData is sent only to a tunneling (HTTP CONNECT) firewall")
     _proxy.check_credentials(settings)
     _proxy.check_firewall_data(options.firewall_data)
@@ -262,7 +263,7 @@ def _destination_for(settings: _proxy.ProxySettings, name: str, port: int,
                      options: ConnectOptions, remote_dns: bool) -> str:
     """What to ask the firewall to connect to. SOCKS4 carries only an IPv4 address, so the
     name is resolved here; the other kinds carry the name and the firewall resolves it."""
-    if settings.kind != _proxy.FirewallType.SOCKS4:
+    if settings.kind != FirewallType.SOCKS4:
         return name
     if remote_dns:
         raise SMTPInputError(
@@ -277,7 +278,7 @@ def _destination_for(settings: _proxy.ProxySettings, name: str, port: int,
         raise SMTPConnectError(f"{_code_text(exc)}: cannot resolve {name!r} to an "
                                "IPv4 address for the SOCKS4 firewall",
                                socket_error_code(exc)) from exc
-    return infos[0][4][0]
+    return str(infos[0][4][0])
 
 
 def _connect_to_firewall(settings: _proxy.ProxySettings, options: ConnectOptions,
@@ -306,7 +307,7 @@ def _connect_or_raise(name: str, port: int, options: ConnectOptions,
                    socket_code=code, errno=exc.errno) from exc
 
 
-def _resolve(host: str, port: int, use_ipv6: int) -> list[tuple]:
+def _resolve(host: str, port: int, use_ipv6: int) -> list[tuple[Any, ...]]:
     family = {IPV4_ONLY: socket.AF_INET, IPV6_ONLY: socket.AF_INET6}.get(use_ipv6,
                                                                          socket.AF_UNSPEC)
     infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -338,7 +339,7 @@ def _connect_tcp(host: str, port: int, options: ConnectOptions,
     raise last_error
 
 
-def _local_address(options: ConnectOptions, family: int) -> tuple:
+def _local_address(options: ConnectOptions, family: int) -> tuple[Any, ...]:
     if not options.local_host:
         return ("::", options.local_port) if family == socket.AF_INET6 else ("0.0.0.0",
                                                                              options.local_port)
