@@ -11,4 +11,6 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q ".[test]"
 # The compiled build must be there: a silent fallback to pure Python must fail this run.
 .venv/bin/python -c "import smtpx.kernels as k; assert k.IMPLEMENTATION == 'c', 'compiled kernels missing'; print('smtpx kernels:', k.IMPLEMENTATION)"
+# The package's types are part of its API: mypy --strict must stay clean.
+.venv/bin/python -m mypy --strict src/smtpx
 SMTPX_REQUIRE_COMPILED=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
