@@ -274,3 +274,48 @@ def test_11_an_idle_timeout_421_is_noticed_and_the_next_send_reconnects():
     assert errors and "421" in errors[0].description
     assert b"MAIL" not in bytes(first_received)  # nothing was written on the dead connection
     assert b"after the idle timeout" in bytes(second_received)
+
+
+def test_11_async_a_reply_arriving_while_idle_is_a_protocol_error_before_anything_is_written():
+    """AsyncSMTP runs the same idle check as SMTP before each method (one implementation in
+    the facade base): the stray reply is never matched to NOOP, and NOOP is never written."""
+    import asyncio
+
+    from smtpx.aio import AsyncSMTP
+
+    script = [GREET, *ehlo(), ("wait", 0.1), ("send", b"250 2.0.0 UNSOLICITED\r\n"),
+              ("expect", b"NOOP"), ("send", b"250 2.0.0 the real noop reply\r\n")]
+    with RawServer(script) as raw:
+        async def go() -> None:
+            smtp = AsyncSMTP(mail_server=raw.host, mail_port=raw.port, timeout=5)
+            await smtp.connect()
+            await asyncio.sleep(0.4)  # the stray reply is in our socket before NOOP is written
+            try:
+                with pytest.raises(smtpx.SMTPProtocolError, match="unsolicited"):
+                    await smtp.send_command("NOOP")
+                assert not smtp.connected
+            finally:
+                await smtp.reset()
+        asyncio.run(go())
+    assert b"NOOP" not in bytes(raw.received)
+
+
+def test_11_async_an_idle_timeout_421_is_noticed_and_the_next_send_reconnects():
+    import asyncio
+
+    from smtpx.aio import AsyncSMTP
+
+    script = [GREET, *ehlo(), ("wait", 0.1), ("send", b"421 4.4.2 idle timeout\r\n"), ("close",)]
+    with RawServer(script) as raw:
+        errors = []
+
+        async def go() -> None:
+            smtp = AsyncSMTP(mail_server=raw.host, mail_port=raw.port, timeout=5, on_error=errors.append)
+            await smtp.connect()
+            await asyncio.sleep(0.4)
+            with pytest.raises(smtpx.SMTPNotConnectedError):
+                await smtp.send_command("NOOP")  # the 421 dropped the connection while idle
+            assert not smtp.connected
+        asyncio.run(go())
+    assert len(errors) == 1 and "idle timeout" in errors[0].description
+    assert b"NOOP" not in bytes(raw.received)

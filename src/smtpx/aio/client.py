@@ -163,16 +163,18 @@ class AsyncSMTP(FacadeBase):
             await session.close(quit=True)
 
     def _require_session(self) -> AsyncSession:
-        if self._session is None or not self._session.alive:
+        session: AsyncSession | None = self._live_session()  # the idle check (FAULTS 11)
+        if session is None:
             raise SMTPNotConnectedError("You need to connect first.", 1117)
-        return self._session
+        return session
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncSession]:
         """The open connection, or a new one that is closed again afterwards."""
-        if self._session is not None and self._session.alive:
-            self._refresh_options(self._session)  # config() changes apply to the next method
-            yield self._session
+        live: AsyncSession | None = self._live_session()  # the idle check (FAULTS 11)
+        if live is not None:
+            self._refresh_options(live)  # config() changes apply to the next method
+            yield live
             return
         await self._open()
         assert self._session is not None

@@ -22,7 +22,7 @@ from smtpx.tls.certificate import Certificate
 from smtpx.message.compose import ComposedMessage, compose_message
 from smtpx.engine import Expansion, SendResult
 from smtpx.engine.tracing import reply_lines
-from smtpx.errors import SMTPConfigError, SMTPError, SMTPInputError, SMTPNotSupportedError
+from smtpx.errors import SMTPConfigError, SMTPError, SMTPInputError, SMTPNotSupportedError, SMTPServiceClosing
 from smtpx.facade.event_sink import EventSink, FacadeTLSHooks
 from smtpx.facade.properties import Properties
 from smtpx.session import SessionSettings
@@ -132,6 +132,24 @@ class FacadeBase(Properties):
         """on_error for what the server sent unasked while the connection was idle."""
         if error is not None:
             self._fire("on_error", ev.ErrorEvent(error.code or 0, error.description))
+
+    def _live_session(self) -> Any:
+        """The open connection, after a look (without blocking) at what the server did while
+        we were idle, so nothing it sent unasked is ever taken as the reply to our next command
+        (FAULTS 11); SMTP and AsyncSMTP alike. A plain close or an idle-timeout 421 drops the
+        connection (the 421 fires on_error) and gives None: the caller reconnects or reports
+        "not connected". Any other unsolicited reply is a protocol error and is raised."""
+        session = self._session
+        if session is None:
+            return None
+        error = session.check_idle()
+        if session.alive:
+            return session
+        self._session = None
+        if error is not None and not isinstance(error, SMTPServiceClosing):
+            raise error
+        self._report_idle_error(error)
+        return None
 
     # ============================================================================== state
     @property

@@ -97,26 +97,8 @@ class SMTP(FacadeBase):
         if session is not None:
             session.close(quit=True)
 
-    def _live_session(self) -> Session | None:
-        """The open connection, after a look (without blocking) at what the server did while
-        we were idle, so nothing it sent unasked is ever taken as the reply to our next command
-        (FAULTS 11). A plain close or an idle-timeout 421 drops the connection (the 421 fires
-        on_error) and gives None: the caller reconnects or reports "not connected". Any other
-        unsolicited reply is a protocol error and is raised."""
-        session = self._session
-        if session is None:
-            return None
-        error = session.check_idle()
-        if session.alive:
-            return session
-        self._session = None
-        if error is not None and not isinstance(error, SMTPServiceClosing):
-            raise error
-        self._report_idle_error(error)
-        return None
-
     def _require_session(self) -> Session:
-        session = self._live_session()
+        session: Session | None = self._live_session()
         if session is None:
             raise SMTPNotConnectedError("You need to connect first.", 1117)
         return session
