@@ -177,10 +177,12 @@ class Postfix:
             time.sleep(0.1)
         raise AssertionError(f"no message containing {marker!r} was delivered within {timeout}s;\nlog tail:\n{self.log_text()[-3000:]}")
 
-    def wait_for_log(self, needle: str, timeout: float = 20.0) -> str:
+    def wait_for_log(self, needle: str, timeout: float = 20.0, start: int = 0) -> str:
+        """Wait until ``needle`` is in the log after character ``start``; return the log from
+        ``start`` on."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.log_text()
+            text = self.log_text()[start:]
             if needle in text:
                 return text
             time.sleep(0.1)
