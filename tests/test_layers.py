@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, int]] = [
     ("smtpx.message", 3), ("smtpx.queue", 3),
     ("smtpx.session", 4), ("smtpx.aio.stream", 1), ("smtpx.aio.handshake", 1),
     ("smtpx.aio.interrupt", 4), ("smtpx.aio.queue_run", 4),
-    ("smtpx.facade", 5), ("smtpx.aio", 5),
+    ("smtpx.facade", 5), ("smtpx.aio", 5), ("smtpx.pool", 5),
     ("smtpx.cli", 6), ("smtpx.__main__", 6),
 ]
 ROOT_NAMES = {"smtpx"}  # "from smtpx import tls" names a module; "from smtpx import SMTP" the package

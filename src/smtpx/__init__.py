@@ -41,6 +41,7 @@ __all__ = [
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers ("X as X": re-exported)
     from smtpx.engine import RecipientResult as RecipientResult, SendResult as SendResult
     from smtpx.facade.smtp import SMTP as SMTP
+    from smtpx.pool.sync import SMTPPool as SMTPPool
     from smtpx.queue.files import QueueRun as QueueRun
     from smtpx.tls.certificate import Certificate as Certificate
     from smtpx.types import Firewall as Firewall, Header as Header, MessageRecipient as MessageRecipient
@@ -51,6 +52,10 @@ def __getattr__(name: str) -> Any:  # lazy, so importing the kernels alone stays
         from smtpx.facade.smtp import SMTP
 
         return SMTP
+    if name == "SMTPPool":
+        from smtpx.pool.sync import SMTPPool
+
+        return SMTPPool
     if name in ("Header", "MessageRecipient", "Firewall"):
         from smtpx import types
 

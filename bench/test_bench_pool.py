@@ -1,0 +1,173 @@
+"""The pool (issue 10, item 3): messages per second with N connections to Postfix's smtp-sink,
+1 KB messages, beside Postfix's C load generator ``smtp-source -d -s N`` (the floor's
+reference: the pool must reach 1.5x its rate) and smtplib with N threads, in the same run.
+
+One round runs every client once, in a rotating order (as bench/test_bench_throughput.py),
+each sending COUNT messages over N connections from connect to QUIT; a client's time per
+message is its median round / COUNT. The server runs on one CPU and this process (every
+client, and smtp-source, which inherits it) on another (test_bench_throughput's ``pinned``).
+The ratio table shows each pool against smtp-source (the baseline here, with the floor) and
+against smtplib.
+
+``test_iter_batch_memory``: 1,000,000 messages (SMTPX_POOL_MEMORY_MESSAGES to change it)
+through ``iter_batch`` from a generator, the resident set size read from /proc/self/status
+while they run; the floor is growth below 50 MB. It records, it does not time.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import smtplib
+import statistics
+import subprocess
+import threading
+import time
+
+import pytest
+
+import smtpx
+import smtpx.aio
+from test_bench_throughput import FROM, TO, make_message, pinned
+from tests.servers.postfix import start_smtp_sink
+
+SIZE, COUNT, ROUNDS = 1024, 4000, 7
+FLOOR = 1.5  # the pool against smtp-source -d -s N
+MEMORY_FLOOR_MB = 50
+
+
+@pytest.fixture(scope="module")
+def sink():
+    server = start_smtp_sink()
+    try:
+        with pinned([server.process.pid]):
+            yield server
+    finally:
+        server.stop()
+
+
+def smtp_source(port: int, sessions: int, count: int) -> None:
+    binary = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    subprocess.run([binary, "-d", "-s", str(sessions), "-m", str(count), "-l", str(SIZE), "-f", FROM,
+                    "-t", TO, f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL)
+
+
+def smtplib_threads(port: int, sessions: int, count: int, message: bytes) -> None:
+    def one(share: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            for _ in range(share):
+                client.sendmail(FROM, [TO], message)
+
+    shares = [count // sessions + (1 if n < count % sessions else 0) for n in range(sessions)]
+    threads = [threading.Thread(target=one, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def check(results: list) -> None:
+    failed = [r for r in results if isinstance(r, smtpx.SMTPError)]
+    assert not failed, failed[0]
+
+
+def pool_sync(port: int, sessions: int, count: int, message: bytes) -> None:
+    with smtpx.SMTPPool(sessions, mail_server="127.0.0.1", mail_port=port) as pool:
+        check(pool.send_batch([(FROM, [TO], message)] * count))
+
+
+def pool_async(port: int, sessions: int, count: int, message: bytes) -> None:
+    async def main() -> None:
+        async with smtpx.aio.AsyncSMTPPool(sessions, mail_server="127.0.0.1", mail_port=port) as pool:
+            check(await pool.send_batch([(FROM, [TO], message)] * count))
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("sessions", [4, 16], ids=["N=4", "N=16"])
+def test_pool_throughput(benchmark, ratios, sink, sessions):
+    message = make_message(SIZE)
+    runners = {
+        "smtp-source -d": lambda: smtp_source(sink.port, sessions, COUNT),
+        "smtplib threads": lambda: smtplib_threads(sink.port, sessions, COUNT, message),
+        "SMTPPool": lambda: pool_sync(sink.port, sessions, COUNT, message),
+        "AsyncSMTPPool": lambda: pool_async(sink.port, sessions, COUNT, message),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    order = list(runners)
+
+    def one_round() -> None:
+        order.append(order.pop(0))
+        for name in order:
+            start = time.perf_counter()
+            runners[name]()
+            times[name].append(time.perf_counter() - start)
+
+    group = f"pool msgs/s on smtp-sink, 1 KB, N={sessions}"
+    benchmark.group = group
+    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    if getattr(benchmark, "stats", None) is None:  # --benchmark-disable
+        return
+    for name in runners:
+        per_message = statistics.median(times[name][1:]) / COUNT  # [0] is the warm-up round
+        benchmark.extra_info[f"{name} us/message"] = round(per_message * 1e6, 2)
+        benchmark.extra_info[f"{name} messages/s"] = round(1 / per_message)
+        if name == "smtp-source -d":
+            ratios.record_seconds(group, name, per_message, baseline=True)
+        elif name == "smtplib threads":
+            ratios.record_seconds(group, name, per_message, reference=True)
+        else:
+            ratios.record_seconds(group, name, per_message, floor=FLOOR)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def messages(count: int, message: bytes):
+    for _ in range(count):
+        yield (FROM, [TO], message)
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_iter_batch_memory(benchmark, sink, kind):
+    total = int(os.environ.get("SMTPX_POOL_MEMORY_MESSAGES", "1000000"))
+    message = make_message(SIZE)
+    found = {"start": 0.0, "peak": 0.0, "count": 0, "failed": 0}
+
+    def note(count: int, outcome: object) -> None:
+        found["count"] = count
+        found["failed"] += isinstance(outcome, smtpx.SMTPError)
+        if count % 10_000 == 0:
+            found["peak"] = max(found["peak"], rss_mb())
+
+    def run_sync() -> None:
+        with smtpx.SMTPPool(4, mail_server="127.0.0.1", mail_port=sink.port) as pool:
+            pool.send_batch(messages(20_000, message))  # warm: threads, buffers, caches
+            found["start"] = found["peak"] = rss_mb()
+            for count, (_index, outcome) in enumerate(pool.iter_batch(messages(total, message)), 1):
+                note(count, outcome)
+
+    async def run_async() -> None:
+        async with smtpx.aio.AsyncSMTPPool(4, mail_server="127.0.0.1", mail_port=sink.port) as pool:
+            await pool.send_batch(messages(20_000, message))
+            found["start"] = found["peak"] = rss_mb()
+            count = 0
+            async for _index, outcome in pool.iter_batch(messages(total, message)):
+                count += 1
+                note(count, outcome)
+
+    benchmark.group = "pool iter_batch memory"
+    benchmark.pedantic(run_sync if kind == "sync" else lambda: asyncio.run(run_async()), rounds=1, iterations=1)
+    growth = found["peak"] - found["start"]
+    benchmark.extra_info.update(messages=found["count"], rss_start_mb=round(found["start"], 1),
+                                rss_peak_mb=round(found["peak"], 1), growth_mb=round(growth, 1))
+    print(f"\n{kind} iter_batch: {found['count']} messages, RSS {found['start']:.1f} MB -> peak "
+          f"{found['peak']:.1f} MB (growth {growth:.1f} MB, floor < {MEMORY_FLOOR_MB} MB)")
+    assert found["count"] == total and found["failed"] == 0
+    assert growth < MEMORY_FLOOR_MB

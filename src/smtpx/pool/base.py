@@ -1,0 +1,65 @@
+"""What SMTPPool and AsyncSMTPPool share around the bookkeeping (smtpx.pool.core): the
+constructor (options checked, one client per connection made from the same settings, nothing
+connected) and the start of a batch."""
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Generic, Iterable, TypeVar
+
+from smtpx.errors import SMTPInputError, SMTPNotConnectedError
+from smtpx.pool.core import PoolRun, Slots
+from smtpx.pool.policy import PoolOptions, check_messages
+from smtpx.pool.rate import RateLimiter
+
+__all__ = ["PoolBase"]
+
+Client = TypeVar("Client")
+
+
+class PoolBase(Generic[Client]):
+    """The common half of both pools. ``_make_client`` is smtpx.SMTP or smtpx.aio.AsyncSMTP."""
+
+    _make_client: Callable[..., Client]
+    _name = "SMTPPool"
+
+    def __init__(self, size: int = 4, *, messages_per_connection: int | None = None,
+                 rate_limit: float | None = None, retries: int = 0, backoff: float = 1.0,
+                 window: int = 32, **settings: Any) -> None:
+        self._options = PoolOptions(size=size, messages_per_connection=messages_per_connection,
+                                    rate_limit=rate_limit, retries=retries, backoff=backoff, window=window)
+        # Each client checks the settings as its constructor does (typed errors, nothing connects).
+        clients = [type(self)._make_client(**settings) for _ in range(size)]
+        if not getattr(clients[0], "mail_server", ""):
+            raise SMTPInputError(f"{self._name}: mail_server is required", 163)
+        self._slots: Slots[Client] = Slots(clients)
+        self._limiter: RateLimiter | None = None
+        self._random: Callable[[], float] = random.random
+
+    @property
+    def size(self) -> int:
+        """How many connections the pool holds (each opened when first needed)."""
+        return self._options.size
+
+    @property
+    def options(self) -> PoolOptions:
+        """The pool's own settings (size, messages_per_connection, rate_limit, retries, backoff, window)."""
+        return self._options
+
+    @property
+    def closed(self) -> bool:
+        return self._slots.closed
+
+    def _check_open(self) -> None:
+        if self._slots.closed:
+            raise SMTPNotConnectedError(f"{self._name} is closed", 1117)
+
+    def _limiter_at(self, now: float) -> RateLimiter | None:
+        """The pool's one rate limiter (made on first use, on the clock of the pool's kind)."""
+        if self._limiter is None and self._options.rate_limit is not None:
+            self._limiter = RateLimiter(self._options.rate_limit, now)
+        return self._limiter
+
+    def _new_run(self, messages: Iterable[Any], now: float) -> PoolRun:
+        self._check_open()
+        check_messages(messages)
+        return PoolRun(messages, self._options, self._options.size, self._limiter_at(now), self._random)

@@ -1,0 +1,247 @@
+"""``smtpx.SMTPPool``: N smtpx.SMTP connections to one server, one thread per connection while
+a batch runs, each sending chunks through its own pipelined ``send_batch``. The decisions
+(what to send where, retries, the rate limit, what a failure means) are smtpx.pool.core's;
+this module only runs them under one lock (a Condition) and waits. See docs/pool.md."""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+
+from smtpx.engine import SendResult
+from smtpx.errors import SMTPError, SMTPReplyError
+from smtpx.facade.smtp import SMTP
+from smtpx.pool.base import PoolBase
+from smtpx.pool.core import PoolRun, Slot
+from smtpx.pool.policy import Outcome, PoolMessage, retry_delay
+
+__all__ = ["SMTPPool"]
+
+
+def _quit(client: SMTP) -> None:
+    try:
+        client.disconnect()
+    except SMTPError:  # the connection was already broken: it is closed all the same
+        pass
+
+
+class SMTPPool(PoolBase[SMTP]):
+    """A pool of ``size`` connections to one server (smtpx.SMTP objects made from
+    ``**settings``: mail_server, mail_port, config={...}, user, password, ...).
+
+    - ``send_batch(messages)``: every message, spread over the connections, each pipelining;
+      the outcomes in input order. ``iter_batch(messages)``: (input index, outcome) as they
+      settle, reading the input lazily (flat memory for any number of messages).
+    - ``send_raw(...)`` and ``with pool.connection() as smtp:``: single sends for threads of a
+      web application; a connection is checked out and back.
+    - ``messages_per_connection``: reconnect after that many messages; ``rate_limit``: messages
+      per second across the pool; ``retries``: times a message refused with 4xx is sent again,
+      after ``backoff`` seconds (doubling, with jitter, capped); ``window``: transactions in
+      flight per connection.
+
+    Connections open when first needed and stay open until ``close()`` (QUIT), which
+    ``with SMTPPool(...) as pool:`` calls at the end. Bad options raise SMTPInputError here.
+    Thread-safe.
+    """
+
+    _make_client = SMTP
+    _name = "SMTPPool"
+
+    def __init__(self, size: int = 4, *, messages_per_connection: int | None = None,
+                 rate_limit: float | None = None, retries: int = 0, backoff: float = 1.0,
+                 window: int = 32, **settings: Any) -> None:
+        super().__init__(size, messages_per_connection=messages_per_connection, rate_limit=rate_limit,
+                         retries=retries, backoff=backoff, window=window, **settings)
+        self._cond = threading.Condition()
+
+    # ------------------------------------------------------------------------ batches
+    def send_batch(self, messages: Iterable[PoolMessage]) -> list[SendResult | SMTPError]:
+        """Send every message (as SMTP.send_batch takes them); one outcome per message, in
+        input order: its SendResult, or the SMTPError that says why it was not sent (or, for
+        SMTPConnectionDropped with ``delivery_unknown``, that nobody knows). Nothing is raised
+        for a single message; a connection that drops is replaced and its unsent messages go
+        out on another one."""
+        outcomes: dict[int, Outcome] = {}
+        for index, outcome in self.iter_batch(messages):
+            outcomes[index] = outcome
+        return [outcomes[index] for index in range(len(outcomes))]
+
+    def iter_batch(self, messages: Iterable[PoolMessage]) -> Iterator[tuple[int, SendResult | SMTPError]]:
+        """Yield ``(input index, outcome)`` for every message as it settles (not in order).
+        The input is read as the connections need it, at most a few chunks ahead, so a
+        generator of a million messages runs in flat memory. Leaving the loop early stops the
+        pool after the chunks in flight."""
+        run = self._new_run(messages, time.monotonic())
+        return self._iterate(run)
+
+    def _iterate(self, run: PoolRun) -> Iterator[tuple[int, Outcome]]:
+        threads = [threading.Thread(target=self._work, args=(run,), daemon=True, name=f"smtpx-pool-{n}")
+                   for n in range(self._options.size)]
+        for thread in threads:
+            thread.start()
+        try:
+            while True:
+                with self._cond:
+                    while True:
+                        if run.error is not None:
+                            raise run.error
+                        outcomes = run.take_outcomes()
+                        if outcomes or run.done:
+                            break
+                        self._cond.wait()
+                    self._cond.notify_all()  # room for more input
+                if not outcomes:
+                    return
+                yield from outcomes
+        finally:
+            with self._cond:
+                run.cancelled = run.cancelled or not run.done
+                self._cond.notify_all()
+            for thread in threads:
+                thread.join()
+
+    def _work(self, run: PoolRun) -> None:
+        """One connection's thread for one batch."""
+        slot = self._checkout(lambda: run.workers_done)
+        if slot is None:
+            return
+        try:
+            self._serve(run, slot)
+        except BaseException as error:  # not an SMTPError: the batch stops, the caller gets it
+            with self._cond:
+                run.abort(error)
+                self._cond.notify_all()
+        finally:
+            self._checkin(slot)
+
+    def _serve(self, run: PoolRun, slot: Slot[SMTP]) -> None:
+        options, client = self._options, slot.client
+        while True:
+            with self._cond:
+                while True:
+                    step = run.next_chunk(slot.budget(options), time.monotonic())
+                    if isinstance(step, list):
+                        break
+                    if run.workers_done:
+                        return
+                    self._cond.wait(step)
+            if not client.connected:
+                try:
+                    client.connect()
+                except SMTPError as error:
+                    with self._cond:
+                        run.connect_failed(step, error)
+                        self._cond.notify_all()
+                    return
+                slot.sent = 0
+            try:
+                outcomes = client.send_batch([work.message for work in step], window=options.window)
+            except SMTPError as error:  # a session failure: .results / .unsent say what happened
+                with self._cond:
+                    run.session_failed(step, error, time.monotonic())
+                    self._cond.notify_all()
+                continue
+            with self._cond:
+                run.settle(step, outcomes, time.monotonic())
+                self._cond.notify_all()
+            if slot.spent(options, len(step)):
+                _quit(client)
+
+    # ------------------------------------------------------------------------ single sends
+    def _checkout(self, give_up: Any = None) -> Slot[SMTP] | None:
+        """A free connection, waiting for one; None when ``give_up()`` becomes true (or the
+        pool closes) first. Without ``give_up``, a closed pool raises."""
+        with self._cond:
+            while True:
+                if self._slots.closed:
+                    if give_up is None:
+                        self._check_open()
+                    return None
+                slot = self._slots.take()
+                if slot is not None:
+                    return slot
+                if give_up is not None and give_up():
+                    return None
+                self._cond.wait()
+
+    def _checkin(self, slot: Slot[SMTP]) -> None:
+        with self._cond:
+            closed = self._slots.closed
+            if not closed:
+                self._slots.give(slot)
+            self._cond.notify_all()
+        if closed:
+            _quit(slot.client)
+
+    @contextmanager
+    def _lend(self) -> Iterator[Slot[SMTP]]:
+        slot = self._checkout()
+        assert slot is not None
+        try:
+            client = slot.client
+            if client.connected and slot.due(self._options):
+                _quit(client)
+            if not client.connected:
+                client.connect()
+                slot.sent = 0
+            yield slot
+        finally:
+            self._checkin(slot)
+
+    @contextmanager
+    def connection(self) -> Iterator[SMTP]:
+        """Check out one connected smtpx.SMTP (waiting while all are busy) for this thread's
+        use, and give it back at the end of the ``with`` block. Connects when needed; a
+        connection that reached messages_per_connection is renewed first."""
+        with self._lend() as slot:
+            yield slot.client
+
+    def send_raw(self, mail_from: str, recipients: Iterable[str], message: bytes) -> SendResult:
+        """SMTP.send_raw on a free connection of the pool (thread-safe), within the rate limit;
+        a 4xx refusal is tried again up to ``retries`` times after the backoff. Raises what
+        send_raw raises."""
+        if not isinstance(recipients, (str, list, tuple)):
+            recipients = list(recipients)  # sent again on a retry
+        retries = 0
+        while True:
+            self._wait_for_rate()
+            with self._lend() as slot:
+                slot.sent += 1
+                try:
+                    return slot.client.send_raw(mail_from, recipients, message)
+                except SMTPReplyError as error:
+                    delay = retry_delay(self._options, error, retries, self._random)
+                    if delay is None:
+                        raise
+            retries += 1
+            time.sleep(delay)
+
+    def _wait_for_rate(self) -> None:
+        while True:
+            with self._cond:
+                limiter = self._limiter_at(time.monotonic())
+                if limiter is None:
+                    return
+                granted, wait = limiter.take(1, time.monotonic())
+            if granted:
+                return
+            time.sleep(wait)
+
+    # ------------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """QUIT and close every connection (those checked out, when they come back). The pool
+        cannot be used afterwards. Calling it again does nothing."""
+        with self._cond:
+            free = self._slots.close()
+            self._cond.notify_all()
+        for slot in free:
+            if slot.client.connected:
+                _quit(slot.client)
+
+    def __enter__(self) -> "SMTPPool":
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
