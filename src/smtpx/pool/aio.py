@@ -15,6 +15,8 @@ from smtpx.errors import SMTPError, SMTPReplyError
 from smtpx.pool.base import PoolBase
 from smtpx.pool.core import PoolRun, Slot
 from smtpx.pool.policy import Outcome, PoolMessage, retry_delay
+from smtpx.pool.queue import merge_queue_runs
+from smtpx.queue.files import QueueRun
 
 __all__ = ["AsyncSMTPPool"]
 
@@ -213,6 +215,20 @@ class AsyncSMTPPool(PoolBase[AsyncSMTP]):
             if granted:
                 return
             await asyncio.sleep(wait)
+
+    # ------------------------------------------------------------------------ the queue
+    async def process_queue(self, queue_dir: str) -> QueueRun:
+        """SMTPPool.process_queue as a coroutine: AsyncSMTP.process_queue on every connection
+        at once, on the same folder; the merged QueueRun (smtpx.pool.queue)."""
+        self._check_open()
+
+        async def one_connection() -> QueueRun:
+            async with self._lend() as slot:
+                return await slot.client.process_queue(queue_dir)
+
+        runs = await asyncio.gather(*(one_connection() for _ in range(self._options.size)),
+                                    return_exceptions=True)
+        return merge_queue_runs(runs)
 
     # ------------------------------------------------------------------------ lifetime
     async def close(self) -> None:

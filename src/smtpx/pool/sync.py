@@ -15,6 +15,8 @@ from smtpx.facade.smtp import SMTP
 from smtpx.pool.base import PoolBase
 from smtpx.pool.core import PoolRun, Slot
 from smtpx.pool.policy import Outcome, PoolMessage, retry_delay
+from smtpx.pool.queue import merge_queue_runs
+from smtpx.queue.files import QueueRun
 
 __all__ = ["SMTPPool"]
 
@@ -227,6 +229,30 @@ class SMTPPool(PoolBase[SMTP]):
             if granted:
                 return
             time.sleep(wait)
+
+    # ------------------------------------------------------------------------ the queue
+    def process_queue(self, queue_dir: str) -> QueueRun:
+        """SMTP.process_queue on every connection of the pool at once, on the same folder:
+        each file is claimed by exactly one connection (docs/queue.md), each connection
+        pipelines its windows. Returns the merged QueueRun; when a connection's run fails its
+        error is raised after the others ended, with ``.queue_run`` (smtpx.pool.queue)."""
+        self._check_open()
+        runs: list[QueueRun | BaseException] = []
+
+        def one_connection() -> None:
+            try:
+                with self._lend() as slot:
+                    runs.append(slot.client.process_queue(queue_dir))
+            except BaseException as error:  # reported after every connection ended
+                runs.append(error)
+
+        threads = [threading.Thread(target=one_connection, daemon=True, name=f"smtpx-pool-queue-{n}")
+                   for n in range(self._options.size)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return merge_queue_runs(runs)
 
     # ------------------------------------------------------------------------ lifetime
     def close(self) -> None:
