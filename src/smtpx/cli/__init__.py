@@ -1,5 +1,5 @@
-"""The command line: ``smtpx send`` and ``smtpx demo`` (``main``), the embedded demo sink
-(``demo``)."""
+"""The command line: ``smtpx send``, ``smtpx queue add|run``, ``smtpx blast`` and ``smtpx demo``
+(``main``; docs/cli.md)."""
 from __future__ import annotations
 
 from smtpx.cli.main import main

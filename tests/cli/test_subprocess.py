@@ -1,4 +1,5 @@
-"""``python -m smtpx send`` and ``python -m smtpx demo`` as subprocesses, against real servers."""
+"""`python -m smtpx send` and `python -m smtpx demo` as subprocesses, against real servers (moved here from
+tests/facade/test_cli.py unchanged)."""
 from __future__ import annotations
 
 import os

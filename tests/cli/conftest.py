@@ -1,0 +1,5 @@
+"""Fixtures for the command-line tests: the facade's real aiosmtpd server (stores every message,
+records every command) and test CA; Postfix's smtp-sink comes from tests/conftest.py."""
+from __future__ import annotations
+
+from tests.facade.fixtures import ca, server, tls  # noqa: F401  (fixtures)
