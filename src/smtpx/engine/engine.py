@@ -15,6 +15,7 @@ from smtpx.engine.channel import IO, Channel, reply_error
 from smtpx.engine.commands import Command, command, raw_command
 from smtpx.engine.envelope import Content, Envelope
 from smtpx.engine.options import EngineOptions
+from smtpx.engine.planning import PlanCache
 from smtpx.engine.runner import send_batch as run_batch
 from smtpx.engine.runner import send_mail as run_mail
 from smtpx.engine.validation import check_hello_name, check_no_controls
@@ -102,6 +103,7 @@ class Engine:
         self._state = State.CONNECTED
         self._busy: str | None = None
         self._channel = Channel(self.options, self.sink)
+        self._plans = PlanCache()  # the last envelope's plan, for the next message to it
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -111,7 +113,8 @@ class Engine:
 
     @property
     def closed(self) -> bool:
-        return self.state is State.CLOSED
+        # self.state is State.CLOSED, without the second property (drivers ask after each method)
+        return self._channel.closed or self._state is State.CLOSED
 
     @property
     def tls_active(self) -> bool:
@@ -221,7 +224,7 @@ class Engine:
     @_operation("send_mail")
     def send_mail(self, envelope: Envelope, content: Content) -> IO:
         """One message: its SendResult, or its error raised (see smtpx.engine.runner)."""
-        return run_mail(self._channel, self.options, self.capabilities, self.sink, envelope, content)
+        return run_mail(self._channel, self.options, self.capabilities, self.sink, envelope, content, self._plans)
 
     @_operation("send_batch")
     def send_batch(self, items: Iterable[tuple[Envelope, Content]], *,
@@ -229,7 +232,7 @@ class Engine:
         """Many messages, pipelined across transactions; returns one SendResult or per-message
         SMTPError per item, in order. A session failure raises with .results and .unsent
         (see smtpx.engine.runner)."""
-        return run_batch(self._channel, self.options, self.capabilities, self.sink, items, window)
+        return run_batch(self._channel, self.options, self.capabilities, self.sink, items, window, self._plans)
 
     @_operation("command")
     def command(self, line: str) -> IO:

@@ -22,9 +22,14 @@ class Outbox:
         # Messages whose end of data is in ``parts``, with the offset just after that end.
         self._ends: list[tuple[Message, int]] = []
 
-    def commands(self, commands: list[Command]) -> int:
-        """Queue command lines; returns their size on the wire."""
+    def commands(self, commands: list[Command], wire: bytes | None = None) -> int:
+        """Queue command lines (``wire``: their bytes joined, when already made); returns
+        their size on the wire."""
         self.channel.trace_commands(commands)
+        if wire is not None:
+            self.parts.append(wire)
+            self.size += len(wire)
+            return len(wire)
         size = 0
         for cmd in commands:
             wire = cmd.wire

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smtpx.engine.capabilities import Capabilities
-from smtpx.engine.commands import Command, path_command, recipient_params, xtext
+from smtpx.engine.commands import Command, command, path_command, recipient_params, xtext
 from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.validation import check_address, check_no_controls
@@ -14,6 +14,7 @@ from smtpx.errors import SMTPInputError, SMTPMessageTooLarge, SMTPNotSupportedEr
 
 VERBS = {"MAIL": "MAIL FROM", "SEND": "SEND FROM", "SOML": "SOML FROM", "SAML": "SAML FROM"}
 _DSN_KEYWORDS = {"NOTIFY", "ORCPT"}
+DATA = command("DATA")
 
 
 @dataclass(slots=True)
@@ -29,6 +30,18 @@ class Plan:
     recipients: list[PlannedRecipient]
     pipelining: bool
     use_bdat: bool
+    # MAIL, every RCPT and DATA as one Write, with their reply labels: made once per plan (a
+    # plan the PlanCache keeps serves many messages).
+    _data_envelope: tuple[list[Command], bytes, list[str]] | None = None
+
+    def data_envelope(self) -> tuple[list[Command], bytes, list[str]]:
+        """(commands, their bytes, the label of each reply) of MAIL, every RCPT and DATA."""
+        made = self._data_envelope
+        if made is None:
+            commands = [self.mail, *[p.command for p in self.recipients], DATA]
+            labels = ["MAIL FROM", *[p.label for p in self.recipients], "DATA"]
+            made = self._data_envelope = (commands, b"".join([cmd.wire for cmd in commands]), labels)
+        return made
 
 
 def stops_send(options: EngineOptions, kind: int) -> bool:
@@ -118,3 +131,37 @@ def _dsn_mail_params(options: EngineOptions) -> list[tuple[str, str | None]]:
             raise SMTPInputError("the DSN envelope id must be printable ASCII of at most 100 characters")
         params.append(("ENVID", xtext(options.dsn_envid)))
     return params
+
+
+class PlanCache:
+    """The last plan an engine made, reused while the same envelope goes out again with the
+    same kind of content on the same session (a loop of send_raw, send() with unchanged
+    properties, a batch to one recipient): its addresses are not checked and its MAIL / RCPT
+    lines not built again. The key is a snapshot of every input plan_send reads, so a caller
+    changing an Envelope in place gets a fresh plan; errors are never cached."""
+
+    __slots__ = ("_key", "_plan")
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self._plan: Plan | None = None
+
+    def plan(self, envelope: Envelope, content: Content, caps: Capabilities, options: EngineOptions) -> Plan:
+        try:
+            key = (envelope.mail_from, envelope.verb,
+                   [(r.address, r.kind, type(r.kind), r.options) for r in envelope.recipients],
+                   content.size, content.eight_bit, content.binary, content.smtputf8, caps,
+                   options.use_pipelining, options.use_chunking, options.dsn_ret, options.dsn_envid)
+        except Exception:  # not an Envelope / Content: plan_send says what is wrong
+            return plan_send(envelope, content, caps, options)
+        cached = self._plan
+        # ``caps`` compares by identity: every EHLO makes a new Capabilities.
+        if cached is not None and key == self._key:
+            return cached
+        plan = plan_send(envelope, content, caps, options)
+        # The results name the recipients: keep copies, not the caller's (mutable) objects.
+        kept = Plan(plan.mail, [PlannedRecipient(EnvelopeRecipient(p.recipient.address, p.recipient.kind,
+                                                                   p.recipient.options), p.command, p.label)
+                                for p in plan.recipients], plan.pipelining, plan.use_bdat)
+        self._key, self._plan = key, kept
+        return kept

@@ -47,13 +47,14 @@ from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any
 
+from smtpx.engine.actions import bytes_written
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.channel import IO, Channel
 from smtpx.engine.commands import Command, command
 from smtpx.engine.envelope import Content, Envelope
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.outbox import Outbox
-from smtpx.engine.planning import plan_send
+from smtpx.engine.planning import DATA, PlanCache, plan_send
 from smtpx.engine.transaction import (
     BDAT_LAST,
     END_OF_DATA,
@@ -62,7 +63,7 @@ from smtpx.engine.transaction import (
     Transaction,
     is_ok,
 )
-from smtpx.engine.transfer import ContentSource, Progress, bdat_segments, stuffed_pieces
+from smtpx.engine.transfer import ContentSource, Progress, bdat_segments, stuffed_pieces, stuffed_whole
 from smtpx.errors import (
     SMTPConnectionDropped,
     SMTPDataError,
@@ -82,7 +83,7 @@ PER_MESSAGE_ERRORS = (SMTPRecipientsRefused, SMTPSenderRefused, SMTPDataError, S
 MAX_UNACKNOWLEDGED = 256 * 1024
 FLUSH_AT = 64 * 1024  # in the window, a big content goes out in Writes of about this size
 
-_DATA = command("DATA")
+_DATA = DATA
 _RSET = command("RSET")
 
 # What a transaction in flight waits for.
@@ -96,18 +97,25 @@ SETTLED = "settled"  # nothing
 # message or window raises before anything is written (and one generator fewer runs per I/O).
 
 def send_mail(channel: Channel, options: EngineOptions, caps: Capabilities, sink: Any,
-              envelope: Envelope, content: Content) -> IO:
-    """One message: its SendResult, or its error raised."""
-    plan = plan_send(envelope, content, caps, options)
+              envelope: Envelope, content: Content, plans: PlanCache | None = None) -> IO:
+    """One message: its SendResult, or its error raised. ``plans``: the session's last plan,
+    reused for the same envelope (smtpx.engine.planning.PlanCache)."""
+    if plans is None:
+        plan = plan_send(envelope, content, caps, options)
+    else:
+        plan = plans.plan(envelope, content, caps, options)
     return Runner(channel, options, sink).send_one(Message(0, plan, ContentSource(content), options, sink))
 
 
 def send_batch(channel: Channel, options: EngineOptions, caps: Capabilities, sink: Any,
-               items: Iterable[tuple[Envelope, Content]], window: int) -> IO:
+               items: Iterable[tuple[Envelope, Content]], window: int, plans: PlanCache | None = None) -> IO:
     """Many messages: one SendResult or per-message SMTPError per item, in order."""
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise SMTPInputError(f"the window must be a whole number of transactions >= 1, not {window!r}")
-    return Runner(channel, options, sink).send_all(items, caps, window)
+    runner = Runner(channel, options, sink)
+    if plans is not None:
+        runner.plans = plans
+    return runner.send_all(items, caps, window)
 
 
 @dataclass(eq=False, slots=True)
@@ -147,6 +155,7 @@ class Runner:
     _items: Iterator[tuple[int, Any]]
     _prefetched: tuple[int, Message | None] | None = None
     _exhausted = True
+    plans: PlanCache | None = None  # the session's plan cache (send_batch)
 
     def __init__(self, channel: Channel, options: EngineOptions, sink: Any) -> None:
         self.channel = channel
@@ -189,7 +198,8 @@ class Runner:
                 tx = message.next_transaction()
                 assert tx is not None  # a plan has at least one recipient
                 if tx.early:
-                    yield from self._make_room()
+                    if self.due:  # (the test of _make_room, without a generator when there is room)
+                        yield from self._make_room()
                     self.open[message.index] = message
                     yield from self._pipeline(tx, alone=False)
                 else:
@@ -232,7 +242,11 @@ class Runner:
                 envelope, content = item
             except (TypeError, ValueError):
                 raise SMTPInputError(f"item {index} is not an (Envelope, Content) pair") from None
-            plan = plan_send(envelope, content, self.caps, self.options)
+            plans = self.plans
+            if plans is None:
+                plan = plan_send(envelope, content, self.caps, self.options)
+            else:
+                plan = plans.plan(envelope, content, self.caps, self.options)
             return Message(index, plan, ContentSource(content), self.options, self.sink)
         except PER_MESSAGE_ERRORS as error:
             self.results[index] = error
@@ -277,7 +291,12 @@ class Runner:
             if tx is None:
                 tx = message.next_transaction()
             while tx is not None:
-                yield from self._pipeline(tx, alone=True) if tx.early else self._lockstep(tx)
+                if not tx.early:
+                    yield from self._lockstep(tx)
+                elif self.raises and not message.plan.use_bdat and not self.channel.dirty:
+                    yield from self._data_alone(tx)
+                else:
+                    yield from self._pipeline(tx, alone=True)
                 tx = message.next_transaction()
         except GeneratorExit:  # the driver closed us: nothing to report to
             raise
@@ -296,6 +315,60 @@ class Runner:
             return outcome
         self.channel.check_no_leftover("after the end of the message")
         return outcome
+
+    def _data_alone(self, tx: Transaction) -> IO:
+        """send_mail's common case, flat: what _pipeline(tx, alone=True) does for a DATA
+        transaction on a clean channel, without the window's bookkeeping (one generator
+        between the driver and each Write or Read). MAIL, RCPT and DATA in one Write; when
+        every reply is the expected one, the stuffed content and "." in Writes as
+        _queue_content makes them and the final reply; any other reply is decided by the
+        window's code (_decide_envelope), as _pipeline would."""
+        message, channel = tx.message, self.channel
+        plan = message.plan
+        if tx.recipients is plan.recipients:  # the first (usually only) transaction
+            commands, wire, labels = plan.data_envelope()
+        else:  # a 452 remainder
+            commands = [plan.mail, *[p.command for p in tx.recipients], _DATA]
+            wire = b"".join([cmd.wire for cmd in commands])
+            labels = ["MAIL FROM", *[p.label for p in tx.recipients], "DATA"]
+        channel.check_no_leftover("before a command was sent")
+        channel.trace_commands(commands)
+        yield from channel.write_content(wire)
+        got: list[Reply] = yield from channel.read_replies(labels)
+        expected = got[-1].code == 354  # and every other reply 2xx
+        if expected:
+            for answer in got[:-1]:
+                if not 200 <= answer.code < 300:
+                    expected = False
+                    break
+        if not expected:
+            yield from self._decide_envelope(Flight(tx, alone=True), got)
+            yield from self._drain()
+            return
+        message.judge(tx, got[1:-1])  # all accepted: records them
+        progress = Progress(self.sink, message.source.content.size)
+        progress.start()
+        chunks = message.source.chunks(tx.another_may_follow)
+        whole = stuffed_whole(chunks)
+        pieces = stuffed_pieces(chunks) if whole is None else ((whole[0], whole[1], True),)
+        for consumed, piece, last in pieces:
+            if last:
+                try:
+                    yield from channel.write_content(piece)
+                except BaseException as error:  # as Outbox.flush: did the "." go out?
+                    message.unacknowledged_end = len(piece) <= bytes_written(error)
+                    raise
+                message.unacknowledged_end = True
+            else:
+                yield from channel.write_content(piece)
+            progress.update(consumed, piece)
+        progress.end()
+        reply: Reply = yield from channel.read_reply(END_OF_DATA)
+        message.unacknowledged_end = False
+        if not 200 <= reply.code < 300:
+            self._finish(message, message.refused_at_end(reply))
+            return
+        self._delivered(tx, reply, True)
 
     def _lockstep(self, tx: Transaction) -> IO:
         """A transaction whose content waits for the RCPT replies: with PIPELINING, MAIL and
@@ -359,12 +432,12 @@ class Runner:
         if self.outbox.parts:
             yield from self.outbox.flush()
 
-    def _commands(self, commands: list[Command]) -> int:
-        """Queue commands. With no reply due, nothing unread may be waiting: it would be
-        taken for the first command's reply."""
+    def _commands(self, commands: list[Command], wire: bytes | None = None) -> int:
+        """Queue commands (``wire``: their bytes joined, when already made). With no reply
+        due, nothing unread may be waiting: it would be taken for the first command's reply."""
         if not self.due and not self.outbox.parts:
             self.channel.check_no_leftover("before a command was sent")
-        return self.outbox.commands(commands)
+        return self.outbox.commands(commands, wire)
 
     def _pipeline(self, tx: Transaction, alone: bool) -> IO:
         """An early transaction: MAIL, RCPT and DATA (its content after the 354) or MAIL, RCPT
@@ -373,14 +446,16 @@ class Runner:
             self._queue_rset()  # a transaction left open (SendRSET=False): reset it before this MAIL
         plan = tx.message.plan
         flight = Flight(tx, alone)
-        commands = [plan.mail, *[p.command for p in tx.recipients]]
         if plan.use_bdat:
-            flight.wire = self._commands(commands)
+            flight.wire = self._commands([plan.mail, *[p.command for p in tx.recipients]])
             yield from self._send_chunks(flight)
             self._expect(flight)
         else:
-            commands.append(_DATA)
-            flight.wire = self._commands(commands)
+            if tx.recipients is plan.recipients:  # the plan made these bytes once
+                commands, wire, _ = plan.data_envelope()
+                flight.wire = self._commands(commands, wire)
+            else:
+                flight.wire = self._commands([plan.mail, *[p.command for p in tx.recipients], _DATA])
             self._expect(flight)
             while flight.stage == ENVELOPE:  # nothing may follow DATA on the wire before its 354
                 yield from self._settle_next()
@@ -431,7 +506,10 @@ class Runner:
         progress = Progress(self.sink, message.source.content.size)
         progress.start()
         flight.wire = 0
-        for consumed, piece, last in stuffed_pieces(message.source.chunks(tx.another_may_follow)):
+        chunks = message.source.chunks(tx.another_may_follow)
+        whole = stuffed_whole(chunks)  # a small in-memory message: its one piece, made at once
+        pieces = stuffed_pieces(chunks) if whole is None else ((whole[0], whole[1], True),)
+        for consumed, piece, last in pieces:
             flight.wire += self.outbox.data(piece)
             if last:
                 self.outbox.end_of(message)
@@ -514,12 +592,22 @@ class Runner:
     def _settle_envelope(self, flight: Flight) -> IO:
         """The replies to MAIL, RCPT and DATA (or the BDAT chunks), decided in that order."""
         tx = flight.tx
+        plan = tx.message.plan
+        if plan.use_bdat:
+            labels = ["MAIL FROM", *[p.label for p in tx.recipients], *["BDAT"] * flight.bdat_count]
+        elif tx.recipients is plan.recipients:
+            labels = plan.data_envelope()[2]
+        else:
+            labels = ["MAIL FROM", *[p.label for p in tx.recipients], "DATA"]
+        got: list[Reply] = yield from self.channel.read_replies(labels)
+        yield from self._decide_envelope(flight, got)
+
+    def _decide_envelope(self, flight: Flight, got: list[Reply]) -> IO:
+        """What the replies to MAIL, RCPT and DATA (or the BDAT chunks) decide."""
+        tx = flight.tx
         message = tx.message
         count = len(tx.recipients)
         bdat = message.plan.use_bdat
-        labels = ["MAIL FROM", *[p.label for p in tx.recipients]]
-        labels += ["BDAT"] * flight.bdat_count if bdat else ["DATA"]
-        got: list[Reply] = yield from self.channel.read_replies(labels)
         flight.stage = SETTLED
         mail_reply, rcpt_replies = got[0], got[1:count + 1]
         data_reply = None if bdat else got[-1]

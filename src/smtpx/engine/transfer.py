@@ -98,6 +98,23 @@ def stuffed_pieces(chunks: Iterable[bytes], write_size: int = WRITE_SIZE) -> Ite
     yield consumed, b"".join(held), True
 
 
+def stuffed_whole(chunks: Iterable[bytes], write_size: int = WRITE_SIZE) -> tuple[int, bytes] | None:
+    """What stuffed_pieces gives when it gives one piece, made without a generator: (input
+    consumed, stuffed bytes with the '.' line) for in-memory content (a list or tuple of
+    chunks) small enough to be one piece whatever stuffing adds; None otherwise."""
+    if type(chunks) is not list and type(chunks) is not tuple:
+        return None
+    consumed = 0
+    for chunk in chunks:
+        consumed += len(chunk)
+    if consumed * 2 + 8 >= write_size:  # stuffing at most doubles (a dot or a CR per byte)
+        return None
+    stuffer = DotStuffer()
+    out = [stuffer.feed(chunk) for chunk in chunks]
+    out.append(stuffer.finish())
+    return consumed, b"".join(out)
+
+
 def bdat_segments(chunks: Iterable[bytes], normalise: bool, chunk_size: int) -> Iterator[tuple[Command, int, bytes]]:
     """(BDAT command, input consumed so far, payload): pieces of chunk_size, then the rest as
     'BDAT n LAST' ('BDAT 0 LAST' when the content ended on a piece boundary)."""

@@ -261,16 +261,23 @@ class FacadeBase(Properties):
         """The message to send on ``session``: the one _check_send composed, made fit for what
         EHLO said about 8BITMIME (8-bit text may then go as it is), or composed now; afterwards
         it is kept for config("MessageHeadersString") / config("TransferText")."""
-        eight = bool(session.engine.capabilities.has("8BITMIME"))
-        if composed is None:
-            message = compose_message(self._message_spec(), server_8bitmime=eight, verb=verb)
-        else:
-            message = composed.for_server(eight)
+        message = self._message_for(session, verb, composed)
         try:
             yield message
         finally:
-            self._last_sent = message  # what went on the wire
-            message.close()  # CloseStreamAfterTransfer
+            self._sent(message)
+
+    def _message_for(self, session: Any, verb: str, composed: ComposedMessage | None) -> ComposedMessage:
+        """_outgoing_message's message (the facades' connected send() calls it directly)."""
+        eight = bool(session.engine.capabilities.has("8BITMIME"))
+        if composed is None:
+            return compose_message(self._message_spec(), server_8bitmime=eight, verb=verb)
+        return composed.for_server(eight)
+
+    def _sent(self, message: ComposedMessage) -> None:
+        """After a send, whatever happened: kept for config(), the stream closed if asked."""
+        self._last_sent = message  # what went on the wire
+        message.close()  # CloseStreamAfterTransfer
 
     def _compose_now(self) -> ComposedMessage:
         """compose(): the body's encoding follows the open connection's 8BITMIME, if any."""

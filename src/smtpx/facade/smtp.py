@@ -53,27 +53,37 @@ class SMTP(FacadeBase):
         super().__init__(**properties)
 
     # ============================================================================== plumbing
-    @contextmanager
-    def _operation(self) -> Iterator[None]:
-        """One method at a time; clears a stale interrupt; forgets a dead connection after."""
+    def _operation(self) -> "_Operation":
+        """One method at a time; clears a stale interrupt; forgets a dead connection after
+        (``with self._operation():``; a plain object, cheaper than a generator per call)."""
+        return _Operation(self)
+
+    def _begin_method(self) -> None:
         if not self._busy.acquire(blocking=False):
             raise SMTPBusyError("Busy executing current method.", 166)
-        self._interrupt_flag.clear()
+        flag = self._interrupt_flag
+        if flag.is_set():  # a stale interrupt (clear() takes a lock: only when needed)
+            flag.clear()
         session = self._session
         if session is not None and session.stream is not None:
             session.stream.begin_operation()  # AbsoluteTimeout: one deadline per method
+
+    def _end_method(self) -> None:
         try:
-            yield
-        finally:
             if self._session is not None and self._session.stream is not None:
                 self._session.stream.end_operation()
+        finally:
             with self._interrupt_lock:  # an interrupt() now comes before or after, not between
-                if self._session is not None and not self._session.alive:
-                    # Also a stream that a late interrupt() reached: it stays unusable.
-                    self._session.close(quit=False)
-                    self._session = None
-                self._interrupt_flag.clear()
-                self._busy.release()
+                try:
+                    if self._session is not None and not self._session.alive:
+                        # Also a stream that a late interrupt() reached: it stays unusable.
+                        self._session.close(quit=False)
+                        self._session = None
+                finally:
+                    flag = self._interrupt_flag
+                    if flag.is_set():
+                        flag.clear()
+                    self._busy.release()
 
     def _open(self) -> None:
         """Connect and get the session ready (greeting, hello, TLS, AUTH)."""
@@ -202,6 +212,15 @@ class SMTP(FacadeBase):
 
     def _send(self, verb: str) -> SendResult:
         composed = self._check_send(verb)
+        session = self._live_session() if composed is None else None
+        if session is not None:  # connected (the common case of a loop of send()): no context managers
+            self._refresh_options(session)
+            message = self._message_for(session, verb, composed)
+            try:
+                sent: SendResult = session.run(session.engine.send_mail(message.envelope, message.content()))
+            finally:
+                self._sent(message)
+            return sent
         with self._connection() as session, self._outgoing_message(session, verb, composed) as message:
             result: SendResult = session.run(session.engine.send_mail(message.envelope, message.content()))
             return result
@@ -215,6 +234,11 @@ class SMTP(FacadeBase):
         with self._operation():
             self._require_mail_server()
             envelope, content = raw_message(mail_from, recipients, message, "send_raw")
+            live = self._live_session()
+            if live is not None:
+                self._refresh_options(live)
+                sent: SendResult = live.run(live.engine.send_mail(envelope, content))
+                return sent
             with self._connection() as session:
                 result: SendResult = session.run(session.engine.send_mail(envelope, content))
                 return result
@@ -325,3 +349,18 @@ class SMTP(FacadeBase):
         except SMTPError:
             if exc_type is None:
                 raise
+
+
+class _Operation:
+    """``with smtp._operation():`` around every method (SMTP._begin_method / _end_method)."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: SMTP) -> None:
+        self._owner = owner
+
+    def __enter__(self) -> None:
+        self._owner._begin_method()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._owner._end_method()

@@ -304,6 +304,7 @@ def _address_value(boxes: list[Mailbox], charset: str) -> str:
     return value
 
 
+@lru_cache(maxsize=256, typed=True)  # typed: an _Encoded value folds otherwise than an equal str
 def _fold(name: str, value: str, max_len: int, charset: str) -> str:
     if type(value) is _Encoded:
         return _fold_plain(name, value, max_len)
@@ -318,8 +319,36 @@ def _from_box(spec: MessageSpec) -> Mailbox | None:
     return parse_mailbox(spec.from_, "From") if spec.from_.strip() else None
 
 
+# The last header fields computed, with what they were computed from: the next message with
+# the same header properties (a loop of send()) makes only its Date and Message-ID again when
+# they are "*". (key, fields, index of a "*" Date, index of a "*" Message-ID, the id's domain)
+_last_fields: tuple[tuple[object, ...], list[tuple[str, str]], int, int, str] | None = None
+
+
 def _header_fields(spec: MessageSpec, from_box: Mailbox | None, now: float | None) -> list[tuple[str, str]]:
     """The computed header fields, in order, before the MIME ones the body may add."""
+    global _last_fields
+    key = (spec.from_, spec.recipients, spec.subject, spec.message_date, spec.message_id, spec.reply_to,
+           spec.importance, spec.priority, spec.sensitivity, spec.delivery_notification_to,
+           spec.read_receipt_to, spec.settings)
+    last = _last_fields
+    if last is not None and now is None and last[0] == key:
+        fields = list(last[1])
+        if last[2] >= 0:
+            fields[last[2]] = ("Date", format_date())
+        if last[3] >= 0:
+            fields[last[3]] = ("Message-ID", make_message_id(spec.settings.message_id_algorithm, last[4]))
+        return fields
+    fields = _new_header_fields(spec, from_box, now)
+    if now is None:
+        names = [name for name, _ in fields]
+        date = names.index("Date") if spec.message_date == "*" else -1
+        mid = names.index("Message-ID") if spec.message_id == "*" else -1
+        _last_fields = (key, fields, date, mid, _id_domain(from_box, spec.settings.hello))
+    return list(fields)
+
+
+def _new_header_fields(spec: MessageSpec, from_box: Mailbox | None, now: float | None) -> list[tuple[str, str]]:
     names_charset = mime_charset(spec.settings.charset)
     fields: list[tuple[str, str]] = []
     if from_box is not None:
@@ -422,7 +451,24 @@ def _normalise_text(text: str) -> str:
     return text
 
 
+# The last text body planned: a loop of send() with an unchanged MessageText plans it once.
+# Keyed by the str object itself (``is``: no comparison of a long body) and the other inputs;
+# a _Body is immutable, so sharing it is safe.
+_last_text_plan: tuple[str, str, bool | None, bool, _Body] | None = None
+
+
 def _plan_text_body(text: str, charset: str, server_8bitmime: bool | None, user_mime: bool) -> _Body:
+    global _last_text_plan
+    last = _last_text_plan
+    if last is not None and last[0] is text and last[1] == charset and last[2] == server_8bitmime \
+            and last[3] == user_mime:
+        return last[4]
+    body = _plan_new_text_body(text, charset, server_8bitmime, user_mime)
+    _last_text_plan = (text, charset, server_8bitmime, user_mime, body)
+    return body
+
+
+def _plan_new_text_body(text: str, charset: str, server_8bitmime: bool | None, user_mime: bool) -> _Body:
     codec = charset or "utf-8"
     try:
         raw = _normalise_text(text).encode(codec)

@@ -11,28 +11,39 @@ from smtpx.validators import check_str
 __all__ = ["raw_message"]
 
 
+# The last envelope made: a loop of send_raw to the same addresses parses them once. Keyed by
+# the sender and a copy of the recipients (a caller may change its list in place); the
+# Envelope is the engine's input only, never handed to the caller, so it may be shared.
+_last: tuple[str, list[str], Envelope, bool] | None = None
+
+
 def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tuple[Envelope, Content]:
     """send_raw's envelope and content: addresses parsed strictly ("Name <a@b>" or "a@b"; "<>"
     is the null sender), the message bytes as given; SMTPUTF8 / 8BITMIME as the bytes need.
     ``what`` names the caller in error messages."""
+    global _last
     if not isinstance(message, (bytes, bytearray, memoryview)):
         raise SMTPInputError(f"{what}: message must be bytes, not {type(message).__name__}")
     check_str(mail_from, f"{what}: mail_from")
     if isinstance(recipients, str):
         recipients = [recipients]
-    sender = parse_reverse_path(mail_from, f"{what} mail_from")
-    rcpts = [EnvelopeRecipient(parse_mailbox(r, f"{what} recipient").addr_spec) for r in recipients]
-    if not rcpts:
-        raise SMTPInputError("Please specify a recipient.", 165)
+    last = _last
+    if last is not None and type(recipients) is list and mail_from == last[0] and recipients == last[1] \
+            and all(type(r) is str for r in recipients):
+        envelope, address_utf8 = last[2], last[3]
+    else:
+        sender = parse_reverse_path(mail_from, f"{what} mail_from")
+        rcpts = [EnvelopeRecipient(parse_mailbox(r, f"{what} recipient").addr_spec) for r in recipients]
+        if not rcpts:
+            raise SMTPInputError("Please specify a recipient.", 165)
+        envelope = Envelope(sender, rcpts)
+        address_utf8 = not sender.isascii() or any(not rcpt.address.isascii() for rcpt in rcpts)
+        if type(recipients) is list and all(type(r) is str for r in recipients):
+            _last = (mail_from, list(recipients), envelope, address_utf8)
     data = bytes(message)
     if data.isascii():  # the common case: one scan, no header split
         eight_bit, utf8 = False, False
     else:
         eight_bit = True
         utf8 = not data.split(b"\r\n\r\n", 1)[0].isascii()
-    if not utf8:
-        utf8 = not sender.isascii()
-        for rcpt in rcpts:
-            if not rcpt.address.isascii():
-                utf8 = True
-    return Envelope(sender, rcpts), Content([data], len(data), eight_bit=eight_bit, smtputf8=utf8)
+    return envelope, Content([data], len(data), eight_bit=eight_bit, smtputf8=utf8 or address_utf8)

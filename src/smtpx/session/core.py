@@ -72,6 +72,8 @@ def engine_calls(
     engine at its action; a BaseException (KeyboardInterrupt, a cancellation) is not thrown in:
     the driver closes this generator, which closes the engine's. Returns the operation's result."""
     track_reply, read, write = stream.track_reply, stream.read, stream.write
+    # Without a reply deadline (MaxReplyTime 0, the default) track_reply has nothing to do.
+    tracking = getattr(stream, "max_reply_time", True) != 0
     value: bytes | None = None
     error: Exception | None = None
     try:
@@ -86,8 +88,9 @@ def engine_calls(
                 if check is not None:
                     check()
                 if isinstance(action, Read):
-                    reply = action.reply
-                    track_reply(reply != REPLY_NOT_BEGUN, reply == REPLY_BEGUN_IN_LAST_READ)
+                    if tracking:
+                        reply = action.reply
+                        track_reply(reply != REPLY_NOT_BEGUN, reply == REPLY_BEGUN_IN_LAST_READ)
                     value = yield read, NO_ARGS
                 elif isinstance(action, Write):
                     value = yield write, (action.data,)

@@ -99,7 +99,15 @@ class SyncStream(TimeoutClock):
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._poller = select.poll() if hasattr(select, "poll") else None
+        self._wake_fd = self._wake_r.fileno()
+        # One poll set per direction, each registered once (the socket's descriptor stays the
+        # same after the TLS upgrade): a wait is one poll() call.
+        self._polls: tuple[Any, Any] | None = None
+        if hasattr(select, "poll"):
+            self._polls = (select.poll(), select.poll())
+            for poller, mask in zip(self._polls, (select.POLLIN, select.POLLOUT)):
+                poller.register(self._fd, mask)
+                poller.register(self._wake_fd, select.POLLIN)
         # Read once: after a reset getpeername() fails; the next read/write reports the reset.
         self.local_address: Address = _address(sock.getsockname)
         self.remote_address: Address = _address(sock.getpeername)
@@ -119,16 +127,9 @@ class SyncStream(TimeoutClock):
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             raise self._timed_out()
-        sock_fd, wake_fd = self._fd, self._wake_r.fileno()
-        if self._poller is not None:
-            mask = select.POLLOUT if for_write else select.POLLIN
-            self._poller.register(sock_fd, mask)
-            self._poller.register(wake_fd, select.POLLIN)
-            try:
-                ready = self._poller.poll(None if remaining is None else max(1, int(remaining * 1000 + 0.999)))
-            finally:
-                self._poller.unregister(sock_fd)
-                self._poller.unregister(wake_fd)
+        sock_fd, wake_fd = self._fd, self._wake_fd
+        if self._polls is not None:
+            ready = self._polls[for_write].poll(None if remaining is None else max(1, int(remaining * 1000 + 0.999)))
             fds = {fd for fd, _ev in ready}
         else:  # pragma: no cover - platforms without poll()
             rl, wl, _ = select.select([wake_fd] + ([] if for_write else [sock_fd]),
@@ -158,16 +159,24 @@ class SyncStream(TimeoutClock):
     # ------------------------------------------------------------------ I/O
     def read(self) -> bytes:
         """Bytes that are available (at least one); b"" when the peer has closed."""
-        self._start_call(reading=True)
+        if self._closed or self._interrupted.is_set():
+            self._check_usable()
         sock = self._sock
+        clocked = False  # the call's clock is set before its first wait (bytes already there need none)
         while True:
             try:
                 data = sock.recv(_READ_SIZE)
                 self._got_data()
                 return data
             except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                if not clocked:
+                    self._start_call(reading=True)
+                    clocked = True
                 self._wait(False)
             except ssl.SSLWantWriteError:
+                if not clocked:
+                    self._start_call(reading=True)
+                    clocked = True
                 self._wait(True)
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 return b""  # close_notify, or a close without it (common after QUIT)
@@ -192,6 +201,27 @@ class SyncStream(TimeoutClock):
         An error raised midway carries ``bytes_written``: the bytes the socket took before it
         (the engine's Write contract, smtpx.engine.actions)."""
         self._start_call()
+        if type(data) is bytes and (not throttle or self._bucket is None):
+            try:  # the common case: the socket takes all of it at once
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                sent = 0  # the loop below waits and tries again (OpenSSL: with the same length)
+            except OSError as exc:  # ssl.SSLError included
+                error = self._send_error(exc)
+                error.bytes_written = 0  # type: ignore[attr-defined]
+                raise error from exc
+            if sent == len(data):
+                self._touch()
+                return
+            if sent:
+                self._touch()
+            progress = [sent]
+            try:
+                self._write(memoryview(data).cast("B"), None, progress, sent)
+            except SMTPError as exc:
+                exc.bytes_written = progress[0]  # type: ignore[attr-defined]
+                raise
+            return
         view = memoryview(data).cast("B")
         progress = [0]
         try:
@@ -200,9 +230,9 @@ class SyncStream(TimeoutClock):
             exc.bytes_written = progress[0]  # type: ignore[attr-defined]
             raise
 
-    def _write(self, view: memoryview, bucket: Optional[TokenBucket], progress: list[int]) -> None:
+    def _write(self, view: memoryview, bucket: Optional[TokenBucket], progress: list[int], offset: int = 0) -> None:
         sock = self._sock
-        offset, total = 0, len(view)
+        total = len(view)
         retry: Optional[int] = None  # OpenSSL wants a retried write repeated with the same length
         while offset < total:
             if retry is not None:
@@ -225,16 +255,20 @@ class SyncStream(TimeoutClock):
                 retry = limit
                 self._wait(False)
                 continue
-            except ssl.SSLError as exc:
-                raise self._write_tls_error(exc) from exc
-            except OSError as exc:
-                raise self._alert_or(self._os_error(exc, "writing")) from exc
+            except OSError as exc:  # ssl.SSLError included
+                raise self._send_error(exc) from exc
             retry = None
             if bucket is not None:
                 bucket.take(sent)
             offset += sent
             progress[0] = offset
             self._touch()
+
+    def _send_error(self, exc: OSError) -> Exception:
+        """The error for a failed send()."""
+        if isinstance(exc, ssl.SSLError):
+            return self._write_tls_error(exc)
+        return self._alert_or(self._os_error(exc, "writing"))
 
     def _os_error(self, exc: OSError, doing: str) -> Exception:
         if self._closed:
