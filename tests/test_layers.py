@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, int]] = [
     ("smtpx.aio.interrupt", 4), ("smtpx.aio.queue_run", 4),
     ("smtpx.facade", 5), ("smtpx.aio", 5), ("smtpx.pool", 5),
     ("smtpx.cli", 6), ("smtpx.__main__", 6),
+    ("smtpx.django", 6),  # the integrations: the public API only
 ]
 ROOT_NAMES = {"smtpx"}  # "from smtpx import tls" names a module; "from smtpx import SMTP" the package
 
