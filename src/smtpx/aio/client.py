@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 from contextlib import asynccontextmanager
+from email.message import Message
 from typing import Any, AsyncIterator, Iterable, Optional
 
 from smtpx.facade.batch import BatchMessage
 from smtpx.message.compose import ComposedMessage, compose_message
-from smtpx.engine import SendResult
+from smtpx.engine import Content, Envelope, SendResult
 from smtpx.enums import SSLStartMode
 from smtpx.errors import SMTPBusyError, SMTPError, SMTPInputError, SMTPInterrupted, SMTPNotConnectedError
 from smtpx.events import EVENT_NAMES
@@ -27,6 +28,7 @@ from smtpx.facade.base import FacadeBase
 from smtpx.kernels import Reply
 from smtpx.queue.files import QUEUE_WINDOW, QueueRun, queue_text
 from smtpx.queue.runner import Items, Outcomes
+from smtpx.message.email_message import email_message
 from smtpx.message.raw import raw_message
 from smtpx.validators import check_text
 from smtpx.session import effective_start_mode
@@ -249,10 +251,22 @@ class AsyncSMTP(FacadeBase):
         envelope, without touching the message properties (as smtpx.SMTP.send_raw)."""
         async with self._operation():
             self._require_mail_server()
-            envelope, content = raw_message(mail_from, recipients, message, "send_raw")
-            async with self._connection() as session:
-                result: SendResult = await session.run(session.engine.send_mail(envelope, content))
-                return result
+            return await self._send_item(raw_message(mail_from, recipients, message, "send_raw"))
+
+    async def send_message(self, msg: Message, from_addr: str | None = None,
+                           to_addrs: str | Iterable[str] | None = None, mail_options: Iterable[str] = (),
+                           rcpt_options: Iterable[str] = ()) -> SendResult:
+        """Send an ``email.message.EmailMessage`` with smtplib's send_message rules (as
+        smtpx.SMTP.send_message): the envelope from its headers unless given, Bcc not sent."""
+        async with self._operation():
+            self._require_mail_server()
+            return await self._send_item(email_message(msg, from_addr, to_addrs, mail_options, rcpt_options))
+
+    async def _send_item(self, item: tuple[Envelope, Content]) -> SendResult:
+        envelope, content = item
+        async with self._connection() as session:
+            result: SendResult = await session.run(session.engine.send_mail(envelope, content))
+            return result
 
     async def compose(self) -> ComposedMessage:
         """The message the properties describe now, for ``send_batch`` (as smtpx.SMTP.compose)."""

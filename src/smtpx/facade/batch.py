@@ -4,18 +4,29 @@ put back at the caller's indexes, and a session failure's ``.results`` / ``.unse
 The facades only run ``Batch.send(engine)`` on their connection."""
 from __future__ import annotations
 
+from email.message import Message
 from typing import Any, Generator, Iterable, Sequence, Union
 
 from smtpx.message.compose import ComposedMessage
 from smtpx.engine import Content, Envelope, SendResult
 from smtpx.errors import SMTPError, SMTPInputError
+from smtpx.message.email_message import email_message
 from smtpx.message.raw import raw_message
 
-__all__ = ["Batch", "BatchMessage", "remap_batch_error"]
+__all__ = ["Batch", "BatchMessage", "remap_batch_error", "refuse_one_message"]
 
-# One message for send_batch: (mail_from, recipients, message bytes) as for send_raw, or a
-# ComposedMessage from SMTP.compose().
-BatchMessage = Union[tuple[str, Iterable[str], bytes], ComposedMessage]
+# One message for send_batch: (mail_from, recipients, message bytes) as for send_raw, a
+# ComposedMessage from SMTP.compose(), or an email.message.EmailMessage (as send_message
+# takes it: the envelope from its headers).
+BatchMessage = Union[tuple[str, Iterable[str], bytes], ComposedMessage, Message]
+
+
+def refuse_one_message(messages: Any, what: str) -> None:
+    """One message where a list of them belongs is a mistake the type hides (a tuple and an
+    EmailMessage are iterable too): refuse it before anything is sent."""
+    if isinstance(messages, (str, bytes, ComposedMessage, Message)) or (
+            isinstance(messages, tuple) and len(messages) == 3 and isinstance(messages[0], str)):
+        raise SMTPInputError(f"{what} takes an iterable of messages, not one message")
 
 
 def check_window(window: Any) -> None:
@@ -30,8 +41,10 @@ def batch_item(message: Any, index: int, composed: list[ComposedMessage]) -> tup
         return message.envelope, message.content()
     if isinstance(message, tuple) and len(message) == 3:
         return raw_message(*message, f"send_batch message {index}")
-    raise SMTPInputError(f"send_batch message {index}: expected (mail_from, recipients, message_bytes) "
-                         f"or a ComposedMessage, not {type(message).__name__}")
+    if isinstance(message, Message):
+        return email_message(message, what=f"send_batch message {index}")
+    raise SMTPInputError(f"send_batch message {index}: expected (mail_from, recipients, message_bytes), "
+                         f"an EmailMessage or a ComposedMessage, not {type(message).__name__}")
 
 
 def remap_batch_error(error: SMTPError, results: list[Any], positions: Sequence[int]) -> None:
@@ -56,9 +69,7 @@ class Batch:
 
     def __init__(self, messages: Iterable[BatchMessage], window: int) -> None:
         check_window(window)
-        if isinstance(messages, (str, bytes, ComposedMessage)) or (
-                isinstance(messages, tuple) and len(messages) == 3 and isinstance(messages[0], str)):
-            raise SMTPInputError("send_batch takes a list of messages, not one message")
+        refuse_one_message(messages, "send_batch")
         self.window = window
         self.results: list[SendResult | SMTPError | None] = []
         self.items: list[tuple[Envelope, Content]] = []

@@ -16,12 +16,13 @@ Rules this class keeps (see docs/internals.md and the class reference):
 from __future__ import annotations
 
 import threading
+from email.message import Message
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
 from smtpx.facade.batch import BatchMessage
 from smtpx.message.compose import ComposedMessage, compose_message
-from smtpx.engine import SendResult
+from smtpx.engine import Content, Envelope, SendResult
 from smtpx.errors import (
     SMTPBusyError,
     SMTPError,
@@ -32,6 +33,7 @@ from smtpx.facade.base import FacadeBase
 from smtpx.kernels import Reply
 from smtpx.queue.files import QUEUE_WINDOW, QueueRun, queue_text, write_queue_file
 from smtpx.queue.runner import Items, Outcomes, queue_run, run_here
+from smtpx.message.email_message import email_message
 from smtpx.message.raw import raw_message
 from smtpx.validators import check_text
 from smtpx.session.sync import Session, drive
@@ -233,15 +235,33 @@ class SMTP(FacadeBase):
 
         with self._operation():
             self._require_mail_server()
-            envelope, content = raw_message(mail_from, recipients, message, "send_raw")
-            live = self._live_session()
-            if live is not None:
-                self._refresh_options(live)
-                sent: SendResult = live.run(live.engine.send_mail(envelope, content))
-                return sent
-            with self._connection() as session:
-                result: SendResult = session.run(session.engine.send_mail(envelope, content))
-                return result
+            return self._send_item(raw_message(mail_from, recipients, message, "send_raw"))
+
+    def send_message(self, msg: Message, from_addr: str | None = None, to_addrs: str | Iterable[str] | None = None,
+                     mail_options: Iterable[str] = (), rcpt_options: Iterable[str] = ()) -> SendResult:
+        """Python extra, smtplib's ``send_message``: send an ``email.message.EmailMessage``
+        (or ``Message``). The envelope comes from Sender/From and To/Cc/Bcc (or the one
+        Resent-* block), unless ``from_addr`` / ``to_addrs`` are given; Bcc and Resent-Bcc are
+        not sent; line ends are CRLF whatever the message's policy; SMTPUTF8 is asked for when
+        an address needs it. ``rcpt_options`` go on every RCPT. Returns a SendResult (per
+        recipient); bad input raises SMTPInputError before anything is written
+        (docs/email-message.md). Connects and disconnects like send()."""
+        with self._operation():
+            self._require_mail_server()
+            return self._send_item(email_message(msg, from_addr, to_addrs, mail_options, rcpt_options))
+
+    def _send_item(self, item: tuple[Envelope, Content]) -> SendResult:
+        """send_raw / send_message: one engine send_mail on the open connection (no context
+        manager on this, the hot path of a loop of sends), or on a new one closed after."""
+        envelope, content = item
+        live = self._live_session()
+        if live is not None:
+            self._refresh_options(live)
+            sent: SendResult = live.run(live.engine.send_mail(envelope, content))
+            return sent
+        with self._connection() as session:
+            result: SendResult = session.run(session.engine.send_mail(envelope, content))
+            return result
 
     def compose(self) -> ComposedMessage:
         """Python extra: the message the properties describe now (envelope, headers, body), as
@@ -254,8 +274,9 @@ class SMTP(FacadeBase):
     def send_batch(self, messages: Iterable[BatchMessage], *, window: int = 32) -> list[SendResult | SMTPError]:
         """Python extra, the bulk path: send many messages over one connection, pipelined
         across transactions when the server offers PIPELINING (smtpx.engine's send_batch).
-        Each message is ``(mail_from, recipients, message_bytes)`` as for send_raw, or a
-        ComposedMessage from ``compose()``.
+        Each message is ``(mail_from, recipients, message_bytes)`` as for send_raw, an
+        ``email.message.EmailMessage`` as for send_message, or a ComposedMessage from
+        ``compose()``.
 
         Returns one entry per message, in order: its SendResult, or the SMTPError that send_raw
         would have raised for it (refused sender or recipients, refused data, bad input, too

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from email.message import Message
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from smtpx.aio.client import AsyncSMTP
 from smtpx.engine import SendResult
@@ -188,17 +189,31 @@ class AsyncSMTPPool(PoolBase[AsyncSMTP]):
         async with self._lend() as slot:
             yield slot.client
 
+    async def send_message(self, msg: Message, from_addr: str | None = None,
+                           to_addrs: str | Iterable[str] | None = None, mail_options: Iterable[str] = (),
+                           rcpt_options: Iterable[str] = ()) -> SendResult:
+        """send_message (smtplib's rules, as SMTP.send_message) on a free connection of the
+        pool, within the rate limit and with send_raw's 4xx retries. Raises what
+        send_message raises (bad input: SMTPInputError, nothing sent)."""
+        return await self._retrying(lambda client: client.send_message(msg, from_addr, to_addrs, mail_options,
+                                                                         rcpt_options))
+
     async def send_raw(self, mail_from: str, recipients: Iterable[str], message: bytes) -> SendResult:
         """SMTPPool.send_raw as a coroutine (rate limit, 4xx retries with backoff)."""
         if not isinstance(recipients, (str, list, tuple)):
             recipients = list(recipients)  # sent again on a retry
+        return await self._retrying(lambda client: client.send_raw(mail_from, recipients, message))
+
+    async def _retrying(self, send: Callable[[AsyncSMTP], Awaitable[SendResult]]) -> SendResult:
+        """``send(client)`` on a free connection within the rate limit; a 4xx refusal is sent
+        again up to ``retries`` times after the backoff."""
         retries = 0
         while True:
             await self._wait_for_rate()
             async with self._lend() as slot:
                 slot.sent += 1
                 try:
-                    return await slot.client.send_raw(mail_from, recipients, message)
+                    return await send(slot.client)
                 except SMTPReplyError as error:
                     delay = retry_delay(self._options, error, retries, self._random)
                     if delay is None:

@@ -4,7 +4,7 @@ wait before it (exponential backoff with jitter, capped)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Callable, Union
 
 from smtpx.engine import SendResult
 from smtpx.errors import (
@@ -14,14 +14,14 @@ from smtpx.errors import (
     SMTPReplyError,
     SMTPServiceClosing,
 )
-from smtpx.message.compose import ComposedMessage
+from smtpx.facade.batch import BatchMessage, refuse_one_message
 
 __all__ = ["MAX_BACKOFF", "Outcome", "PoolMessage", "PoolOptions", "backoff_delay", "check_messages",
            "is_transient", "retry_delay"]
 
-# One message, as SMTP.send_batch takes it: (mail_from, recipients, message bytes) or a
-# ComposedMessage from SMTP.compose().
-PoolMessage = Union[tuple[str, Iterable[str], bytes], ComposedMessage]
+# One message, as SMTP.send_batch takes it: (mail_from, recipients, message bytes), an
+# EmailMessage, or a ComposedMessage from SMTP.compose().
+PoolMessage = BatchMessage
 # What one message came to: its SendResult, or the SMTPError that says why not.
 Outcome = Union[SendResult, SMTPError]
 
@@ -79,9 +79,7 @@ class PoolOptions:
 def check_messages(messages: Any) -> None:
     """One message where a collection of them belongs is a mistake the type hides (a tuple
     is iterable): refuse it, as SMTP.send_batch does."""
-    if isinstance(messages, (str, bytes, ComposedMessage)) or (
-            isinstance(messages, tuple) and len(messages) == 3 and isinstance(messages[0], str)):
-        raise SMTPInputError("SMTPPool: send_batch / iter_batch take an iterable of messages, not one message")
+    refuse_one_message(messages, "SMTPPool: send_batch / iter_batch")
     try:
         iter(messages)
     except TypeError:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
+from email.message import Message
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from smtpx.engine import SendResult
 from smtpx.errors import SMTPError, SMTPReplyError
@@ -199,19 +200,33 @@ class SMTPPool(PoolBase[SMTP]):
         with self._lend() as slot:
             yield slot.client
 
+    def send_message(self, msg: Message, from_addr: str | None = None,
+                     to_addrs: str | Iterable[str] | None = None, mail_options: Iterable[str] = (),
+                     rcpt_options: Iterable[str] = ()) -> SendResult:
+        """send_message (smtplib's rules, as SMTP.send_message) on a free connection of the
+        pool, within the rate limit and with send_raw's 4xx retries. Raises what
+        send_message raises (bad input: SMTPInputError, nothing sent)."""
+        return self._retrying(lambda client: client.send_message(msg, from_addr, to_addrs, mail_options,
+                                                                   rcpt_options))
+
     def send_raw(self, mail_from: str, recipients: Iterable[str], message: bytes) -> SendResult:
         """SMTP.send_raw on a free connection of the pool (thread-safe), within the rate limit;
         a 4xx refusal is tried again up to ``retries`` times after the backoff. Raises what
         send_raw raises."""
         if not isinstance(recipients, (str, list, tuple)):
             recipients = list(recipients)  # sent again on a retry
+        return self._retrying(lambda client: client.send_raw(mail_from, recipients, message))
+
+    def _retrying(self, send: Callable[[SMTP], SendResult]) -> SendResult:
+        """``send(client)`` on a free connection within the rate limit; a 4xx refusal is sent
+        again up to ``retries`` times after the backoff."""
         retries = 0
         while True:
             self._wait_for_rate()
             with self._lend() as slot:
                 slot.sent += 1
                 try:
-                    return slot.client.send_raw(mail_from, recipients, message)
+                    return send(slot.client)
                 except SMTPReplyError as error:
                     delay = retry_delay(self._options, error, retries, self._random)
                     if delay is None:
