@@ -137,3 +137,23 @@ def test_pools_send_message_and_email_message_batches(server):
     assert subjects == [f"message {n}" for n in range(7)]
     for stored in server.messages:
         check_stored(stored, int(message_from_bytes(stored.data)["Subject"].split()[1]))
+
+
+def test_the_send_to_trap_and_the_loop_the_readme_shows(server):
+    """send_to adds to the recipients (the reference's rule): without reset_headers() the
+    second send goes to both; with it (the README's loop), each message to its own person."""
+    smtp = smtpx.SMTP(mail_server=server.host, mail_port=server.port)
+    with smtp:
+        for person in ("a@example.org", "b@example.org"):
+            smtp.from_ = "me@example.com"
+            smtp.send_to = person
+            smtp.message_text = "hi\r\n"
+            smtp.send()
+        for person in ("c@example.org", "d@example.org"):
+            smtp.reset_headers()
+            smtp.from_ = "me@example.com"
+            smtp.send_to = person
+            smtp.message_text = "hi\r\n"
+            smtp.send()
+    assert [s.rcpt_tos for s in server.messages] == [
+        ["a@example.org"], ["a@example.org", "b@example.org"], ["c@example.org"], ["d@example.org"]]
