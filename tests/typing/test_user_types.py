@@ -16,11 +16,20 @@ import smtpx
 SRC = Path(smtpx.__file__).resolve().parents[1]
 
 SCRIPT = '''\
+from email.message import EmailMessage
+
 import smtpx
-from smtpx.aio import AsyncSMTP
+from smtpx.aio import AsyncSMTP, AsyncSMTPPool
 
 smtp = smtpx.SMTP(mail_server="mx.example.com")
+pool = smtpx.SMTPPool(4, mail_server="mx.example.com")
+apool = AsyncSMTPPool(2, mail_server="mx.example.com")
 reveal_type(smtp)
+reveal_type(smtp.send_message(EmailMessage()))
+reveal_type(pool)
+reveal_type(pool.send_batch([]))
+reveal_type(apool)
+reveal_type(smtpx.SMTPError("x").code)
 reveal_type(smtp.mail_port)
 reveal_type(smtp.auth_mechanism)
 reveal_type(smtp.message_recipients)
@@ -78,6 +87,11 @@ def line_of(text: str) -> int:
     ("smtp.auth_mechanism", '"smtpx.enums.AuthMechanism"'),
     ("smtp.message_recipients", '"smtpx.facade.recipients.RecipientList"'),
     ("smtp.send()", '"smtpx.engine.envelope.SendResult"'),
+    ("smtp.send_message(EmailMessage())", '"smtpx.engine.envelope.SendResult"'),
+    ("pool", '"smtpx.pool.sync.SMTPPool"'),
+    ("pool.send_batch([])", 'list[smtpx.engine.envelope.SendResult | smtpx.errors.SMTPError]'),
+    ("apool", '"smtpx.pool.aio.AsyncSMTPPool"'),
+    ("smtpx.SMTPError(\"x\").code", '"int"'),
     ("AsyncSMTP().ssl_cert", '"smtpx.tls.certificate.Certificate | None"'),
     ("smtpx.kernels.fold_header", '"def (name: str, value: str, max_len: int =, charset: str =) -> str"'),
 ])
