@@ -30,7 +30,7 @@ except ModuleNotFoundError:  # Python 3.10: pip's own copy of tomli (this runs i
     from pip._vendor import tomli as tomllib  # type: ignore[no-redef]
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-USER_EXTRAS_EXCLUDED = {"test"}
+USER_EXTRAS_EXCLUDED = {"test", "docs"}  # docs: built by scripts/docs.sh with current tools
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*([^;]*?)\s*(?:;.*)?$")
 
 

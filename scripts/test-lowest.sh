@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 venv=.venv-lowest
 # The extras installed beside the runtime dependencies. kerberos (gssapi) is left out: it
 # builds against the system's Kerberos headers, and no test runs it without a KDC.
-extras=ntlm,demo
+extras=ntlm,demo,django,cli
 
 python_floor=$(python3 scripts/lowest_deps.py python-floor)
 python_bin="${LOWEST_PYTHON:-}"

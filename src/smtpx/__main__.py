@@ -3,4 +3,5 @@ import sys
 
 from smtpx.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing this module (documentation tools do) runs nothing
+    sys.exit(main())
