@@ -13,6 +13,7 @@ class). A subclass provides ``_session`` (None or an object with ``alive``, ``en
 """
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
@@ -24,7 +25,9 @@ from smtpx.engine import Expansion, SendResult
 from smtpx.engine.tracing import reply_lines
 from smtpx.errors import SMTPConfigError, SMTPError, SMTPInputError, SMTPNotSupportedError, SMTPServiceClosing
 from smtpx.facade.event_sink import EventSink, FacadeTLSHooks
+from smtpx.facade.logs import CONNECTIONS, ConnectionLog
 from smtpx.facade.properties import Properties
+from smtpx.kernels import Reply
 from smtpx.session import SessionSettings
 from smtpx.facade.session_settings import engine_options, session_settings
 
@@ -48,6 +51,8 @@ class FacadeBase(Properties):
     _display_name = "SMTP"  # in "SMTP() got an unknown property ..."
     _repr_name = "smtpx.SMTP"
     _session: Any
+    # The parent of this object's connection loggers (docs/logging.md); a pool sets its own.
+    _log_parent: logging.Logger = CONNECTIONS
 
     # Event handlers: set to a callable taking one smtpx.events dataclass.
     on_connection_status: Handler
@@ -65,6 +70,7 @@ class FacadeBase(Properties):
         mapping ``{"SSLServerCACerts": "/etc/company-ca.pem"}`` or strings ``"Name=Value"``,
         applied after the properties and before anything connects."""
         self._session = None
+        self._log = ConnectionLog(self._log_parent, "", 0, 0)  # until the first connection
         self._sink = EventSink(self)
         self._hooks = FacadeTLSHooks(self)
         for name in ev.EVENT_NAMES:
@@ -124,14 +130,21 @@ class FacadeBase(Properties):
         handler = self.on_pi_trail
         if handler is not None:
             handler(ev.PITrailEvent(direction, message))
+        self._log.trace(direction, message)  # the same masked text, at DEBUG
 
     def _status(self, event: str, code: int, description: str) -> None:
         self._fire("on_connection_status", ev.ConnectionStatusEvent(event, code, description))
+        self._log.status(event, description, self._session)
+
+    def _report_error(self, code: int, description: str) -> None:
+        """on_error, and its WARNING record."""
+        self._fire("on_error", ev.ErrorEvent(code, description))
+        self._log.error(code, description)
 
     def _report_idle_error(self, error: SMTPError | None) -> None:
         """on_error for what the server sent unasked while the connection was idle."""
         if error is not None:
-            self._fire("on_error", ev.ErrorEvent(error.code or 0, error.description))
+            self._report_error(error.code or 0, error.description)
 
     def _live_session(self) -> Any:
         """The open connection, after a look (without blocking) at what the server did while
@@ -171,6 +184,23 @@ class FacadeBase(Properties):
     def ssl_server_cert(self) -> Certificate | None:
         """The server's Certificate from the last TLS handshake (None before one)."""
         return self._ssl_server_cert
+
+    @property
+    def server_greeting(self) -> Reply | None:
+        """Python extra: the server's greeting (its 220 Reply) on the open connection; None
+        when not connected."""
+        session = self._session
+        greeting: Reply | None = session.greeting if session is not None and session.alive else None
+        return greeting
+
+    @property
+    def hello_reply(self) -> Reply | None:
+        """Python extra: the Reply to the last EHLO (or HELO) on the open connection, the one
+        what the server offers comes from (after STARTTLS: the EHLO sent over TLS); None when
+        not connected."""
+        session = self._session
+        reply: Reply | None = session.hello_reply if session is not None and session.alive else None
+        return reply
 
     def _local_address(self) -> str | None:
         session = self._session
@@ -225,11 +255,16 @@ class FacadeBase(Properties):
         connection attempt)."""
         self._session = session
         self._last_reply = self.last_reply  # kept while the new connection has no reply yet
+        settings = session.settings  # a new logger for the new connection (docs/logging.md)
+        self._log = log = ConnectionLog(self._log_parent, settings.host, settings.port)
+        log.watch_auth(settings)
+        log.connecting(session)
 
     def _opened(self, session: Any) -> None:
         """After an attempt to open ``session``, whether it worked or not."""
         self._reply_engine = session.engine
         self._capture_tls(session)
+        self._log.opened(session)
         if not session.alive:
             self._session = None
 
@@ -294,6 +329,7 @@ class FacadeBase(Properties):
         """send_batch's second half, after a batch that raised nothing: on_error per error."""
         for error in batch.errors():
             self._fire("on_error", ev.ErrorEvent(error.code, error.description))
+            self._log.message_error(error)
         return batch.results  # type: ignore[return-value]
 
     def _queue_error_handler(self) -> Callable[[str, BaseException], None]:
@@ -302,7 +338,7 @@ class FacadeBase(Properties):
         def failed(name: str, exc: BaseException) -> None:
             code = getattr(exc, "code", 161)
             description = getattr(exc, "description", str(exc))
-            self._fire("on_error", ev.ErrorEvent(code, f"{name}: {description}"))
+            self._report_error(code, f"{name}: {description}")
 
         return failed
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from email.message import Message
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Generator, Iterable, Iterator
 
 from smtpx.facade.batch import BatchMessage
 from smtpx.message.compose import ComposedMessage, compose_message
@@ -26,16 +26,19 @@ from smtpx.engine import Content, Envelope, SendResult
 from smtpx.errors import (
     SMTPBusyError,
     SMTPError,
+    SMTPInputError,
     SMTPNotConnectedError,
     SMTPServiceClosing,
 )
 from smtpx.facade.base import FacadeBase
+from smtpx.facade.session_settings import _mechanism, tls_settings
 from smtpx.kernels import Reply
 from smtpx.queue.files import QUEUE_WINDOW, QueueRun, queue_text, write_queue_file
 from smtpx.queue.runner import Items, Outcomes, queue_run, run_here
-from smtpx.message.email_message import email_message
+from smtpx.message.email_message import PreparedMessage, email_message
 from smtpx.message.raw import raw_message
 from smtpx.validators import check_text
+from smtpx.session.settings import local_name
 from smtpx.session.sync import Session, drive
 
 __all__ = ["SMTP"]
@@ -142,10 +145,16 @@ class SMTP(FacadeBase):
         with self._operation():
             self._open()
 
-    def disconnect(self) -> None:
-        """QUIT (when the connection is still good) and close. Does nothing when not connected."""
+    def disconnect(self, *, quit: bool = True) -> None:
+        """QUIT (when the connection is still good) and close. Does nothing when not connected.
+        Python extra: ``quit=False`` closes without QUIT (smtplib's ``close()``)."""
         with self._operation():
-            self._close()
+            if quit:
+                self._close()
+                return
+            session, self._session = self._session, None
+            if session is not None:
+                session.close(quit=False)
 
     def do_events(self) -> None:
         """Events fire synchronously in smtpx, so there is never a backlog: this returns at
@@ -227,15 +236,21 @@ class SMTP(FacadeBase):
             result: SendResult = session.run(session.engine.send_mail(message.envelope, message.content()))
             return result
 
-    def send_raw(self, mail_from: str, recipients: Iterable[str], message: bytes) -> SendResult:
+    def send_raw(self, mail_from: str, recipients: Iterable[str], message: bytes, *,
+                 mail_options: Iterable[str] = (), rcpt_options: Iterable[str] = ()) -> SendResult:
         """Python extra (like smtplib's sendmail): send ``message`` (headers, empty line, body;
         not dot-stuffed) exactly as given, to this envelope, without touching the message
         properties. Addresses are parsed strictly ("Name <a@b>" or "a@b"; "<>" is the null
-        sender). Connects and disconnects like send(); StopOn*Errors and on_error apply."""
+        sender). ``mail_options`` may ask for SMTPUTF8 and BODY=8BITMIME (smtpx sets SIZE and
+        BODY itself; other MAIL parameters are refused); ``rcpt_options`` (e.g.
+        ``NOTIFY=SUCCESS,FAILURE``) go on every RCPT, as send_message's. Connects and
+        disconnects like send(); StopOn*Errors and on_error apply."""
 
         with self._operation():
             self._require_mail_server()
-            return self._send_item(raw_message(mail_from, recipients, message, "send_raw"))
+            if not mail_options and not rcpt_options:
+                return self._send_item(raw_message(mail_from, recipients, message, "send_raw"))
+            return self._send_item(_with_options(mail_from, recipients, message, mail_options, rcpt_options))
 
     def send_message(self, msg: Message, from_addr: str | None = None, to_addrs: str | Iterable[str] | None = None,
                      mail_options: Iterable[str] = (), rcpt_options: Iterable[str] = ()) -> SendResult:
@@ -302,6 +317,70 @@ class SMTP(FacadeBase):
             if command.strip().upper() == "QUIT":
                 session.close(quit=False)  # the server ends the session after QUIT
             return reply
+
+    # ---------------------------------------------------------------- steps on an open connection
+    # Python extras for smtplib's step-by-step style (smtpx.smtplib): each runs one step on the
+    # connection connect() opened, and raises SMTPNotConnectedError without one.
+    def hello(self, name: str = "", *, helo: bool = False) -> Reply:
+        """EHLO again on the open connection (HELO with ``helo=True``, or when allow_extensions
+        is False, or when the server refuses EHLO with 5xx); ``name`` defaults to the Hello
+        setting or this host's name. What the server offers is renewed (``hello_reply``)."""
+        with self._operation():
+            check_text(name, "name")
+            session = self._require_session()
+            options = session.engine.options
+            extensions = options.allow_extensions
+            options.allow_extensions = extensions and not helo
+            try:
+                reply: Reply = session.run(session.engine.hello(name or self._hello_name(session)))
+            finally:
+                options.allow_extensions = extensions
+            session.hello_reply = reply
+            return reply
+
+    def starttls(self) -> Reply:
+        """STARTTLS on a connection opened without TLS, the handshake with this object's TLS
+        settings (ssl_context, SSLServerCACerts, ...), then EHLO again as RFC 3207 requires
+        (its reply in ``hello_reply``). Returns the server's reply to STARTTLS (220). A server
+        that does not offer STARTTLS, refuses it or fails the handshake raises SMTPTLSError and
+        the connection is dropped (nothing more is sent in plaintext)."""
+        with self._operation():
+            session = self._require_session()
+            self._refresh_options(session)
+            session.prepare_starttls(tls_settings(self, self._config))
+            try:
+                return session.run(self._upgrade(session, self._hello_name(session)))
+            finally:
+                self._capture_tls(session)
+
+    @staticmethod
+    def _upgrade(session: Session, name: str) -> Generator[Any, Any, Reply]:
+        engine = session.engine
+        yield from engine.starttls()
+        reply = engine.last_reply  # the 220 (starttls() returns nothing)
+        session.hello_reply = yield from engine.hello(name)
+        assert reply is not None
+        return reply
+
+    def authenticate(self) -> Reply:
+        """AUTH on the open connection with user, password and auth_mechanism (as connect()
+        does when user is set); the rules of smtpx.engine.auth apply (the mechanism must be
+        offered; PLAIN and LOGIN only over TLS unless AllowPlaintextAuth). Returns the 235
+        reply; a refusal raises SMTPAuthError and keeps the connection."""
+        with self._operation():
+            session = self._require_session()
+            self._refresh_options(session)
+            factory = _mechanism(self, self._config)
+            if factory is None:
+                raise SMTPInputError("authenticate() needs user and password to be set")
+            mechanism = factory()
+            reply: Reply = session.run(session.engine.authenticate(mechanism))
+            self._log.authenticated(mechanism.name)
+            return reply
+
+    def _hello_name(self, session: Session) -> str:
+        name: str = self._config.value("Hello")
+        return name or local_name(session.stream.local_address if session.stream is not None else None)
 
     def verify(self, email_address: str) -> Reply:
         """VRFY: ask the server to verify an address; returns the Reply (also in last_reply)."""
@@ -372,6 +451,26 @@ class SMTP(FacadeBase):
                 raise
 
 
+def _with_options(mail_from: str, recipients: Iterable[str], message: bytes, mail_options: Iterable[str],
+                  rcpt_options: Iterable[str]) -> tuple[Envelope, Content]:
+    """send_raw's engine item with smtplib-style options (PreparedMessage's rules)."""
+    mail_opts, rcpt_opts = _option_list(mail_options, "mail_options"), _option_list(rcpt_options, "rcpt_options")
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    smtputf8 = any(option.upper() == "SMTPUTF8" for option in mail_opts)
+    prepared = PreparedMessage(mail_from, tuple(recipients), message, smtputf8, mail_opts, rcpt_opts)
+    return prepared.engine_item("send_raw")
+
+
+def _option_list(options: Iterable[str], what: str) -> tuple[str, ...]:
+    if isinstance(options, (str, bytes)):
+        raise SMTPInputError(f"send_raw: {what} must be a list of strings, not one {type(options).__name__}")
+    items = tuple(options)
+    for option in items:
+        check_text(option, f"send_raw: {what}")
+    return items
+
+
 class _Operation:
     """``with smtp._operation():`` around every method (SMTP._begin_method / _end_method)."""
 
@@ -383,5 +482,7 @@ class _Operation:
     def __enter__(self) -> None:
         self._owner._begin_method()
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc is not None:
+            self._owner._log.failed(exc)  # a WARNING record (docs/logging.md)
         self._owner._end_method()

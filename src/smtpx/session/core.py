@@ -131,6 +131,7 @@ class SessionCore(Generic[StreamT]):
         options = settings.engine_options if settings.engine_options is not None else EngineOptions()
         self.engine = Engine(options, sink)
         self.greeting: Reply | None = None
+        self.hello_reply: Reply | None = None  # the reply to the last EHLO/HELO (a driver's caller may renew it)
         self.mode = effective_start_mode(settings.start_mode, settings.port)
         self._tls: TLSSettings | None = None
         self._tls_info: TLSInfo | None = None
@@ -166,12 +167,19 @@ class SessionCore(Generic[StreamT]):
         if self.mode == SSLStartMode.IMPLICIT:
             yield StartTLS()  # before the server's first byte
         self.greeting = yield from engine.greeting()
-        yield from engine.hello(hello_name)
+        self.hello_reply = yield from engine.hello(hello_name)
         if self.mode == SSLStartMode.EXPLICIT:
             yield from engine.starttls()  # yields StartTLS after the 220
-            yield from engine.hello(hello_name)
+            self.hello_reply = yield from engine.hello(hello_name)
         if self.settings.mechanism is not None:
             yield from engine.authenticate(self.settings.mechanism())
+
+    def prepare_starttls(self, tls: TLSSettings) -> None:
+        """Before an engine ``starttls()`` run on a connection opened without TLS (the facade's
+        ``starttls()``, for smtpx.smtplib): the TLS settings its handshake uses. The session
+        counts as explicit TLS from then on."""
+        self._tls = tls
+        self.mode = SSLStartMode.EXPLICIT
 
     def _handshake_args(self) -> tuple[TLSSettings, str]:
         """The TLS settings and server name for the stream's start_tls."""
