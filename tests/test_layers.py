@@ -23,6 +23,8 @@ LAYERS: list[tuple[str, int]] = [
     ("smtpx.facade", 5), ("smtpx.aio", 5), ("smtpx.pool", 5),
     ("smtpx.cli", 6), ("smtpx.__main__", 6),
     ("smtpx.django", 6),  # the integrations: the public API only
+    ("smtpx.smtplib", 6),  # the smtplib drop-in: the facade, and the message and address parsers
+    ("smtpx.celery", 6),  # Celery tasks on the pool, the message parser and the queue files
 ]
 ROOT_NAMES = {"smtpx"}  # "from smtpx import tls" names a module; "from smtpx import SMTP" the package
 

@@ -5,6 +5,7 @@ config surface of the SMTP component in the class reference (names in snake_case
 """
 from __future__ import annotations
 
+import logging as _logging
 from typing import TYPE_CHECKING, Any
 
 from smtpx._version import __version__
@@ -22,6 +23,9 @@ from smtpx.enums import (
 )
 from smtpx.errors import *  # noqa: F401,F403  (every typed error is public)
 from smtpx.events import *  # noqa: F401,F403
+
+# Silent unless the application configures logging (docs/logging.md).
+_logging.getLogger("smtpx").addHandler(_logging.NullHandler())
 
 __all__ = [
     "__version__",

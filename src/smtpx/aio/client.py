@@ -129,6 +129,9 @@ class AsyncSMTP(FacadeBase):
                 if run.interrupted and run.take_back() == 0:
                     raise SMTPInterrupted(run.reason or "Operation interrupted.", 301) from None
                 raise
+        except SMTPError as exc:
+            self._log.failed(exc)  # a WARNING record (docs/logging.md)
+            raise
         finally:
             self._interrupter.end(run)
             try:

@@ -3,6 +3,7 @@ smtpx.aio.AsyncSMTP alike): what the engine calls (EventSink) and what the TLS h
 (FacadeTLSHooks, an implementation of smtpx.tls.TLSHooks)."""
 from __future__ import annotations
 
+from logging import DEBUG
 from typing import Any
 
 from smtpx import events as ev
@@ -19,8 +20,10 @@ class EventSink:
 
     @property
     def pi_trail_enabled(self) -> bool:
-        """The engine builds trace text only when someone listens (on_pi_trail is set)."""
-        return self._owner.on_pi_trail is not None
+        """The engine builds trace text only when someone listens: an on_pi_trail handler, or
+        DEBUG logging for this connection (one cached isEnabledFor when off; docs/logging.md)."""
+        owner = self._owner
+        return owner.on_pi_trail is not None or owner._log.levels.isEnabledFor(DEBUG)
 
     def pi_trail(self, direction: int, message: str) -> None:
         self._owner._trail(direction, message)
@@ -42,7 +45,7 @@ class EventSink:
             handler(ev.EndTransferEvent(Direction.CLIENT))
 
     def error(self, code: int, description: str) -> None:
-        self._owner._fire("on_error", ev.ErrorEvent(code, description))
+        self._owner._report_error(code, description)
 
 
 class FacadeTLSHooks:
@@ -53,6 +56,7 @@ class FacadeTLSHooks:
 
     def ssl_status(self, message: str) -> None:
         self._owner._fire("on_ssl_status", ev.SSLStatusEvent(message))
+        self._owner._log.ssl_status(message)
 
     def ssl_server_authentication(self, event: ev.SSLServerAuthenticationEvent) -> bool:
         # accept arrives preset by verification (and by ssl_accept_server_cert, which the TLS

@@ -7,6 +7,7 @@ import random
 from typing import Any, Callable, Generic, Iterable, TypeVar
 
 from smtpx.errors import SMTPInputError, SMTPNotConnectedError
+from smtpx.facade.logs import pool_logger
 from smtpx.pool.core import PoolRun, Slots
 from smtpx.pool.policy import PoolOptions, check_messages
 from smtpx.pool.rate import RateLimiter
@@ -31,6 +32,9 @@ class PoolBase(Generic[Client]):
         clients = [type(self)._make_client(**settings) for _ in range(size)]
         if not getattr(clients[0], "mail_server", ""):
             raise SMTPInputError(f"{self._name}: mail_server is required", 163)
+        log = pool_logger()  # smtpx.pool.<p>: its connections log under it (docs/logging.md)
+        for client in clients:
+            setattr(client, "_log_parent", log)
         self._slots: Slots[Client] = Slots(clients)
         self._limiter: RateLimiter | None = None
         self._random: Callable[[], float] = random.random
