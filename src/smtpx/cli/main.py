@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     queue = sub.add_parser("queue", help="the durable queue: add a message, or send the folder",
                            description="The durable queue (docs/queue.md): one file per message in a folder.")
-    queue_sub = queue.add_subparsers(dest="queue_command", metavar="{add,run}")
+    queue_sub = queue.add_subparsers(dest="queue_command", metavar="{add,run,push}")
     queue_sub.required = True
     add = _subparser(queue_sub, "add", "write one message to the queue folder DIR and print the file's path")
     add.add_argument("dir", metavar="DIR", help="the queue folder (it must exist)")
@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--connections", "-c", type=positive, default=1, metavar="N",
                      help="connections working the folder at once (default 1; N > 1 uses an SMTPPool)")
     add_progress_flag(run)
+    push = _subparser(queue_sub, "push", "turn every queued file of DIR into a Celery task (smtpx.celery); "
+                                         "a file is removed once the broker accepted its task")
+    push.add_argument("dir", metavar="DIR", help="the queue folder")
+    push.add_argument("--broker", required=True, metavar="URL", help="the Celery broker, e.g. redis://host:6379/0")
+    push.add_argument("--queue", default=None, metavar="NAME", help="the Celery queue to publish to (default: celery)")
 
     blast = _subparser(sub, "blast", "send COUNT generated messages over C connections and print the rates",
                        "Like Postfix's smtp-source: COUNT generated messages of SIZE bytes to one server over "
@@ -133,8 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "send":
         return _send(args)
     if args.command == "queue":
-        from smtpx.cli.queue import queue_add, queue_run
+        from smtpx.cli.queue import queue_add, queue_push, queue_run
 
+        if args.queue_command == "push":
+            return queue_push(args)
         return queue_add(args) if args.queue_command == "add" else queue_run(args)
     if args.command == "blast":
         from smtpx.cli.blast import blast

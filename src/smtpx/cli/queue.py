@@ -1,7 +1,8 @@
 """``smtpx queue add DIR ...`` writes one message to the durable queue (``SMTP.queue``, so the
 file is exactly what the library writes); ``smtpx queue run DIR --server ...`` sends the
 folder (``SMTP.process_queue``, or ``SMTPPool(N).process_queue`` with ``--connections N``) and
-prints what became of the files."""
+prints what became of the files; ``smtpx queue push DIR --broker URL`` hands the files to Celery
+workers instead (smtpx.celery.push)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from smtpx.cli.exits import EXIT_OK, EXIT_PARTIAL, CommandLineError, report
+from smtpx.cli.exits import EXIT_CONNECT, EXIT_MISSING, EXIT_OK, EXIT_PARTIAL, CommandLineError, report
 from smtpx.cli.message import message_settings
 from smtpx.cli.options import connection_settings
 from smtpx.cli.progress import progress
@@ -73,4 +74,38 @@ def queue_run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     _summary(run)
+    return EXIT_PARTIAL if run.failed else EXIT_OK
+
+
+def queue_push(args: argparse.Namespace) -> int:
+    """Publish the queued files as smtpx.celery tasks; a file goes only once its task is
+    accepted. The broker unreachable: the files stay, exit EXIT_CONNECT."""
+    try:
+        from celery import Celery  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+        from smtpx.celery.push import push_queue
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("celery", "kombu", "redis"):
+            print("smtpx queue push needs celery and redis. Install them with:\n"
+                  "    pip install smtpx[celery]", file=sys.stderr)
+            return EXIT_MISSING
+        raise
+    app = Celery("smtpx-queue-push", broker=args.broker, set_as_current=False)
+    app.conf.broker_connection_timeout = 5
+    options = {"queue": args.queue} if args.queue else {}
+    try:
+        run = push_queue(args.dir, app, **options)
+    except SMTPError as exc:
+        return report(exc)
+    except Exception as exc:  # noqa: BLE001 - kombu's OperationalError and friends: the broker refused
+        if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+            return report(exc)  # a file of the folder
+        print(f"smtpx: error: the broker did not accept a task: {exc}", file=sys.stderr)
+        return EXIT_CONNECT
+    finally:
+        app.close()
+    print(f"queue push: {len(run.pushed)} pushed, {len(run.failed)} failed")
+    for name, error in run.failed:
+        text = f"[{error.code}] {error.description}" if isinstance(error, SMTPError) else str(error)
+        print(f"smtpx: failed {name}: {text}", file=sys.stderr)
     return EXIT_PARTIAL if run.failed else EXIT_OK
