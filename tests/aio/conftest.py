@@ -2,4 +2,4 @@
 separate from the loop each test runs with asyncio.run) and a test CA."""
 from __future__ import annotations
 
-from tests.facade.fixtures import ca, server, tls  # noqa: F401  (fixtures)
+from tests.servers.scripted_fixtures import ca, server, tls  # noqa: F401  (fixtures)

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import smtpx
-from tests.facade.scripted import RawServer
+from tests.servers.scripted import RawServer
 from smtpx.aio import AsyncSMTP
 from smtpx.engine import SendResult
 

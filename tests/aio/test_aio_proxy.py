@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 import smtpx
-from tests.facade.scripted import ScriptedServer
+from tests.servers.scripted import ScriptedServer
 from tests.servers.sockets import free_port
 from smtpx import Firewall, FirewallType, SSLStartMode
 

@@ -12,8 +12,8 @@ import pytest
 import smtpx
 from smtpx.aio import AsyncSMTP
 from smtpx.enums import SSLStartMode
-from tests.facade.plaintext_servers import GreetsAfterClientHello, InjectsAfterClientHello
-from tests.facade.scripted import RawServer
+from tests.servers.plaintext import GreetsAfterClientHello, InjectsAfterClientHello
+from tests.servers.scripted import RawServer
 
 from .helpers import HoldingServer, arun, client_for
 

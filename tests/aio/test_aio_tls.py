@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import smtpx
-from tests.facade.scripted import RawServer, ScriptedServer
+from tests.servers.scripted import RawServer, ScriptedServer
 from smtpx import SSLStartMode
 
 from .helpers import arun, client_for

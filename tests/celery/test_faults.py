@@ -15,7 +15,7 @@ import pytest
 
 import smtpx.celery
 from tests.celery.conftest import make_cluster
-from tests.facade.scripted import ScriptedServer
+from tests.servers.scripted import ScriptedServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.postfix]
 

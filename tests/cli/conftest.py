@@ -2,4 +2,4 @@
 records every command) and test CA; Postfix's smtp-sink comes from tests/conftest.py."""
 from __future__ import annotations
 
-from tests.facade.fixtures import ca, server, tls  # noqa: F401  (fixtures)
+from tests.servers.scripted_fixtures import ca, server, tls  # noqa: F401  (fixtures)

@@ -8,7 +8,7 @@ import pytest
 
 import smtpx
 from tests.cli.helpers import parsed, run, server_args, text_of
-from tests.facade.scripted import ScriptedServer
+from tests.servers.scripted import ScriptedServer
 
 FROM = ["--from", "Ann <ann@example.com>"]
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 
-from tests.facade.scripted import ScriptedServer
+from tests.servers.scripted import ScriptedServer
 
 
 def _run(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.facade.fixtures import ca, server, tls  # noqa: F401  (fixtures)
+from tests.servers.scripted_fixtures import ca, server, tls  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def test_window_one_still_delivers_everything(server, make_smtp):
 
 
 def test_without_pipelining_each_message_runs_alone(make_smtp):
-    from tests.facade.scripted import ScriptedServer
+    from tests.servers.scripted import ScriptedServer
 
     with ScriptedServer(extra_capabilities=["ENHANCEDSTATUSCODES"]) as srv:
         smtp = make_smtp(srv)

@@ -24,7 +24,7 @@ import pytest
 import smtpx
 from smtpx.enums import AuthMechanism, SSLStartMode
 
-from tests.facade.scripted import RawServer, ScriptedServer
+from tests.servers.scripted import RawServer, ScriptedServer
 from tests.servers.fake_proxies import http_script, read_socks5_credentials, read_socks5_greeting
 from tests.servers.sockets import ScriptedPeer, free_port
 

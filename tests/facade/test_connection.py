@@ -11,7 +11,7 @@ import smtpx
 from smtpx.enums import SSLStartMode
 from smtpx.session import effective_start_mode
 
-from tests.facade.scripted import RawServer
+from tests.servers.scripted import RawServer
 
 
 def test_connect_greets_with_ehlo_and_disconnect_quits(server, make_smtp):

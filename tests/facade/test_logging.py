@@ -19,7 +19,7 @@ from smtpx.aio import AsyncSMTP
 from smtpx.enums import AuthMechanism, SSLStartMode
 
 from tests.aio.helpers import arun
-from tests.facade.scripted import ScriptedServer
+from tests.servers.scripted import ScriptedServer
 
 MESSAGE = b"Subject: logging\r\n\r\nhello\r\n"
 MARKS = {0: "C:", 1: "S:", 2: "*"}

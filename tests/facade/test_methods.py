@@ -147,6 +147,7 @@ RESET_ROWS = [
     ("return_path", "rp@example.com"), ("send_to", "t@example.com"), ("sensitivity", smtpx.Sensitivity.PRIVATE),
     ("ssl_enabled", True), ("ssl_provider", smtpx.SSLProvider.PLATFORM), ("ssl_start_mode", SSLStartMode.IMPLICIT),
     ("subject", "s"), ("timeout", 5), ("user", "u"), ("ssl_context", ssl.create_default_context()),
+    ("oauth_token", "tok"), ("token_provider", str),
 ]
 
 
@@ -259,7 +260,7 @@ def test_queue_into_a_missing_folder_is_a_clear_error(make_smtp, server, tmp_pat
 def test_interrupt_stops_a_queue_run_and_the_file_is_recovered_next_time(server, make_smtp, tmp_path):
     import threading
 
-    from tests.facade.scripted import RawServer
+    from tests.servers.scripted import RawServer
 
     smtp = make_smtp(server, subject="survives an interrupt")
     smtp.queue(str(tmp_path))

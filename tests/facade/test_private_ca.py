@@ -20,7 +20,7 @@ from smtpx.aio import AsyncSMTP
 from smtpx.enums import SSLStartMode
 from smtpx.errors import SMTPCertificateError, SMTPConfigError
 
-from tests.facade.scripted import ScriptedServer
+from tests.servers.scripted import ScriptedServer
 from tests.tls.openssl_pki import OpenSSLPKI, make_openssl_pki
 
 

@@ -10,7 +10,7 @@ from smtpx.facade import base
 from smtpx.facade.properties import BODY, CONNECTION, HEADERS, PROPERTIES, Properties, Prop
 from smtpx.message.spec import PROPERTY_FIELDS, MessageSpec
 
-from tests.facade.scripted import ScriptedServer
+from tests.servers.scripted import ScriptedServer
 
 ROWS = {row.name: row for row in PROPERTIES}
 
@@ -38,6 +38,7 @@ def test_defaults_come_from_the_table():
 CHANGED = {
     "allow_extensions": False, "auth_mechanism": 2, "firewall": smtpx.Firewall(host="proxy"),
     "local_host": "127.0.0.1", "mail_port": 2525, "mail_server": "mx.example", "password": "pw",
+    "oauth_token": "tok", "token_provider": str,
     "ssl_accept_server_cert": None, "ssl_cert": None, "ssl_context": None, "ssl_provider": 1,
     "ssl_start_mode": 1, "timeout": 5, "user": "u",
     "from_": "f@example.com", "message_recipients": [smtpx.MessageRecipient("r@example.com")],

@@ -15,8 +15,8 @@ import pytest
 import smtpx
 import smtpx.errors as errors_module
 from smtpx.enums import SSLStartMode
-from tests.facade.plaintext_servers import GreetsAfterClientHello, InjectsAfterClientHello
-from tests.facade.scripted import RawServer
+from tests.servers.plaintext import GreetsAfterClientHello, InjectsAfterClientHello
+from tests.servers.scripted import RawServer
 from tests.servers.sockets import free_port
 
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 import smtpx
-from tests.facade.scripted import CLOSE
+from tests.servers.scripted import CLOSE
 from smtpx.queue.files import QUEUE_WINDOW, QueueCorrupt
 
 FINAL_OK = "250 2.0.0 OK queued"  # the scripted server's reply to the final "." (its others say "250 OK")

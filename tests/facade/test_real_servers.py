@@ -49,7 +49,7 @@ def test_implicit_tls_and_a_refused_recipient(postfix):
 
 @pytest.mark.proxy
 def test_firewall_socks5_reaches_the_server_through_dante(socks_proxy):
-    from tests.facade.scripted import ScriptedServer
+    from tests.servers.scripted import ScriptedServer
 
     with ScriptedServer() as srv:
         smtp = smtpx.SMTP(mail_server=srv.host, mail_port=srv.port, from_="a@example.com", send_to="b@example.com")

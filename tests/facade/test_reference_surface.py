@@ -27,7 +27,7 @@ from smtpx import events as ev
 from smtpx.enums import AuthMechanism, FirewallType, RecipientType, SSLStartMode
 
 from tests.facade.reference import EVENTS, METHODS, MISSING, PROPERTIES, SPEC, snake
-from tests.facade.scripted import RawServer, ScriptedServer
+from tests.servers.scripted import RawServer, ScriptedServer
 from tests.servers.fake_proxies import socks5_relay
 from tests.servers.sockets import ScriptedPeer
 

@@ -9,7 +9,7 @@ import pytest
 import smtpx
 from smtpx.enums import RecipientType
 
-from tests.facade.scripted import CLOSE
+from tests.servers.scripted import CLOSE
 
 FIXED = dict(message_date="Fri, 1 Mar 1996 21:24:52 -0500", message_id="id1@example.com")
 
@@ -416,7 +416,7 @@ def test_refusals_name_the_enhanced_code_once(server, make_smtp):
 
 # ------------------------------------------------------------------------------ do_events()
 def _greeted(raw_script_tail):
-    from tests.facade.scripted import RawServer
+    from tests.servers.scripted import RawServer
 
     return RawServer([("send", b"220 raw.test ESMTP\r\n"), ("expect", b"EHLO"),
                       ("send", b"250 raw.test\r\n"), *raw_script_tail])
@@ -471,7 +471,7 @@ def test_do_events_reports_garbage_while_idle(make_smtp):
 
 @pytest.mark.parametrize("implicit_tls", [False, True])
 def test_do_events_leaves_a_quiet_connection_alone(make_smtp, tls, implicit_tls):
-    from tests.facade.scripted import ScriptedServer
+    from tests.servers.scripted import ScriptedServer
 
     ctx, ca_pem = tls
     kwargs = dict(tls_context=ctx, implicit_tls=True) if implicit_tls else {}

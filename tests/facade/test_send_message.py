@@ -1,5 +1,5 @@
 """send_message(EmailMessage) on SMTP, AsyncSMTP and both pools, and EmailMessage items in
-send_batch, against the real aiosmtpd server (tests/facade/scripted.py), which stores each
+send_batch, against the real aiosmtpd server (tests/servers/scripted.py), which stores each
 message's envelope and bytes exactly as received. The conversion rules themselves are tested
 in tests/message/test_email_message.py; here: that every entry point uses them, sends what
 they make, and refuses bad input before writing anything."""

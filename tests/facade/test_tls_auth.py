@@ -10,7 +10,7 @@ import trustme
 import smtpx
 from smtpx.enums import AuthMechanism, SSLStartMode
 
-from tests.facade.scripted import ScriptedServer
+from tests.servers.scripted import ScriptedServer
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import smtpx
 
-from tests.facade.scripted import RawServer
+from tests.servers.scripted import RawServer
 
 GREET = ("send", b"220 raw.test ESMTP\r\n")
 

@@ -428,7 +428,7 @@ def test_4_async_process_queue_parks_a_file_whose_final_dot_got_no_reply(server,
     """Item 4 through AsyncSMTP.process_queue (its files go through the engine's send_batch):
     the connection drops after file 0's "." -> *.failed saying "may or may not", never sent
     again; file 1 goes out on a new connection."""
-    from tests.facade.scripted import CLOSE
+    from tests.servers.scripted import CLOSE
 
     stems = []
     for n in range(2):

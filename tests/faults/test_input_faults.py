@@ -7,7 +7,7 @@ import io
 import pytest
 
 import smtpx
-from tests.facade.scripted import RawServer, ScriptedServer
+from tests.servers.scripted import RawServer, ScriptedServer
 
 from tests.faults.raw import GREET, ehlo, smtp_for
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import smtpx
-from tests.facade.scripted import CLOSE, RawServer
+from tests.servers.scripted import CLOSE, RawServer
 
 from tests.faults.raw import GREET, ehlo
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import smtpx
-from tests.facade.scripted import ScriptedServer
+from tests.servers.scripted import ScriptedServer
 
 PER_TRANSACTION = 100
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import smtpx
-from tests.facade.scripted import CLOSE, RawServer
+from tests.servers.scripted import CLOSE, RawServer
 
 from tests.faults.raw import GREET, ehlo, lines, smtp_for
 from tests.servers.sockets import LoopbackServer, recv_until

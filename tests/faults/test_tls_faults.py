@@ -11,7 +11,7 @@ import pytest
 
 import smtpx
 from smtpx.enums import SSLStartMode
-from tests.facade.scripted import RawServer, ScriptedServer
+from tests.servers.scripted import RawServer, ScriptedServer
 
 from tests.faults.raw import GREET, ehlo, smtp_for
 

@@ -6,7 +6,7 @@ import django
 import pytest
 from django.conf import settings
 
-from tests.facade.fixtures import ca, server  # noqa: F401  (fixtures)
+from tests.servers.scripted_fixtures import ca, server  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="session", autouse=True)

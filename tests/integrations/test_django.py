@@ -263,7 +263,7 @@ def test_settings_are_read(server):
 
 
 def test_auth_with_user_and_password():
-    from tests.facade.scripted import ScriptedServer
+    from tests.servers.scripted import ScriptedServer
 
     with ScriptedServer(users={"alice": "pw"}) as srv:
         backend = aio_backend(srv, username="alice", password="pw", config={"AllowPlaintextAuth": True})

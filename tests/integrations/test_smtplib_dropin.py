@@ -4,7 +4,7 @@ Each "program" below is ordinary smtplib code written as a function of the modul
 once with the standard ``smtplib`` and once with ``smtpx.smtplib`` against the same real
 server, and what the server received (envelope and message bytes), what the program got back
 (refused dicts, replies) and the exceptions raised are compared. The aiosmtpd scripted server
-(tests/facade/scripted.py) stores every message and plays the odd replies; the real Postfix
+(tests/servers/scripted.py) stores every message and plays the odd replies; the real Postfix
 (tests/servers/postfix.py) does STARTTLS, AUTH and implicit TLS, and its deliveries are read
 back from the mailbox.
 """
@@ -22,7 +22,7 @@ import pytest
 
 import smtpx.smtplib as smtpx_smtplib
 from smtpx.errors import SMTPInputError
-from tests.facade.scripted import CLOSE, RawServer, Received
+from tests.servers.scripted import CLOSE, RawServer, Received
 from tests.servers.postfix import split_mbox
 
 BOTH = (std_smtplib, smtpx_smtplib)
@@ -419,8 +419,8 @@ def body_for(mark: str) -> bytes:
 
 # ============================================================================ the facade's steps
 # smtpx.SMTP's Python extras the drop-in is built on, tested on their own.
-from tests.facade.fixtures import tls  # noqa: E402,F401  (fixture: server context, CA PEM)
-from tests.facade.scripted import ScriptedServer  # noqa: E402
+from tests.servers.scripted_fixtures import tls  # noqa: E402,F401  (fixture: server context, CA PEM)
+from tests.servers.scripted import ScriptedServer  # noqa: E402
 
 import smtpx  # noqa: E402
 from smtpx.errors import SMTPAuthError, SMTPNotConnectedError  # noqa: E402

@@ -1,4 +1,4 @@
 """Fixtures for the message tests: the facade tests' real aiosmtpd server."""
 from __future__ import annotations
 
-from tests.facade.fixtures import server  # noqa: F401  (fixture)
+from tests.servers.scripted_fixtures import server  # noqa: F401  (fixture)

@@ -10,7 +10,7 @@ import smtpx
 import smtpx.aio
 from smtpx.engine import SendResult
 from smtpx.errors import SMTPConnectError, SMTPConnectionDropped, SMTPNotConnectedError, SMTPSenderRefused
-from tests.facade.scripted import CLOSE
+from tests.servers.scripted import CLOSE
 from tests.pool.helpers import CountingInput, arrivals, connections, message
 from tests.servers.sockets import free_port
 

@@ -1,4 +1,4 @@
-"""smtpx.SMTPPool against real servers over real sockets: aiosmtpd (tests/facade/scripted.py,
+"""smtpx.SMTPPool against real servers over real sockets: aiosmtpd (tests/servers/scripted.py,
 which stores every message and records every command, and can drop a connection or refuse a
 command on cue) and Postfix's smtp-sink. What arrived is counted on the server side."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from smtpx.errors import (
     SMTPNotConnectedError,
     SMTPSenderRefused,
 )
-from tests.facade.scripted import CLOSE
+from tests.servers.scripted import CLOSE
 from tests.pool.helpers import CountingInput, arrivals, connections, message
 from tests.servers.sockets import free_port
 

@@ -1,11 +1,11 @@
-"""Fixtures shared by the facade and asyncio tests: a real aiosmtpd server on 127.0.0.1 and
-a test CA."""
+"""Fixtures for every suite that talks to the scripted aiosmtpd server
+(tests/servers/scripted.py): a real server on 127.0.0.1, and a test CA."""
 from __future__ import annotations
 
 import pytest
 import trustme
 
-from tests.facade.scripted import ScriptedServer, tls_pair
+from tests.servers.scripted import ScriptedServer, tls_pair
 
 
 @pytest.fixture
