@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 import smtplib
 import socket
-import statistics
-import time
 
 import pytest
 
 from tests.servers.postfix import start_smtp_sink
 from smtpx.engine import Content, Engine, Envelope, EnvelopeRecipient, NullSink, Write
+from _rounds import rotating_rounds
 
 FROM, TO = "sender@example.test", "rcpt@example.test"
 COUNT = 400
@@ -94,21 +93,6 @@ def test_engine_batch_throughput(benchmark, ratios, sink):
     """One round runs every case once, in a rotating order, so that load from other processes
     on the machine falls on all of them alike; each case's median round gives its ratio."""
     message = make_message()
-    times: dict[str, list[float]] = {name: [] for name in CASES}
-    order = list(CASES)
-
-    def one_round() -> None:
-        order.append(order.pop(0))
-        for name in order:
-            start = time.perf_counter()
-            CASES[name][0](sink.port, message)
-            times[name].append(time.perf_counter() - start)
-
-    benchmark.group = GROUP
-    benchmark.pedantic(one_round, rounds=9, iterations=1, warmup_rounds=1)
-    if getattr(benchmark, "stats", None) is None:  # --benchmark-disable
-        return
-    for name, (_, role) in CASES.items():
-        per_message = statistics.median(times[name][1:]) / COUNT  # [0] is the warm-up round
-        benchmark.extra_info[f"{name} messages/s"] = round(1 / per_message)
-        ratios.record_seconds(GROUP, name, per_message, **role)
+    runners = {name: (lambda run=run: run(sink.port, message)) for name, (run, _) in CASES.items()}
+    roles = {name: role for name, (_, role) in CASES.items()}
+    rotating_rounds(benchmark, ratios, GROUP, runners, COUNT, 9, roles)

@@ -19,7 +19,6 @@ import asyncio
 import os
 import shutil
 import smtplib
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -30,6 +29,7 @@ import pytest
 
 import smtpx
 import smtpx.aio
+from _rounds import rotating_rounds
 from test_bench_throughput import FROM, TO, _children, make_message, pinned, slow_postfix  # noqa: F401
 from tests.servers.postfix import start_postfix, start_smtp_sink
 
@@ -152,34 +152,9 @@ def test_pool_over_delayed_link(benchmark, ratios, slow_postfix):  # noqa: F811
 
 
 def _rounds(benchmark, ratios, group, runners, count, rounds, *, baseline, reference, floor):
-    """Every client once per round, in a rotating order; each client's median round (the
-    warm-up excluded) / its message count (``count``: one number, or one per client) is its
-    time per message, recorded beside the baseline."""
-    counts = count if isinstance(count, dict) else {name: count for name in runners}
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    order = list(runners)
-
-    def one_round() -> None:
-        order.append(order.pop(0))
-        for name in order:
-            start = time.perf_counter()
-            runners[name]()
-            times[name].append(time.perf_counter() - start)
-
-    benchmark.group = group
-    benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=1)
-    if getattr(benchmark, "stats", None) is None:  # --benchmark-disable
-        return
-    for name in runners:
-        per_message = statistics.median(times[name][1:]) / counts[name]  # [0] is the warm-up round
-        benchmark.extra_info[f"{name} us/message"] = round(per_message * 1e6, 2)
-        benchmark.extra_info[f"{name} messages/s"] = round(1 / per_message)
-        if name == baseline:
-            ratios.record_seconds(group, name, per_message, baseline=True)
-        elif name == reference:
-            ratios.record_seconds(group, name, per_message, reference=True)
-        else:
-            ratios.record_seconds(group, name, per_message, floor=floor)
+    roles = {name: {"floor": floor} for name in runners}
+    roles.update({baseline: {"baseline": True}, reference: {"reference": True}})
+    rotating_rounds(benchmark, ratios, group, runners, count, rounds, roles)
 
 
 def rss_mb() -> float:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import smtpx
-from bench.test_bench_throughput import FROM, TO, make_message, sink  # noqa: F401  (fixture)
+from test_bench_throughput import FROM, TO, make_message, sink  # noqa: F401  (fixture)
 from smtpx.queue.files import TRAILER_TAG
 
 COUNT = 400

@@ -34,16 +34,15 @@ import asyncio
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 import smtpx
+from _rounds import rotating_rounds
 from tests.servers.delay_relay import DelayRelay
 from tests.servers.postfix import start_postfix, start_smtp_sink
 
@@ -223,32 +222,12 @@ def slow_postfix(tmp_path_factory):
 
 
 def _compare(benchmark, ratios, group, runners, count, rounds, floor=None):
-    """One round runs every client once, in a rotating order, so that load from other
-    processes on the machine falls on all of them alike (as bench/test_bench_engine_batch.py);
-    each client's median round gives its time per message. ``count``: messages per client per
-    round, one number or one per client (a client whose connection set-up would hide its
-    rate sends more messages; its time is still divided by its own count)."""
-    counts = count if isinstance(count, dict) else {name: count for name in runners}
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    order = list(runners)
-
-    def one_round() -> None:
-        order.append(order.pop(0))
-        for name in order:
-            start = time.perf_counter()
-            runners[name]()
-            times[name].append(time.perf_counter() - start)
-
-    benchmark.group = group
-    benchmark.pedantic(one_round, rounds=rounds, iterations=1, warmup_rounds=1)
-    if getattr(benchmark, "stats", None) is None:  # --benchmark-disable
-        return
-    for name in runners:
-        per_message = statistics.median(times[name][1:]) / counts[name]  # [0] is the warm-up round
-        benchmark.extra_info[f"{name} messages/s"] = round(1 / per_message)
-        role = {"smtplib": {"baseline": True}, "smtp-source": {"reference": True},
-                "sink ceiling (blast)": {"reference": True}}.get(name, {"floor": (floor or {}).get(name)})
-        ratios.record_seconds(group, name, per_message, **role)
+    """Every client against smtplib (bench/_rounds.py); smtp-source and the sink's ceiling
+    are references, the smtpx clients have their floors."""
+    roles = {name: {"floor": (floor or {}).get(name)} for name in runners}
+    roles.update({"smtplib": {"baseline": True}, "smtp-source": {"reference": True},
+                  "sink ceiling (blast)": {"reference": True}})
+    rotating_rounds(benchmark, ratios, group, runners, count, rounds, roles)
 
 
 def _runners(port: int, size: int, count: int, ceiling: bool = False) -> dict:
