@@ -30,22 +30,12 @@ import pytest
 import smtpx
 import smtpx.aio
 from _rounds import rotating_rounds
-from test_bench_throughput import FROM, TO, _children, make_message, pinned, slow_postfix  # noqa: F401
-from tests.servers.postfix import start_postfix, start_smtp_sink
+from test_bench_throughput import FROM, TO, _children, make_message, pinned, sink, slow_postfix  # noqa: F401
+from tests.servers.postfix import start_postfix
 
 SIZE, COUNT, ROUNDS = 1024, 4000, 7
 FLOOR = 1.5  # the pool against smtp-source -d -s N
 MEMORY_FLOOR_MB = 50
-
-
-@pytest.fixture(scope="module")
-def sink():
-    server = start_smtp_sink()
-    try:
-        with pinned([server.process.pid]):
-            yield server
-    finally:
-        server.stop()
 
 
 def smtp_source(port: int, sessions: int, count: int) -> None:
