@@ -13,6 +13,12 @@ class AuthMechanism(IntEnum):
     SASL_DIGEST_MD5 = 5
     KERBEROS = 6
     XOAUTH2 = 7
+    # smtpx's own, after the reference's values (docs/sasl.md)
+    SCRAM_SHA_1 = 8
+    SCRAM_SHA_256 = 9
+    SCRAM_SHA_1_PLUS = 10  # needs tls-exporter channel binding: refused (SMTPNotSupportedError)
+    SCRAM_SHA_256_PLUS = 11  # same
+    OAUTHBEARER = 12
 
 
 class SSLStartMode(IntEnum):

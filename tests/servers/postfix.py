@@ -107,7 +107,7 @@ smtpd_sasl_authenticated_header = yes
 _SASL_CONF = """\
 pwcheck_method: auxprop
 auxprop_plugin: sasldb
-mech_list: PLAIN LOGIN CRAM-MD5 DIGEST-MD5
+mech_list: PLAIN LOGIN CRAM-MD5 DIGEST-MD5 SCRAM-SHA-1 SCRAM-SHA-256
 sasldb_path: {base}/sasl/sasldb2
 """
 

@@ -156,6 +156,12 @@ def _message_bytes(value: Any, what: str) -> bytes:
 _certificate = optional(instance_of(Certificate, "a smtpx.Certificate or None"))
 
 
+def _token_provider(value: Any, what: str) -> Callable[[], str] | None:
+    if value is not None and not callable(value):
+        raise SMTPInputError(f"{what} must be a callable returning an OAuth token, or None")
+    return value  # type: ignore[no-any-return]
+
+
 # ================================================================================== views, effects
 def _local_host(obj: Any) -> str:
     """While connected, the local address in use; else the one set."""
@@ -229,6 +235,10 @@ class Properties:
     mail_server = Prop[str, str](
         "", _server_name, group=CONNECTION, locked=(101, "MailServer"),
         doc='The mail relay\'s name or address ("*name" lets a SOCKS proxy resolve it).')
+    oauth_token = Prop[str, str](
+        "", check_str, group=CONNECTION,
+        doc="The OAuth 2.0 bearer token for XOAUTH2 and OAUTHBEARER (smtpx's own; when empty, "
+            "AuthorizationIdentity holds it as in the reference). See docs/sasl.md.")
     password = Prop[str, str](
         "", check_str, group=CONNECTION,
         doc="The password for AUTH.")
@@ -257,6 +267,10 @@ class Properties:
     timeout = Prop[int, int](
         60, _seconds, group=CONNECTION,
         doc="Seconds of inactivity before an operation fails (0 = wait for ever).")
+    token_provider = Prop[Callable[[], str] | None, Callable[[], str] | None](
+        None, _token_provider, group=CONNECTION,
+        doc="A callable smtpx calls for a fresh OAuth token at each XOAUTH2 / OAUTHBEARER "
+            "authentication (smtpx's own); it wins over oauth_token. See docs/sasl.md.")
     user = Prop[str, str](
         "", check_text, group=CONNECTION,
         doc="The user name for AUTH.")

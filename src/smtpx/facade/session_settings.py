@@ -2,6 +2,7 @@
 options, TLS settings, the SASL mechanism). Bad values fail here, before anything is sent."""
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 from smtpx.facade.config import ConfigStore
@@ -13,7 +14,8 @@ from smtpx.session import SessionSettings
 __all__ = ["session_settings", "tls_settings", "engine_options"]
 
 # Mechanisms that authenticate without a password (the token or the ticket is elsewhere).
-_NO_PASSWORD = (AuthMechanism.XOAUTH2, AuthMechanism.KERBEROS)
+_NO_PASSWORD = (AuthMechanism.XOAUTH2, AuthMechanism.OAUTHBEARER, AuthMechanism.KERBEROS)
+_OAUTH = (AuthMechanism.XOAUTH2, AuthMechanism.OAUTHBEARER)
 
 
 def engine_options(smtp: Any, config: ConfigStore) -> EngineOptions:
@@ -76,7 +78,28 @@ def _mechanism(smtp: Any, config: ConfigStore) -> Callable[[], Any] | None:
     identity = config.value("AuthorizationIdentity")
     ntlm_v2 = config.value("UseNTLMv2")
     host = smtp.mail_server.lstrip("*")
-    return lambda: create_mechanism(mechanism, user, password, identity, hostname=host, use_ntlm_v2=ntlm_v2)
+    provider = smtp.token_provider if mechanism in _OAUTH else None
+    static_token: str | None = smtp.oauth_token or None
+
+    def create() -> Any:
+        # A provider is asked at each authentication, so a refreshed token is used.
+        token = _provided_token(provider) if provider is not None else static_token
+        return create_mechanism(mechanism, user, password, identity, hostname=host,
+                                use_ntlm_v2=ntlm_v2, token=token)
+
+    return create
+
+
+def _provided_token(provider: Callable[[], Any]) -> str:
+    token = provider()
+    if not isinstance(token, str):
+        hint = ""
+        if inspect.isawaitable(token):
+            hint = " (an async provider is not supported: return the token itself)"
+            if inspect.iscoroutine(token):
+                token.close()  # never awaited: close it, so no "never awaited" warning
+        raise SMTPInputError(f"token_provider must return the OAuth token as a str, not {type(token).__name__}{hint}")
+    return token
 
 
 def tls_settings(smtp: Any, config: ConfigStore, previous: Any = None) -> Any:

@@ -35,6 +35,12 @@ def check_user_password(mechanism: str, user: str, password: str) -> None:
     check_field("password", password, ("\x00",))
 
 
+def gs2_name(value: str) -> str:
+    """A GS2 saslname (RFC 5802 section 5.1, used by SCRAM and OAUTHBEARER): "=" and ","
+    escaped as =3D and =2C."""
+    return value.replace("=", "=3D").replace(",", "=2C")
+
+
 class SASLMechanism:
     """Base class. Subclasses set ``name`` and implement ``respond`` (and usually
     ``initial_response``)."""

@@ -11,7 +11,7 @@ rule applies: refused over plaintext unless the user allows it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from smtpx.sasl.base import SASLMechanism, check_field, require_field
 
@@ -21,6 +21,8 @@ _CONTROL = tuple(chr(c) for c in range(0x20)) + ("\x7f",)  # includes \x01, the 
 class XOAuth2Mechanism(SASLMechanism):
     name = "XOAUTH2"
     sends_cleartext = True
+    #: what the client answers the server's JSON error with (OAUTHBEARER sends "\x01")
+    error_ack: ClassVar[bytes] = b""
 
     def __init__(self, user: str, token: str) -> None:
         require_field("user name", user, self.name)
@@ -35,7 +37,10 @@ class XOAuth2Mechanism(SASLMechanism):
 
     def initial_response(self) -> bytes | None:
         self.complete = True
-        return f"user={self.user}\x01auth=Bearer {self._token}\x01\x01".encode("utf-8")
+        return self._message().encode("utf-8")
+
+    def _message(self) -> str:
+        return f"user={self.user}\x01auth=Bearer {self._token}\x01\x01"
 
     def respond(self, challenge: bytes) -> bytes:
         if not self.complete:
@@ -49,7 +54,7 @@ class XOAuth2Mechanism(SASLMechanism):
         # A challenge after the client message is the server's error report.
         self._error_answered = True
         self.server_error = _parse_error(challenge)
-        return b""
+        return self.error_ack
 
 
 def _parse_error(challenge: bytes) -> dict[str, Any]:
