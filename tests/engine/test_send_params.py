@@ -142,3 +142,41 @@ def test_all_parameters_together_pipelined():
            "RCPT TO:<ü@y.example> NOTIFY=FAILURE\r\nDATA\r\n" % len(MSG)).encode()),
         S(b"250 ok\r\n250 ok\r\n354 go\r\n"), C(MSG + b".\r\n"), S(b"250 ok\r\n"),
     ])
+
+
+# -- REQUIRETLS (RFC 8689) ----------------------------------------------------------------------
+
+def test_requiretls_goes_on_mail_over_tls_to_a_server_that_offers_it():
+    engine, _ = ready_engine("REQUIRETLS", options=EngineOptions(require_tls_delivery=True))
+    engine.tls_active = True
+    send(engine, one(), Content.from_bytes(MSG), b"MAIL FROM:<a@x.example> REQUIRETLS")
+
+
+def test_requiretls_without_tls_is_refused_before_mail():
+    engine, _ = ready_engine("REQUIRETLS", options=EngineOptions(require_tls_delivery=True))
+    from smtpx.errors import SMTPTLSError
+
+    error = refused_before_writing(engine, one(), Content.from_bytes(MSG), SMTPTLSError)
+    assert "not TLS" in str(error)
+
+
+def test_requiretls_to_a_server_without_it_is_refused_before_mail():
+    engine, _ = ready_engine("PIPELINING", options=EngineOptions(require_tls_delivery=True))
+    engine.tls_active = True
+    error = refused_before_writing(engine, one(), Content.from_bytes(MSG), SMTPNotSupportedError)
+    assert "REQUIRETLS" in str(error)
+
+
+def test_requiretls_refuses_a_batch_before_anything_is_written():
+    engine, _ = ready_engine("PIPELINING", options=EngineOptions(require_tls_delivery=True))
+    engine.tls_active = True
+    peer = Peer([])
+    with pytest.raises(SMTPNotSupportedError):
+        peer.drive(engine.send_batch([(one(), Content.from_bytes(MSG))]))
+    assert peer.written == b""
+
+
+def test_without_requiretls_the_parameter_is_never_sent():
+    engine, _ = ready_engine("REQUIRETLS")
+    engine.tls_active = True
+    send(engine, one(), Content.from_bytes(MSG), b"MAIL FROM:<a@x.example>")

@@ -117,6 +117,17 @@ class _ScriptedSMTP(AioSMTP):
         owner.auth_log.append(("XOAUTH2", user if ok else None))
         return AuthResult(success=ok, handled=False)
 
+    def _getparams(self, params):
+        """MAIL parameters: aiosmtpd refuses (555) any it does not know; a parameter named like
+        an extension this server was told to offer (extra_capabilities, e.g. REQUIRETLS) is
+        accepted here, and kept in the stored message's mail_options."""
+        result = super()._getparams(params)
+        if result is not None:
+            offered = {cap.split(" ")[0].upper() for cap in self._script_owner.extra_capabilities}
+            for key in [k for k in result if k.upper() in offered]:
+                del result[key]
+        return result
+
     async def _mail_like(self, arg):
         await self._smtp_methods.base["MAIL"](arg)
 

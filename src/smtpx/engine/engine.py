@@ -15,7 +15,7 @@ from smtpx.engine.channel import IO, Channel, reply_error
 from smtpx.engine.commands import Command, command, raw_command
 from smtpx.engine.envelope import Content, Envelope
 from smtpx.engine.options import EngineOptions
-from smtpx.engine.planning import PlanCache
+from smtpx.engine.planning import PlanCache, check_requiretls
 from smtpx.engine.runner import send_batch as run_batch
 from smtpx.engine.runner import send_mail as run_mail
 from smtpx.engine.validation import check_hello_name, check_no_controls
@@ -224,6 +224,7 @@ class Engine:
     @_operation("send_mail")
     def send_mail(self, envelope: Envelope, content: Content) -> IO:
         """One message: its SendResult, or its error raised (see smtpx.engine.runner)."""
+        check_requiretls(self.options, self.capabilities, self._tls_active)
         return run_mail(self._channel, self.options, self.capabilities, self.sink, envelope, content, self._plans)
 
     @_operation("send_batch")
@@ -232,6 +233,7 @@ class Engine:
         """Many messages, pipelined across transactions; returns one SendResult or per-message
         SMTPError per item, in order. A session failure raises with .results and .unsent
         (see smtpx.engine.runner)."""
+        check_requiretls(self.options, self.capabilities, self._tls_active)
         return run_batch(self._channel, self.options, self.capabilities, self.sink, items, window, self._plans)
 
     @_operation("command")

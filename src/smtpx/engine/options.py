@@ -19,6 +19,9 @@ class EngineOptions:
     stop_on_bcc_errors: bool = False
     dsn_ret: str = ""  # "FULL" or "HDRS" (RET= on MAIL, when the server offers DSN)
     dsn_envid: str = ""  # ENVID= on MAIL (xtext-encoded by the engine)
+    # REQUIRETLS on MAIL (RFC 8689): every hop must use verified TLS or bounce the message; a
+    # send is refused before MAIL unless this session is TLS and the server offers REQUIRETLS.
+    require_tls_delivery: bool = False
     max_line: int = 8192  # reply scanner limits (bytes per line, bytes per reply, lines)
     max_reply: int = 65536
     max_lines: int = 1000

@@ -10,7 +10,7 @@ from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.validation import check_address, check_no_controls
 from smtpx.enums import RecipientType
-from smtpx.errors import SMTPInputError, SMTPMessageTooLarge, SMTPNotSupportedError
+from smtpx.errors import SMTPInputError, SMTPMessageTooLarge, SMTPNotSupportedError, SMTPTLSError
 
 VERBS = {"MAIL": "MAIL FROM", "SEND": "SEND FROM", "SOML": "SOML FROM", "SAML": "SAML FROM"}
 _DSN_KEYWORDS = {"NOTIFY", "ORCPT"}
@@ -102,6 +102,8 @@ def plan_send(envelope: Envelope, content: Content, caps: Capabilities, options:
         mail_params.append(("BODY", body))
     if utf8:
         mail_params.append(("SMTPUTF8", None))
+    if options.require_tls_delivery:  # the engine checked TLS and the extension (check_requiretls)
+        mail_params.append(("REQUIRETLS", None))
     dsn = "DSN" in offered
     if options.dsn_ret or options.dsn_envid:
         dsn_params = _dsn_mail_params(options)  # checked even when unused: bad input is an error
@@ -116,6 +118,19 @@ def plan_send(envelope: Envelope, content: Content, caps: Capabilities, options:
                                         f"RCPT TO:<{recipient.address}>"))
     pipelining = options.use_pipelining and "PIPELINING" in offered
     return Plan(mail, planned, pipelining, use_bdat)
+
+
+def check_requiretls(options: EngineOptions, caps: Capabilities, tls_active: bool) -> None:
+    """REQUIRETLS (RFC 8689) asked for: the message may only leave over TLS to a server that
+    offers the extension; otherwise refuse before MAIL (nothing is written)."""
+    if not options.require_tls_delivery:
+        return
+    if not tls_active:
+        raise SMTPTLSError("RequireTLS is set and this session is not TLS: REQUIRETLS needs TLS to the "
+                           "server (ssl_start_mode); nothing was sent")
+    if "REQUIRETLS" not in caps.raw:
+        raise SMTPNotSupportedError("RequireTLS is set and the server does not offer REQUIRETLS (RFC 8689); "
+                                    "nothing was sent")
 
 
 def _dsn_mail_params(options: EngineOptions) -> list[tuple[str, str | None]]:
@@ -151,7 +166,8 @@ class PlanCache:
             key = (envelope.mail_from, envelope.verb,
                    [(r.address, r.kind, type(r.kind), r.options) for r in envelope.recipients],
                    content.size, content.eight_bit, content.binary, content.smtputf8, caps,
-                   options.use_pipelining, options.use_chunking, options.dsn_ret, options.dsn_envid)
+                   options.use_pipelining, options.use_chunking, options.dsn_ret, options.dsn_envid,
+                   options.require_tls_delivery)
         except Exception:  # not an Envelope / Content: plan_send says what is wrong
             return plan_send(envelope, content, caps, options)
         cached = self._plan

@@ -41,8 +41,8 @@ _LOCKED_WHILE_CONNECTED = {"localport": 106, "localhost": 107, "maxlinelength": 
 # Engine options a config() change may alter between methods on one connection (the others,
 # such as reply limits and TLS requirements, belong to the connection).
 _PER_METHOD_OPTIONS = ("use_pipelining", "use_chunking", "mask_sensitive", "send_rset", "stop_on_to_errors",
-                       "stop_on_cc_errors", "stop_on_bcc_errors", "dsn_ret", "dsn_envid", "chunk_size",
-                       "allow_plaintext_auth")
+                       "stop_on_cc_errors", "stop_on_bcc_errors", "dsn_ret", "dsn_envid", "require_tls_delivery",
+                       "chunk_size", "allow_plaintext_auth")
 
 
 class FacadeBase(Properties):

@@ -235,6 +235,8 @@ SETTINGS: tuple[Setting, ...] = (
     _S("AllowPlaintextAuth", "bool", False),
     _S("DSNReturn", "enum", "", choices=("", "FULL", "HDRS")),
     _S("DSNEnvelopeId", "str", "", check=_envid),
+    # REQUIRETLS on MAIL FROM (RFC 8689); refused before MAIL without TLS or the extension.
+    _S("RequireTLS", "bool", False),
     _S("MaxReplyLineLength", "int", 8192, minimum=512, maximum=1 << 24),
     _S("MaxReplySize", "int", 65536, minimum=512, maximum=1 << 28),
     _S("MaxReplyLines", "int", 1000, minimum=1, maximum=1 << 20),

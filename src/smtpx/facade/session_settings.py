@@ -32,6 +32,7 @@ def engine_options(smtp: Any, config: ConfigStore) -> EngineOptions:
         stop_on_bcc_errors=c("StopOnBccErrors"),
         dsn_ret=c("DSNReturn"),
         dsn_envid=c("DSNEnvelopeId"),
+        require_tls_delivery=c("RequireTLS"),
         # A reply line is capped by MaxReplyLineLength (default 8192, FAULTS 6), or by
         # MaxLineLength ("the maximum amount of data to accumulate when no EOL is found")
         # once the user sets it; its reference default (2048) belongs to a DataIn event that
