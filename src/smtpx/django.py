@@ -42,7 +42,10 @@ __all__ = ["EmailBackend"]
 # smtplib's rule, which Django's backend follows: a message goes to the recipients the server
 # accepted; only when it refuses them all is the message not sent (smtpx's default stops at
 # a refused To or Cc). SMTPX_CONFIG can set them back.
-_DJANGO_DEFAULTS = {"StopOnToErrors": False, "StopOnCcErrors": False, "StopOnBccErrors": False}
+# smtplib's rules: a refused recipient does not stop the others; the strongest AUTH mechanism
+# the server offers (smtplib tries CRAM-MD5, PLAIN, LOGIN; smtpx adds SCRAM first).
+_DJANGO_DEFAULTS = {"StopOnToErrors": False, "StopOnCcErrors": False, "StopOnBccErrors": False,
+                    "AuthMechanismAuto": True}
 
 
 class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]  # Django's class is untyped

@@ -233,6 +233,8 @@ SETTINGS: tuple[Setting, ...] = (
     _S("UseChunking", "bool", True),
     _S("UsePipelining", "bool", True),
     _S("AllowPlaintextAuth", "bool", False),
+    # Pick the strongest mechanism the server offers instead of AuthMechanism (smtpx.sasl.choice).
+    _S("AuthMechanismAuto", "bool", False),
     _S("DSNReturn", "enum", "", choices=("", "FULL", "HDRS")),
     _S("DSNEnvelopeId", "str", "", check=_envid),
     # REQUIRETLS on MAIL FROM (RFC 8689); refused before MAIL without TLS or the extension.

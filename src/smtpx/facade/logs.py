@@ -112,8 +112,8 @@ class ConnectionLog:
         if factory is None:
             return
 
-        def mechanism() -> Any:
-            made = factory()
+        def mechanism(*offer: Any) -> Any:
+            made = factory(*offer)
             self.mechanism = str(made.name)
             return made
 

@@ -3,6 +3,7 @@ options, TLS settings, the SASL mechanism). Bad values fail here, before anythin
 from __future__ import annotations
 
 import inspect
+from collections.abc import Collection
 from typing import Any, Callable
 
 from smtpx.facade.config import ConfigStore
@@ -68,24 +69,34 @@ def _connect_options(smtp: Any, config: ConfigStore) -> Any:
     )
 
 
-def _mechanism(smtp: Any, config: ConfigStore) -> Callable[[], Any] | None:
+def _mechanism(smtp: Any, config: ConfigStore) -> Callable[..., Any] | None:
     """A factory for the SASL mechanism, or None when no AUTH is to be sent (no user, or no
-    password for a mechanism that needs one)."""
-    if not smtp.user or not (smtp.password or smtp.auth_mechanism in _NO_PASSWORD):
+    password for a mechanism that needs one). The factory takes the server's AUTH keywords
+    and whether TLS is up: with AuthMechanismAuto it picks the strongest mechanism offered
+    (smtpx.sasl.choice); otherwise auth_mechanism is used as set."""
+    auto = config.value("AuthMechanismAuto")
+    has_token = smtp.token_provider is not None or bool(smtp.oauth_token)
+    if not smtp.user or not (smtp.password or smtp.auth_mechanism in _NO_PASSWORD or (auto and has_token)):
         return None
     from smtpx.sasl import create_mechanism
+    from smtpx.sasl.choice import choose_mechanism
 
     mechanism, user, password = int(smtp.auth_mechanism), smtp.user, smtp.password
+    allow_plaintext = config.value("AllowPlaintextAuth")
     identity = config.value("AuthorizationIdentity")
     ntlm_v2 = config.value("UseNTLMv2")
     host = smtp.mail_server.lstrip("*")
-    provider = smtp.token_provider if mechanism in _OAUTH else None
     static_token: str | None = smtp.oauth_token or None
 
-    def create() -> Any:
+    def create(offered: Collection[str] | None = None, tls: bool = False) -> Any:
+        chosen = mechanism
+        if auto and offered is not None:
+            chosen = choose_mechanism(offered, tls=tls, allow_plaintext=allow_plaintext,
+                                      has_password=bool(password), has_token=has_token)
         # A provider is asked at each authentication, so a refreshed token is used.
+        provider = smtp.token_provider if chosen in _OAUTH else None
         token = _provided_token(provider) if provider is not None else static_token
-        return create_mechanism(mechanism, user, password, identity, hostname=host,
+        return create_mechanism(chosen, user, password, identity, hostname=host,
                                 use_ntlm_v2=ntlm_v2, token=token)
 
     return create

@@ -373,7 +373,8 @@ class SMTP(FacadeBase):
             factory = _mechanism(self, self._config)
             if factory is None:
                 raise SMTPInputError("authenticate() needs user and password to be set")
-            mechanism = factory()
+            engine = session.engine
+            mechanism = factory(engine.capabilities.auth_mechanisms, engine.tls_active)
             reply: Reply = session.run(session.engine.authenticate(mechanism))
             self._log.authenticated(mechanism.name)
             return reply

@@ -4,6 +4,7 @@ connected) and the start of a batch."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any, Callable, Generic, Iterable, TypeVar
 
 from smtpx.errors import SMTPInputError, SMTPNotConnectedError
@@ -15,6 +16,16 @@ from smtpx.pool.rate import RateLimiter
 __all__ = ["PoolBase"]
 
 Client = TypeVar("Client")
+
+
+def _names_setting(config: Any, name: str) -> bool:
+    """The constructor's ``config`` (a mapping, or "Name=Value" strings) sets ``name``."""
+    if config is None:
+        return False
+    if isinstance(config, Mapping):
+        return any(str(key).lower() == name.lower() for key in config)
+    entries = [config] if isinstance(config, str) else list(config)
+    return any(str(entry).split("=", 1)[0].strip().lower() == name.lower() for entry in entries)
 
 
 class PoolBase(Generic[Client]):
@@ -30,6 +41,9 @@ class PoolBase(Generic[Client]):
                                     rate_limit=rate_limit, retries=retries, backoff=backoff, window=window)
         # Each client checks the settings as its constructor does (typed errors, nothing connects).
         clients = [type(self)._make_client(**settings) for _ in range(size)]
+        if "auth_mechanism" not in settings and not _names_setting(settings.get("config"), "AuthMechanismAuto"):
+            for client in clients:  # the strongest mechanism offered, as a Python user expects
+                client.config("AuthMechanismAuto=True")  # type: ignore[attr-defined]
         if not getattr(clients[0], "mail_server", ""):
             raise SMTPInputError(f"{self._name}: mail_server is required", 163)
         log = pool_logger()  # smtpx.pool.<p>: its connections log under it (docs/logging.md)

@@ -172,7 +172,8 @@ class SessionCore(Generic[StreamT]):
             yield from engine.starttls()  # yields StartTLS after the 220
             self.hello_reply = yield from engine.hello(hello_name)
         if self.settings.mechanism is not None:
-            yield from engine.authenticate(self.settings.mechanism())
+            caps = engine.capabilities  # the factory may pick from what the server offers
+            yield from engine.authenticate(self.settings.mechanism(caps.auth_mechanisms, engine.tls_active))
 
     def prepare_starttls(self, tls: TLSSettings) -> None:
         """Before an engine ``starttls()`` run on a connection opened without TLS (the facade's

@@ -40,7 +40,8 @@ class SessionSettings:
     connect_options: ConnectOptions | None = None
     engine_options: EngineOptions | None = None
     tls_settings: Callable[[], TLSSettings | None] | None = None  # built lazily: only TLS needs it
-    mechanism: Callable[[], SASLMechanism] | None = None  # SASL mechanism factory, None = no AUTH
+    # SASL mechanism factory (the server's AUTH keywords, TLS up) -> mechanism; None = no AUTH.
+    mechanism: Callable[..., SASLMechanism] | None = None
 
 
 def effective_start_mode(mode: int, port: int) -> SSLStartMode:
