@@ -267,3 +267,30 @@ def test_async_smtp_uses_scram_and_the_token_provider(start):
     asyncio.run(go())
     assert [(a.mechanism, a.success) for a in server.handler.attempts] == [("SCRAM-SHA-256", True), ("OAUTHBEARER", True)]
     assert calls == [1] and len(server.messages) == 2
+
+
+def test_async_smtp_awaits_an_async_token_provider_at_each_connection(start):
+    import asyncio
+
+    from smtpx.aio import AsyncSMTP
+
+    server = start(valid_tokens={"ann": {"token-1", "token-2"}})
+    issued: list[str] = []
+
+    async def provider() -> str:
+        await asyncio.sleep(0)
+        issued.append(f"token-{len(issued) + 1}")
+        return issued[-1]
+
+    async def go() -> None:
+        oauth = AsyncSMTP(mail_server="127.0.0.1", mail_port=server.port, timeout=10, from_="a@example.com",
+                          send_to="b@example.com", message_text="hi", user="ann",
+                          auth_mechanism=AuthMechanism.OAUTHBEARER, token_provider=provider)
+        oauth.config("AllowPlaintextAuth=True")
+        await oauth.send()  # connects, authenticates, disconnects
+        await oauth.send()  # a new connection: a fresh token
+
+    asyncio.run(go())
+    assert issued == ["token-1", "token-2"]
+    assert [(a.mechanism, a.success) for a in server.handler.attempts] == [("OAUTHBEARER", True)] * 2
+    assert len(server.messages) == 2

@@ -149,7 +149,7 @@ class AsyncSMTP(FacadeBase):
 
     async def _open(self) -> None:
         self._check_not_connected()
-        settings = self._new_settings()
+        settings = self._new_settings(resolved_token=await self._async_token())
         if self._config.value("ReuseSSLSession") and \
                 effective_start_mode(settings.start_mode, settings.port) != SSLStartMode.NONE:
             raise NotImplementedError(NO_SESSION_REUSE)
@@ -161,6 +161,17 @@ class AsyncSMTP(FacadeBase):
             await session.open()
         finally:
             self._opened(session)
+
+    async def _async_token(self) -> str | None:
+        """An ``async def`` token_provider, awaited once per connection (the engine, which runs
+        AUTH, cannot await); a sync one is called at each authentication as on SMTP."""
+        provider = self.token_provider
+        if provider is None or not inspect.iscoroutinefunction(provider):
+            return None
+        token = await provider()
+        if not isinstance(token, str):
+            raise SMTPInputError(f"token_provider must return the OAuth token as a str, not {type(token).__name__}")
+        return token
 
     async def _close(self) -> None:
         session, self._session = self._session, None

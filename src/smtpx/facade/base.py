@@ -244,9 +244,9 @@ class FacadeBase(Properties):
         if self.connected:
             raise SMTPInputError("Already connected. If you want to reconnect, close the current connection first.", 104)
 
-    def _new_settings(self, previous_tls: Any = None) -> SessionSettings:
+    def _new_settings(self, previous_tls: Any = None, resolved_token: str | None = None) -> SessionSettings:
         """A new connection's settings (163, bad settings: raised, nothing sent)."""
-        settings = session_settings(self, self._config, previous_tls)
+        settings = session_settings(self, self._config, previous_tls, resolved_token)
         self._options_version = self._config.version
         return settings
 

@@ -69,11 +69,12 @@ def _connect_options(smtp: Any, config: ConfigStore) -> Any:
     )
 
 
-def _mechanism(smtp: Any, config: ConfigStore) -> Callable[..., Any] | None:
+def _mechanism(smtp: Any, config: ConfigStore, resolved_token: str | None = None) -> Callable[..., Any] | None:
     """A factory for the SASL mechanism, or None when no AUTH is to be sent (no user, or no
     password for a mechanism that needs one). The factory takes the server's AUTH keywords
     and whether TLS is up: with AuthMechanismAuto it picks the strongest mechanism offered
-    (smtpx.sasl.choice); otherwise auth_mechanism is used as set."""
+    (smtpx.sasl.choice); otherwise auth_mechanism is used as set. ``resolved_token``: the
+    token an async token_provider gave (AsyncSMTP awaits it before connecting)."""
     auto = config.value("AuthMechanismAuto")
     has_token = smtp.token_provider is not None or bool(smtp.oauth_token)
     if not smtp.user or not (smtp.password or smtp.auth_mechanism in _NO_PASSWORD or (auto and has_token)):
@@ -94,8 +95,8 @@ def _mechanism(smtp: Any, config: ConfigStore) -> Callable[..., Any] | None:
             chosen = choose_mechanism(offered, tls=tls, allow_plaintext=allow_plaintext,
                                       has_password=bool(password), has_token=has_token)
         # A provider is asked at each authentication, so a refreshed token is used.
-        provider = smtp.token_provider if chosen in _OAUTH else None
-        token = _provided_token(provider) if provider is not None else static_token
+        provider = smtp.token_provider if chosen in _OAUTH and resolved_token is None else None
+        token = _provided_token(provider) if provider is not None else (resolved_token or static_token)
         return create_mechanism(chosen, user, password, identity, hostname=host,
                                 use_ntlm_v2=ntlm_v2, token=token)
 
@@ -107,7 +108,7 @@ def _provided_token(provider: Callable[[], Any]) -> str:
     if not isinstance(token, str):
         hint = ""
         if inspect.isawaitable(token):
-            hint = " (an async provider is not supported: return the token itself)"
+            hint = " (an async provider works with smtpx.aio.AsyncSMTP only)"
             if inspect.iscoroutine(token):
                 token.close()  # never awaited: close it, so no "never awaited" warning
         raise SMTPInputError(f"token_provider must return the OAuth token as a str, not {type(token).__name__}{hint}")
@@ -143,7 +144,8 @@ def tls_settings(smtp: Any, config: ConfigStore, previous: Any = None) -> Any:
     return settings
 
 
-def session_settings(smtp: Any, config: ConfigStore, previous_tls: Any = None) -> SessionSettings:
+def session_settings(smtp: Any, config: ConfigStore, previous_tls: Any = None,
+                     resolved_token: str | None = None) -> SessionSettings:
     """Everything Session.open() needs, from an SMTP object's properties and its config."""
     if not smtp.mail_server:
         raise SMTPInputError("Please specify a MailServer.", 163)
@@ -164,7 +166,7 @@ def session_settings(smtp: Any, config: ConfigStore, previous_tls: Any = None) -
         connect_options=_connect_options(smtp, config),
         engine_options=engine_options(smtp, config),
         tls_settings=lambda: tls_settings(smtp, config, previous_tls),
-        mechanism=_mechanism(smtp, config),
+        mechanism=_mechanism(smtp, config, resolved_token),
     )
 
 
