@@ -272,11 +272,16 @@ def test_auth_with_user_and_password():
         nobody = aio_backend(srv, username="alice", password="", config={})  # Django logs in only with both
         assert nobody.send_messages([message(2)]) == 1
         assert len(srv.auth_log) == 1
-        # smtpx's default: no password in clear (smtplib would send it); nothing is sent
+        # The backend picks the strongest mechanism offered (AuthMechanismAuto): without TLS
+        # that is CRAM-MD5, never PLAIN or LOGIN, so the password does not cross in clear.
         cautious = aio_backend(srv, username="alice", password="pw")
+        assert cautious.send_messages([message(3)]) == 1
+        assert srv.auth_log[-1] == ("CRAM-MD5", "alice")
+        # Told to use LOGIN without TLS: smtpx's default refuses (smtplib would send it); nothing is sent
+        login = aio_backend(srv, username="alice", password="pw", config={"AuthMechanismAuto": False})
         with pytest.raises(smtpx.errors.SMTPAuthError, match="in clear"):
-            cautious.send_messages([message(3)])
-        assert len(srv.messages) == 2 and len(srv.auth_log) == 1
+            login.send_messages([message(4)])
+        assert len(srv.messages) == 3 and len(srv.auth_log) == 2
 
 
 def test_client_certificate_files(tmp_path, ca):
