@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, int]] = [
     ("smtpx.validators", 0),
     ("smtpx.tls", 1), ("smtpx.transport", 1), ("smtpx.sasl", 1),
     ("smtpx.engine", 2),
-    ("smtpx.message", 3), ("smtpx.queue", 3),
+    ("smtpx.message", 3), ("smtpx.queue", 3), ("smtpx.dkim", 3),
     ("smtpx.session", 4), ("smtpx.aio.stream", 1), ("smtpx.aio.handshake", 1),
     ("smtpx.aio.interrupt", 4), ("smtpx.aio.queue_run", 4),
     ("smtpx.facade", 5), ("smtpx.aio", 5), ("smtpx.pool", 5),

@@ -23,6 +23,7 @@ KERNEL_MODULES: dict[str, tuple[str, ...]] = {
     "folding": ("fold_header",),
     "transfer_encoding": ("b64_encode_wrapped", "qp_encode", "Base64Encoder", "QPEncoder"),
     "classify": ("classify_body", "BodyClass"),
+    "dkim_canon": ("DKIMBodyCanonicalizer", "dkim_canonicalize_header"),
 }
 
 
@@ -62,6 +63,10 @@ IMPLEMENTATION, _chosen = _select()
 
 if TYPE_CHECKING:  # ("X as X": re-exported)
     from smtpx._pure.classify import BodyClass as BodyClass, classify_body as classify_body
+    from smtpx._pure.dkim_canon import (
+        DKIMBodyCanonicalizer as DKIMBodyCanonicalizer,
+        dkim_canonicalize_header as dkim_canonicalize_header,
+    )
     from smtpx._pure.folding import fold_header as fold_header
     from smtpx._pure.replies import Reply as Reply, ReplyScanner as ReplyScanner
     from smtpx._pure.stuffing import CRLFNormalizer as CRLFNormalizer, DotStuffer as DotStuffer
@@ -83,5 +88,7 @@ else:
     QPEncoder = _chosen.QPEncoder
     classify_body = _chosen.classify_body
     BodyClass = _chosen.BodyClass
+    DKIMBodyCanonicalizer = _chosen.DKIMBodyCanonicalizer
+    dkim_canonicalize_header = _chosen.dkim_canonicalize_header
 
 __all__ = ["IMPLEMENTATION", "load_pure", "load_compiled", *[n for v in KERNEL_MODULES.values() for n in v]]

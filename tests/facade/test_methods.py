@@ -5,8 +5,10 @@ import os
 import ssl
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import smtpx
+from smtpx.dkim import DKIMSigner
 from smtpx.facade.config import SETTINGS
 from smtpx.enums import AuthMechanism, SSLStartMode
 
@@ -140,6 +142,7 @@ RESET_ROWS = [
     ("allow_extensions", False), ("auth_mechanism", AuthMechanism.CRAM_MD5), ("bcc", "b@example.com"),
     ("cc", "c@example.com"), ("delivery_notification_to", "d@example.com"),
     ("firewall", smtpx.Firewall(firewall_type=smtpx.FirewallType.SOCKS5, host="proxy")),
+    ("dkim", DKIMSigner(domain="example.com", selector="s", private_key=Ed25519PrivateKey.generate())),
     ("from_", "f@example.com"), ("importance", smtpx.Importance.LOW), ("local_host", "127.0.0.1"),
     ("mail_port", 2525), ("mail_server", "mx.example"), ("message", b"raw"), ("message_date", ""),
     ("message_id", "x@y"), ("message_text", "text"), ("other_headers", "X-A: 1"), ("password", "pw"),

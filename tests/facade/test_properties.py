@@ -3,8 +3,10 @@ reset groups come from it; the message value a send composes is built from it on
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import smtpx
+from smtpx.dkim import DKIMSigner
 from smtpx.enums import Importance
 from smtpx.facade import base
 from smtpx.facade.properties import BODY, CONNECTION, HEADERS, PROPERTIES, Properties, Prop
@@ -46,6 +48,7 @@ CHANGED = {
     "read_receipt_to": "rr@example.com", "subject": "s", "message_date": "", "message_id": "x@y",
     "importance": 1, "priority": 1, "sensitivity": 1, "other_headers": "X-A: 1",
     "message_text": "text", "message": b"raw",
+    "dkim": DKIMSigner(domain="example.com", selector="s", private_key=Ed25519PrivateKey.generate()),
 }
 
 

@@ -29,6 +29,7 @@ from smtpx.kernels import Reply
 from smtpx.queue.files import QUEUE_WINDOW, QueueRun, queue_text
 from smtpx.queue.runner import Items, Outcomes
 from smtpx.message.email_message import email_message
+from smtpx.dkim.apply import sign_item
 from smtpx.message.raw import raw_message
 from smtpx.validators import check_text
 from smtpx.session import effective_start_mode
@@ -257,7 +258,8 @@ class AsyncSMTP(FacadeBase):
         composed = self._check_send(verb)
         async with self._connection() as session:
             with self._outgoing_message(session, verb, composed) as message:
-                result: SendResult = await session.run(session.engine.send_mail(message.envelope, message.content()))
+                result: SendResult = await session.run(session.engine.send_mail(
+                    *sign_item(self.dkim, (message.envelope, message.content()))))
                 return result
 
     async def send_raw(self, mail_from: str, recipients: Iterable[str] | str, message: bytes) -> SendResult:
@@ -277,7 +279,7 @@ class AsyncSMTP(FacadeBase):
             return await self._send_item(email_message(msg, from_addr, to_addrs, mail_options, rcpt_options))
 
     async def _send_item(self, item: tuple[Envelope, Content]) -> SendResult:
-        envelope, content = item
+        envelope, content = sign_item(self.dkim, item)  # DKIM first, before any connection
         async with self._connection() as session:
             result: SendResult = await session.run(session.engine.send_mail(envelope, content))
             return result

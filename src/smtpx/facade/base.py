@@ -323,7 +323,7 @@ class FacadeBase(Properties):
     def _prepare_batch(self, messages: Iterable[BatchMessage], window: int) -> Batch:
         """send_batch's first half: checks and engine items (nothing is sent)."""
         self._require_mail_server()
-        return Batch(messages, window)
+        return Batch(messages, window, self.dkim)
 
     def _finish_batch(self, batch: Batch) -> list[SendResult | SMTPError]:
         """send_batch's second half, after a batch that raised nothing: on_error per error."""

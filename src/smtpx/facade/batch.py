@@ -7,6 +7,7 @@ from __future__ import annotations
 from email.message import Message
 from typing import Any, Generator, Iterable, Sequence, Union
 
+from smtpx.dkim.apply import Signers, sign_item
 from smtpx.message.compose import ComposedMessage
 from smtpx.engine import Content, Envelope, SendResult
 from smtpx.errors import SMTPError, SMTPInputError
@@ -34,15 +35,17 @@ def check_window(window: Any) -> None:
         raise SMTPInputError(f"send_batch: window must be a whole number >= 1, not {window!r}")
 
 
-def batch_item(message: Any, index: int, composed: list[ComposedMessage]) -> tuple[Envelope, Content]:
-    """The engine item for one message (a ComposedMessage is also noted in ``composed``)."""
+def batch_item(message: Any, index: int, composed: list[ComposedMessage],
+               signers: Signers = None) -> tuple[Envelope, Content]:
+    """The engine item for one message (a ComposedMessage is also noted in ``composed``).
+    Every item is DKIM-signed by ``signers`` (None: not signed)."""
     if isinstance(message, ComposedMessage):
         composed.append(message)
-        return message.envelope, message.content()
+        return sign_item(signers, (message.envelope, message.content()))
     if isinstance(message, tuple) and len(message) == 3:
-        return raw_message(*message, f"send_batch message {index}")
+        return sign_item(signers, raw_message(*message, f"send_batch message {index}"))
     if isinstance(message, Message):
-        return email_message(message, what=f"send_batch message {index}")
+        return sign_item(signers, email_message(message, what=f"send_batch message {index}"))
     raise SMTPInputError(f"send_batch message {index}: expected (mail_from, recipients, message_bytes), "
                          f"an EmailMessage or a ComposedMessage, not {type(message).__name__}")
 
@@ -67,7 +70,7 @@ class Batch:
     """One send_batch call. ``with batch:`` closes the ComposedMessages afterwards
     (CloseStreamAfterTransfer), whatever happens."""
 
-    def __init__(self, messages: Iterable[BatchMessage], window: int) -> None:
+    def __init__(self, messages: Iterable[BatchMessage], window: int, signers: Signers = None) -> None:
         check_window(window)
         refuse_one_message(messages, "send_batch")
         self.window = window
@@ -78,7 +81,7 @@ class Batch:
         for index, message in enumerate(messages):
             self.results.append(None)
             try:
-                self.items.append(batch_item(message, index, self.composed))
+                self.items.append(batch_item(message, index, self.composed, signers))
                 self.positions.append(index)
             except SMTPInputError as error:
                 self.results[index] = error

@@ -29,6 +29,8 @@ from operator import attrgetter, itemgetter
 from typing import IO, TYPE_CHECKING, Any, Callable, Generic, TypeVar, overload
 
 from smtpx.enums import AuthMechanism, Importance, Priority, RecipientType, Sensitivity, SSLProvider, SSLStartMode
+from smtpx.dkim.apply import Signers, check_signers
+from smtpx.dkim.signer import DKIMSigner
 from smtpx.errors import SMTPInputError
 from smtpx.facade.config import ConfigStore
 from smtpx.facade.recipients import RecipientList, add_recipients, recipients_of_type
@@ -223,6 +225,11 @@ class Properties:
     auth_mechanism = Prop[AuthMechanism, int](
         AuthMechanism.USER_PASSWORD, enum_of(AuthMechanism), group=CONNECTION,
         doc="The SASL mechanism used when user (and password) are set.")
+    dkim = Prop[DKIMSigner | tuple[DKIMSigner, ...] | None, Signers](
+        None, check_signers, group=CONNECTION,
+        doc="DKIM signing (smtpx's own): a smtpx.dkim.DKIMSigner, a list of them (each adds a "
+            "DKIM-Signature), or None. Applied to send_raw, send_message and send_batch's bytes and "
+            "EmailMessage items when they are sent. See docs/dkim.md.")
     firewall = Prop[Firewall, Firewall](
         new=lambda _: Firewall(), check=instance_of(Firewall, "a smtpx.Firewall"), group=CONNECTION,
         doc="The proxy to connect through (smtpx.types.Firewall); also seen as Firewall* config.")
