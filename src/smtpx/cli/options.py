@@ -92,6 +92,11 @@ def add_server_flags(parser: argparse.ArgumentParser, *, required: bool = True) 
                         help="SASL mechanism (default login)")
     parser.add_argument("--allow-plaintext-auth", action="store_true",
                         help="allow PLAIN/LOGIN without TLS (the password then crosses the network in clear)")
+    parser.add_argument("--dkim-key", default=None, metavar="PEM_FILE",
+                        help="sign every message with DKIM using this private key (RSA or Ed25519, PEM); "
+                             "needs --dkim-selector and --dkim-domain (docs/dkim.md)")
+    parser.add_argument("--dkim-selector", default=None, help="the DKIM selector (s=)")
+    parser.add_argument("--dkim-domain", default=None, help="the DKIM signing domain (d=)")
     parser.add_argument("--timeout", type=int, default=60, help="inactivity timeout in seconds (default 60)")
     parser.add_argument("--trace", action="store_true", help="print the protocol trace to stderr")
 
@@ -129,6 +134,26 @@ def _trace_printer(out: Any) -> Callable[[PITrailEvent], None]:
     return trace
 
 
+def _dkim_signer(args: argparse.Namespace) -> Any:
+    """The DKIMSigner the --dkim-* flags describe, or None; a flag missing its partners or a
+    key, selector or domain smtpx.dkim refuses is a CommandLineError naming the flag."""
+    given = {"--dkim-key": args.dkim_key, "--dkim-selector": args.dkim_selector, "--dkim-domain": args.dkim_domain}
+    if not any(given.values()):
+        return None
+    missing = [flag for flag, value in given.items() if not value]
+    if missing:
+        raise CommandLineError(f"DKIM signing needs {', '.join(missing)} too (--dkim-key, --dkim-selector and "
+                               "--dkim-domain go together)")
+    from smtpx.dkim import DKIMSigner
+    from smtpx.errors import SMTPInputError
+
+    try:
+        return DKIMSigner(domain=args.dkim_domain, selector=args.dkim_selector, private_key=args.dkim_key)
+    except SMTPInputError as error:
+        raise CommandLineError(f"--dkim-key / --dkim-selector / --dkim-domain: {error.description}",
+                               EXIT_INPUT) from None
+
+
 def connection_settings(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """The ``smtpx.SMTP`` properties and config strings the connection flags stand for (the same
     for an SMTP and for each connection of an SMTPPool). Raises CommandLineError."""
@@ -156,6 +181,9 @@ def connection_settings(args: argparse.Namespace) -> tuple[dict[str, Any], list[
             settings["auth_mechanism"] = AUTH_MECHANISMS[args.auth]
     if args.allow_plaintext_auth:
         config.append("AllowPlaintextAuth=True")
+    signer = _dkim_signer(args)
+    if signer is not None:
+        settings["dkim"] = signer
     if args.trace:
         settings["on_pi_trail"] = _trace_printer(sys.stderr)
     return settings, config
