@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from smtpx._pure.stuffing import as_bytes, normalise_line_ends
+from smtpx._pure.stuffing import CRLFNormalizer, as_bytes, normalise_line_ends
 from smtpx.errors import SMTPInputError
 
 _CRLF = b"\r\n"
@@ -38,11 +38,11 @@ _WSP_RUN = re.compile(rb"[ \t]+")
 class DKIMBodyCanonicalizer:
     """The canonical body, produced chunk by chunk (relaxed or simple)."""
 
-    __slots__ = ("_relaxed", "_pending_cr", "_blank", "_wsp", "_content", "_emitted", "_finished")
+    __slots__ = ("_relaxed", "_line_ends", "_blank", "_wsp", "_content", "_emitted", "_finished")
 
     def __init__(self, relaxed: bool) -> None:
         self._relaxed = bool(relaxed)
-        self._pending_cr = False
+        self._line_ends = CRLFNormalizer()  # the wire's line ends, a CR held across chunks
         self._blank = 0          # empty lines held back since the last line with content
         self._wsp = False        # relaxed: white space pending on the current line
         self._content = False    # the current line has content already written
@@ -73,12 +73,7 @@ class DKIMBodyCanonicalizer:
             raise SMTPInputError("DKIMBodyCanonicalizer.feed() called after finish()")
         if not data:
             return b""
-        if self._pending_cr:
-            data = b"\r" + data
-        self._pending_cr = data.endswith(b"\r")
-        if self._pending_cr:
-            data = data[:-1]
-        lines = normalise_line_ends(data).split(_CRLF)
+        lines = self._line_ends.feed(data).split(_CRLF)
         out: list[bytes] = []
         last = len(lines) - 1
         for index, line in enumerate(lines):
@@ -106,7 +101,7 @@ class DKIMBodyCanonicalizer:
             raise SMTPInputError("DKIMBodyCanonicalizer.finish() called twice")
         self._finished = True
         out: list[bytes] = []
-        if self._pending_cr:
+        if self._line_ends.finish():  # a CR held back at the very end: one line end
             self._line_end(out)
         if self._content or (not self._relaxed and not self._emitted):
             out.append(_CRLF)
