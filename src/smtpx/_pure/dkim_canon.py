@@ -73,7 +73,7 @@ class DKIMBodyCanonicalizer:
             raise SMTPInputError("DKIMBodyCanonicalizer.feed() called after finish()")
         if not data:
             return b""
-        lines = self._line_ends.feed(data).split(_CRLF)
+        lines = self._line_ends.feed(chunk).split(_CRLF)
         out: list[bytes] = []
         last = len(lines) - 1
         for index, line in enumerate(lines):
