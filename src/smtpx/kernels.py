@@ -24,6 +24,7 @@ KERNEL_MODULES: dict[str, tuple[str, ...]] = {
     "transfer_encoding": ("b64_encode_wrapped", "qp_encode", "Base64Encoder", "QPEncoder"),
     "classify": ("classify_body", "BodyClass"),
     "dkim_canon": ("DKIMBodyCanonicalizer", "dkim_canonicalize_header"),
+    "window": ("data_window", "bdat_window", "match_window"),
 }
 
 
@@ -76,6 +77,11 @@ if TYPE_CHECKING:  # ("X as X": re-exported)
         b64_encode_wrapped as b64_encode_wrapped,
         qp_encode as qp_encode,
     )
+    from smtpx._pure.window import (
+        bdat_window as bdat_window,
+        data_window as data_window,
+        match_window as match_window,
+    )
 else:
     DotStuffer = _chosen.DotStuffer
     CRLFNormalizer = _chosen.CRLFNormalizer
@@ -90,5 +96,8 @@ else:
     BodyClass = _chosen.BodyClass
     DKIMBodyCanonicalizer = _chosen.DKIMBodyCanonicalizer
     dkim_canonicalize_header = _chosen.dkim_canonicalize_header
+    data_window = _chosen.data_window
+    bdat_window = _chosen.bdat_window
+    match_window = _chosen.match_window
 
 __all__ = ["IMPLEMENTATION", "load_pure", "load_compiled", *[n for v in KERNEL_MODULES.values() for n in v]]

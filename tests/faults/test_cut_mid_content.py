@@ -220,12 +220,9 @@ def _check_batch_error(error, srv: CuttingServer, path: str) -> None:
     assert error.unsent == [2, 3, 4]
     for index in (0, 1):  # the server stored them
         outcome = results[index]
-        if path.startswith("bdat-pipelining"):
-            # Written back to back with message 2, their replies not read yet: item 4.
-            assert isinstance(outcome, smtpx.SMTPConnectionDropped) and outcome.delivery_unknown is True
-            assert "may or may not" in str(outcome)
-        else:  # their 250 was read before message 2's content went out
-            assert isinstance(outcome, SendResult) and outcome.reply.code == 250
+        # Their 250 was read before message 2's content went out: with PIPELINING and BDAT the
+        # batch lane settles its window before a message too big for it (smtpx.engine.runner).
+        assert isinstance(outcome, SendResult) and outcome.reply.code == 250
     assert [_subject(m.data) for m in srv.messages] == [b"Subject: m0", b"Subject: m1"]
     assert len(srv.cuts) == 1 and srv.cuts[0] < BIG_SIZE // 4  # cut early: the client was mid-write
 

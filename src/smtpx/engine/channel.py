@@ -138,10 +138,11 @@ class Channel:
             return (yield from self.read_replies((after,)))[0]
         return self._take_reply(after, self._tracing())
 
-    def read_replies(self, labels: Sequence[str]) -> IO:
+    def read_replies(self, labels: Sequence[str], into: list[Reply] | None = None) -> IO:
         """One reply per label, in order: a pipelined group read by one generator. Each is
-        read until complete (the server closing first is an error)."""
-        replies = []
+        read until complete (the server closing first is an error). ``into``: the list the
+        replies are appended to, so a caller still has those read before an error."""
+        replies = [] if into is None else into
         ready = self._ready
         tracing = self._tracing()
         for after in labels:

@@ -313,6 +313,7 @@ class NullSink:
     """A sink that ignores everything (for drivers that want no events)."""
 
     pi_trail_enabled = False  # optional on any sink: False skips formatting trace lines
+    transfer_enabled = False  # optional on any sink: False lets the batch lane skip transfer events
 
     def pi_trail(self, direction: int, message: str) -> None: ...
     def start_transfer(self) -> None: ...

@@ -45,6 +45,16 @@ class Outbox:
             self.size += len(data)
         return len(data)
 
+    def encoded(self, data: bytes, ends: list[tuple[Message, int]]) -> int:
+        """Queue bytes a window kernel made (its commands traced by the caller); ``ends``: each
+        message whose end of data is in ``data``, with the offset just after it."""
+        base = self.size
+        self.parts.append(data)
+        self.size += len(data)
+        for message, end in ends:
+            self._ends.append((message, base + end))
+        return len(data)
+
     def end_of(self, message: Message) -> None:
         """The end of ``message``'s data (its "." line, its BDAT LAST chunk) was just queued:
         the message counts as written in full once the Write carrying it got past this point."""

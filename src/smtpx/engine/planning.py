@@ -25,6 +25,14 @@ class PlannedRecipient:
 
 
 @dataclass(slots=True)
+class Lane:
+    commands: list[Command]  # traced, in wire order
+    wire: bytes  # the commands' bytes
+    labels: list[str]  # one per reply, for error messages
+    expect: bytes  # one byte per reply for smtpx.kernels.match_window: b"2" any 2xx, b"3" 354
+
+
+@dataclass(slots=True)
 class Plan:
     mail: Command
     recipients: list[PlannedRecipient]
@@ -33,6 +41,24 @@ class Plan:
     # MAIL, every RCPT and DATA as one Write, with their reply labels: made once per plan (a
     # plan the PlanCache keeps serves many messages).
     _data_envelope: tuple[list[Command], bytes, list[str]] | None = None
+    # The batch lane's view of the first transaction (smtpx.engine.runner): made once per plan.
+    _lane: Lane | None = None
+
+    def lane(self) -> Lane:
+        """The bytes, reply labels and reply expectation of the first transaction's commands
+        in the batch lane: MAIL, every RCPT and DATA (whose 354 lets the content go), or MAIL
+        and every RCPT (the window kernel adds BDAT n LAST and the content)."""
+        made = self._lane
+        if made is None:
+            if self.use_bdat:
+                commands = [self.mail, *[p.command for p in self.recipients]]
+                labels = ["MAIL FROM", *[p.label for p in self.recipients], "BDAT"]
+                expect = b"2" * len(labels)
+            else:
+                commands, _, labels = self.data_envelope()
+                expect = b"2" * (len(labels) - 1) + b"3"
+            made = self._lane = Lane(commands, b"".join([cmd.wire for cmd in commands]), labels, expect)
+        return made
 
     def data_envelope(self) -> tuple[list[Command], bytes, list[str]]:
         """(commands, their bytes, the label of each reply) of MAIL, every RCPT and DATA."""

@@ -63,7 +63,14 @@ from smtpx.engine.transaction import (
     Transaction,
     is_ok,
 )
-from smtpx.engine.transfer import ContentSource, Progress, bdat_segments, stuffed_pieces, stuffed_whole
+from smtpx.engine.transfer import (
+    WRITE_SIZE,
+    ContentSource,
+    Progress,
+    bdat_segments,
+    stuffed_pieces,
+    stuffed_whole,
+)
 from smtpx.errors import (
     SMTPConnectionDropped,
     SMTPDataError,
@@ -74,7 +81,7 @@ from smtpx.errors import (
     SMTPSenderRefused,
     SMTPServiceClosing,
 )
-from smtpx.kernels import Reply
+from smtpx.kernels import Reply, bdat_window, data_window, match_window
 
 # The errors that concern one message only: send_batch returns them as that message's result.
 PER_MESSAGE_ERRORS = (SMTPRecipientsRefused, SMTPSenderRefused, SMTPDataError, SMTPNotSupportedError,
@@ -156,6 +163,7 @@ class Runner:
     _prefetched: tuple[int, Message | None] | None = None
     _exhausted = True
     plans: PlanCache | None = None  # the session's plan cache (send_batch)
+    lane_unread = 0  # transactions the batch lane wrote whose replies are not read yet
 
     def __init__(self, channel: Channel, options: EngineOptions, sink: Any) -> None:
         self.channel = channel
@@ -195,6 +203,9 @@ class Runner:
                 if self.followups:
                     yield from self._drain()
                     yield from self._run_followups()
+                if self._fits_lane(message):
+                    yield from self._lane(message)
+                    continue
                 tx = message.next_transaction()
                 assert tx is not None  # a plan has at least one recipient
                 if tx.early:
@@ -364,11 +375,7 @@ class Runner:
             progress.update(consumed, piece)
         progress.end()
         reply: Reply = yield from channel.read_reply(END_OF_DATA)
-        message.unacknowledged_end = False
-        if not 200 <= reply.code < 300:
-            self._finish(message, message.refused_at_end(reply))
-            return
-        self._delivered(tx, reply, True)
+        self._end_of_data(tx, reply, alone=True)
 
     def _lockstep(self, tx: Transaction) -> IO:
         """A transaction whose content waits for the RCPT replies: with PIPELINING, MAIL and
@@ -435,7 +442,7 @@ class Runner:
     def _commands(self, commands: list[Command], wire: bytes | None = None) -> int:
         """Queue commands (``wire``: their bytes joined, when already made). With no reply
         due, nothing unread may be waiting: it would be taken for the first command's reply."""
-        if not self.due and not self.outbox.parts:
+        if not self.due and not self.outbox.parts and not self.lane_unread:
             self.channel.check_no_leftover("before a command was sent")
         return self.outbox.commands(commands, wire)
 
@@ -656,19 +663,254 @@ class Runner:
             self._delivered(flight.tx, replies[-1], flight.alone)
 
     def _settle_final(self, flight: Flight) -> IO:
-        message = flight.tx.message
         reply: Reply = yield from self.channel.read_reply(END_OF_DATA)
-        message.unacknowledged_end = False
         flight.stage = SETTLED
+        self._end_of_data(flight.tx, reply, flight.alone)
+
+    def _end_of_data(self, tx: Transaction, reply: Reply, alone: bool) -> None:
+        """The reply to a DATA transaction's "." decides its message."""
+        message = tx.message
+        message.unacknowledged_end = False
         if not 200 <= reply.code < 300:
             self._finish(message, message.refused_at_end(reply))
             return
-        self._delivered(flight.tx, reply, flight.alone)
+        self._delivered(tx, reply, alone)
+
+    # -- the batch lane -------------------------------------------------------------------------
+    #
+    # The common case of send_batch, flat: small in-memory messages whose one transaction takes
+    # every recipient with the content early, on a clean channel. A window's bytes are made in
+    # one kernel call (data_window / bdat_window), written in one Write, its replies read in one
+    # read_replies and matched in one call (match_window); a message that got exactly the
+    # replies of a delivery is recorded at once, any other is decided by the window's code
+    # (_decide_envelope) from the same replies, and the lane waits for the general state
+    # (cleanup, a 452 remainder, content queued by that code) to settle before going on. The
+    # bytes on the wire, the trace, the transfer events and every outcome are those of the
+    # general path; only the grouping of Writes and reads differs.
+
+    def _fits_lane(self, message: Message) -> bool:
+        """A message not yet started that the lane can carry (see above): its content goes early
+        to every recipient in one transaction, and is one piece (one stuffed Write, or one BDAT
+        LAST chunk whatever its line ends become)."""
+        plan, source = message.plan, message.source
+        content = source.content
+        size = content.size
+        if (self.channel.dirty or self.followups or source.one_shot or size is None
+                or not message.content_may_go_early(plan.recipients)):
+            return False
+        chunks = content.chunks
+        if type(chunks) is not list and type(chunks) is not tuple:
+            return False
+        if plan.use_bdat:  # (CRLF normalisation at most doubles the size)
+            return size * 2 < min(self.options.chunk_size, WRITE_SIZE)
+        # The lane pipelines a content with the next envelope: two transactions in flight.
+        return self.window >= 2 and size * 2 + 8 < WRITE_SIZE  # (the size: as stuffed_whole)
+
+    def _next_for_lane(self) -> Transaction | None:
+        """The next item's transaction when the lane can carry it; None when there is no next
+        item or it cannot (then it stays prefetched for send_all). Items refused by the checks
+        have their result already: they are passed over."""
+        while True:
+            self._prefetch()
+            taken = self._prefetched
+            if taken is None:
+                return None
+            message = taken[1]
+            if message is not None and not self._fits_lane(message):
+                return None
+            self._prefetched = None
+            if message is not None:
+                return message.next_transaction()
+
+    def _lane(self, message: Message) -> IO:
+        tx = message.next_transaction()
+        assert tx is not None  # a plan has at least one recipient
+        if not self.due and not self.outbox.parts:
+            self.channel.check_no_leftover("before a command was sent")
+        if message.plan.use_bdat:
+            if self.due:  # the general path's window first
+                yield from self._drain()
+            yield from self._bdat_lane(tx)
+        else:
+            yield from self._data_lane(tx)
+
+    def _data_lane(self, current: Transaction) -> IO:
+        """PIPELINING + DATA: one Write per message carries the previous message's content and
+        "." and this message's MAIL / RCPT / DATA; one read gets the previous message's final
+        reply and this message's replies. A message whose 354 came is held until the next
+        Write; the last one held is handed to the general path (_queue_content), which sends
+        it with whatever follows. What the general path queued for a message the lane handed
+        it (cleanup, its content) goes in the same Write and is answered first, as in
+        _pipeline, so the wire is the general path's exactly."""
+        channel, sink = self.channel, self.sink
+        events = getattr(sink, "transfer_enabled", True)
+        held: Transaction | None = None
+        while True:
+            message = current.message
+            lane = message.plan.lane()
+            self.open[message.index] = message
+            labels, expect = lane.labels, [lane.expect]
+            if held is None:
+                data, ends = lane.wire, []
+            else:
+                data, end = data_window(held.message.source.content.chunks, lane.wire)
+                ends = [(held.message, end)]
+                if events:
+                    self._transfer_events(data[:end])
+                labels, expect = [END_OF_DATA, *labels], [b"2", lane.expect]
+            channel.trace_commands(lane.commands)
+            self.outbox.encoded(data, ends)
+            yield from self.outbox.flush()
+            self._prefetch()
+            while self.due:  # held is None: the general path's replies come first
+                yield from self._settle_next()
+            got: list[Reply] = []
+            try:
+                yield from channel.read_replies(labels, got)
+            except BaseException:
+                if held is not None and got:  # its final reply came before the failure
+                    self._end_of_data(held, got[0], alone=False)
+                raise
+            verdicts = match_window(got, expect)
+            if held is not None:
+                self._end_of_data(held, got[0], alone=False)
+                del got[0]
+                held = None
+            if verdicts[-1]:
+                message.judge(current, got[1:-1])
+                held = current
+            else:  # decided and followed up the general way (which may queue for the next Write)
+                yield from self._decide_envelope(Flight(current, alone=False), got)
+            following = self._next_for_lane()
+            if following is None:
+                if held is not None:
+                    yield from self._queue_content(Flight(held, alone=False))
+                return
+            current = following
+
+    def _transfer_events(self, piece: bytes) -> None:
+        """A small message's content went in one piece: the events Progress gives for it."""
+        sink = self.sink
+        sink.start_transfer()
+        sink.transfer(len(piece), 100, piece)
+        sink.end_transfer()
+
+    def _bdat_lane(self, first: Transaction) -> IO:
+        """PIPELINING + CHUNKING: two half windows in turn (together at most ``window``
+        transactions and about MAX_UNACKNOWLEDGED bytes), MAIL, RCPT, BDAT n LAST and the
+        content of each message back to back; a half is written before the replies of the one
+        before it are read, so the server always has one to work on."""
+        depth = 2 if self.window >= 2 else 1
+        halves = ((self.window + 1) // 2, self.window // 2) if depth == 2 else (1, 1)
+        byte_limit = MAX_UNACKNOWLEDGED // depth
+        in_flight: deque[tuple[list[Transaction], list[str], list[bytes]]] = deque()
+        following: Transaction | None = first
+        turn = 0
+        while following is not None or in_flight:
+            if following is not None:
+                per_window = halves[turn]
+                turn ^= 1
+                window = [following]
+                size = following.message.source.content.size or 0
+                while len(window) < per_window and size < byte_limit:
+                    following = self._next_for_lane()
+                    if following is None:
+                        break
+                    window.append(following)
+                    size += following.message.source.content.size or 0
+                in_flight.append((yield from self._write_bdat_window(window)))
+                following = self._next_for_lane()
+            if following is None or len(in_flight) >= depth:
+                yield from self._settle_bdat_window(*in_flight.popleft())
+            if self.due or self.outbox.parts or self.followups or self.channel.dirty:
+                # The general path took over a message (cleanup, a 452 remainder): every
+                # window settles, then what it queued; a transaction already taken is sent the
+                # general way, and send_all goes on.
+                while in_flight:
+                    yield from self._settle_bdat_window(*in_flight.popleft())
+                yield from self._drain()
+                if following is not None:
+                    self.open[following.message.index] = following.message
+                    yield from self._pipeline(following, alone=False)
+                return
+
+    def _write_bdat_window(self, window: list[Transaction]) -> IO:
+        envelopes, bodies, crlf, labels, expect = [], [], [], [], []
+        for tx in window:
+            message = tx.message
+            lane = message.plan.lane()
+            self.open[message.index] = message
+            envelopes.append(lane.wire)
+            content = message.source.content
+            bodies.append(content.chunks)
+            crlf.append(content.normalise)
+            labels += lane.labels
+            expect.append(lane.expect)
+        data, ends = bdat_window(envelopes, bodies, crlf)
+        if getattr(self.sink, "pi_trail_enabled", True) or getattr(self.sink, "transfer_enabled", True):
+            self._bdat_trail(window, data, ends)
+        self.outbox.encoded(data, [(tx.message, end) for tx, end in zip(window, ends)])
+        self.lane_unread += len(window)
+        yield from self.outbox.flush()
+        return window, labels, expect
+
+    def _bdat_trail(self, window: list[Transaction], data: bytes, ends: list[int]) -> None:
+        """The trace and transfer events of a BDAT window, in wire order, as _pipeline and
+        _send_chunks give them: MAIL and RCPT, then the BDAT line amid its chunk's events."""
+        channel, events = self.channel, getattr(self.sink, "transfer_enabled", True)
+        start = 0
+        for tx, end in zip(window, ends):
+            lane = tx.message.plan.lane()
+            channel.trace_commands(lane.commands)
+            head = start + len(lane.wire)
+            payload_at = data.index(b"\r\n", head) + 2
+            if events:
+                self.sink.start_transfer()
+            channel.trace_commands([Command(data[head:payload_at], data[head:payload_at - 2].decode("ascii"))])
+            if events:
+                payload = data[payload_at:end]
+                self.sink.transfer(len(payload), 100, payload)
+                self.sink.end_transfer()
+            start = end
+
+    def _settle_bdat_window(self, window: list[Transaction], labels: list[str], expect: list[bytes]) -> IO:
+        got: list[Reply] = []
+        try:
+            yield from self.channel.read_replies(labels, got)
+        except BaseException:
+            # The messages whose replies all came before the failure are decided by them (a
+            # 250 to BDAT LAST is a delivery even if the session dies right after).
+            self._decide_read(window, got)
+            raise
+        self.lane_unread -= len(window)
+        verdicts = match_window(got, expect)
+        at = 0
+        for tx, good in zip(window, verdicts):
+            count = len(tx.recipients) + 2
+            if good:
+                tx.message.unacknowledged_end = False
+                tx.message.judge(tx, got[at + 1:at + count - 1])
+                self._delivered(tx, got[at + count - 1], alone=False)
+            else:
+                yield from self._decide_envelope(Flight(tx, alone=False, bdat_count=1), got[at:at + count])
+            at += count
+
+    def _decide_read(self, window: list[Transaction], got: list[Reply]) -> None:
+        """After a failed read: decide each message of the window whose replies all came."""
+        at = 0
+        for tx in window:
+            count = len(tx.recipients) + 2
+            if at + count > len(got):
+                return
+            # Deciding a BDAT transaction in a window only queues (cleanup): it never writes.
+            for _ in self._decide_envelope(Flight(tx, alone=False, bdat_count=1), got[at:at + count]):
+                raise AssertionError("deciding a window's BDAT transaction wrote")
+            at += count
 
     # -- a session failure ----------------------------------------------------------------------
 
     def _lose_stream(self) -> None:
-        if self.due or self.outbox.parts:
+        if self.due or self.outbox.parts or self.lane_unread:
             self.channel.closed = True  # replies are owed that nobody will read: the stream is lost
 
     def _annotate(self, error: BaseException) -> None:

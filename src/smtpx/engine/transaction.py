@@ -110,9 +110,9 @@ class Message:
         limit = self._limit
         recipients = self._pending if limit is None else self._pending[:limit]
         self._pending = self._pending[len(recipients):]
-        return Transaction(self, recipients, bool(self._pending), self._content_may_go_early(recipients))
+        return Transaction(self, recipients, bool(self._pending), self.content_may_go_early(recipients))
 
-    def _content_may_go_early(self, recipients: list[PlannedRecipient]) -> bool:
+    def content_may_go_early(self, recipients: list[PlannedRecipient]) -> bool:
         plan, options = self.plan, self._options
         if not plan.pipelining:
             return False

@@ -28,6 +28,13 @@ class EventSink:
     def pi_trail(self, direction: int, message: str) -> None:
         self._owner._trail(direction, message)
 
+    @property
+    def transfer_enabled(self) -> bool:
+        """A transfer handler is set (the engine's batch lane skips the events otherwise)."""
+        owner = self._owner
+        return (owner.on_start_transfer is not None or owner.on_transfer is not None
+                or owner.on_end_transfer is not None)
+
     # The transfer events come once or more per message: no event object without a handler.
     def start_transfer(self) -> None:
         handler = self._owner.on_start_transfer

@@ -1,0 +1,96 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Compiled twin of smtpx._pure.window (read that module for the rules): the same loops over
+a window's messages and replies in C, with the compiled stuffing kernels, and each buffer
+assembled in one allocation."""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memcpy
+
+from smtpx._core.stuffing import CRLFNormalizer, DotStuffer
+
+cdef enum:
+    EXPECT_2XX = 50  # b"2"
+    EXPECT_354 = 51  # b"3"
+
+
+cdef bytes _join(list parts, Py_ssize_t size):
+    """``parts`` (bytes) in one new bytes object of ``size`` bytes."""
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, size)
+    cdef char* at = PyBytes_AS_STRING(out)
+    cdef Py_ssize_t n
+    cdef bytes part
+    for part in parts:
+        n = PyBytes_GET_SIZE(part)
+        memcpy(at, PyBytes_AS_STRING(part), n)
+        at += n
+    return out
+
+
+def data_window(body, envelope):
+    envelope = bytes(envelope)
+    if body is None:
+        return envelope, 0
+    stuffer = DotStuffer()
+    cdef list parts = [stuffer.feed(chunk) for chunk in body]
+    parts.append(stuffer.finish())
+    cdef Py_ssize_t end = 0
+    cdef bytes part
+    for part in parts:
+        end += PyBytes_GET_SIZE(part)
+    parts.append(envelope)
+    return _join(parts, end + PyBytes_GET_SIZE(envelope)), end
+
+
+def bdat_window(envelopes, bodies, normalise):
+    if not len(envelopes) == len(bodies) == len(normalise):
+        raise ValueError("bdat_window: envelopes, bodies and normalise differ in length")
+    cdef list parts = []
+    cdef list ends = []
+    cdef Py_ssize_t size = 0
+    cdef Py_ssize_t i, count = len(envelopes)
+    cdef bytes envelope, head, content
+    for i in range(count):
+        envelope = bytes(envelopes[i])
+        body = bodies[i]
+        if normalise[i]:
+            normaliser = CRLFNormalizer()
+            pieces = [normaliser.feed(chunk) for chunk in body]
+            pieces.append(normaliser.finish())
+            content = b"".join(pieces)
+        else:
+            content = b"".join(body)
+        head = b"BDAT %d LAST\r\n" % PyBytes_GET_SIZE(content)
+        parts.append(envelope)
+        parts.append(head)
+        parts.append(content)
+        size += PyBytes_GET_SIZE(envelope) + PyBytes_GET_SIZE(head) + PyBytes_GET_SIZE(content)
+        ends.append(size)
+    return _join(parts, size), ends
+
+
+def match_window(replies, expected):
+    cdef Py_ssize_t total = 0
+    for expectation in expected:
+        total += len(expectation)
+    if total != len(replies):
+        raise ValueError(f"match_window: {len(replies)} replies for {total} expected")
+    cdef list verdicts = []
+    cdef Py_ssize_t at = 0
+    cdef bint good
+    cdef int code
+    cdef bytes expectation_bytes
+    cdef const unsigned char* p
+    cdef Py_ssize_t j, n
+    for expectation in expected:
+        expectation_bytes = bytes(expectation)
+        p = <const unsigned char*> PyBytes_AS_STRING(expectation_bytes)
+        n = PyBytes_GET_SIZE(expectation_bytes)
+        good = True
+        for j in range(n):
+            if p[j] != EXPECT_2XX and p[j] != EXPECT_354:
+                raise ValueError(f"match_window: an expectation byte is b'2' or b'3', not {bytes([p[j]])!r}")
+            code = replies[at].code
+            at += 1
+            if good and not (code == 354 if p[j] == EXPECT_354 else 200 <= code < 300):
+                good = False
+        verdicts.append(good)
+    return verdicts
