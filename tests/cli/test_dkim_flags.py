@@ -1,6 +1,6 @@
 """smtpx send --dkim-key/--dkim-selector/--dkim-domain against the real aiosmtpd server: the
 stored message verifies with dkimpy; a missing partner flag, a bad key or a bad domain is a
-clear error naming the flags, and nothing is sent; queue run refuses them (no signing there)."""
+clear error naming the flags, and nothing is sent; queue run signs each file as it sends it."""
 from __future__ import annotations
 
 from cryptography.hazmat.primitives import serialization
@@ -53,8 +53,16 @@ def test_a_bad_key_or_domain_is_bad_input_and_nothing_is_sent(server, capsys, tm
     assert server.verbs() == []
 
 
-def test_queue_run_refuses_the_dkim_flags(server, capsys, tmp_path):
-    code, _, err = run(capsys, "queue", "run", str(tmp_path), *server_args(server),
-                       "--dkim-key", str(write_key(tmp_path)), "--dkim-selector", "s", "--dkim-domain", "example.com")
-    assert code == 2 and "does not sign" in err
-    assert server.verbs() == []
+def test_queue_run_signs_when_sending(server, capsys, tmp_path):
+    path = write_key(tmp_path)
+    folder = tmp_path / "queue"
+    folder.mkdir()
+    code, _, err = run(capsys, "queue", "add", str(folder), *FROM, "--to", "bob@example.org", "--subject", "queued",
+                       "--body", "hello\n")
+    assert code == 0, err
+    assert b"DKIM-Signature" not in next(folder.iterdir()).read_bytes()  # not signed when queued
+    code, _, err = run(capsys, "queue", "run", str(folder), *server_args(server), "--no-progress",
+                       "--dkim-key", str(path), "--dkim-selector", "cli", "--dkim-domain", "example.com")
+    assert code == 0, err
+    [stored] = server.messages
+    assert verify(stored.data, DKIMSigner(domain="example.com", selector="cli", private_key=str(path)))

@@ -210,8 +210,9 @@ def split_mbox(text: str) -> list[str]:
     return messages
 
 
-def start_postfix(base: Path, size_limit: int = 10_240_000) -> Postfix:
-    """Write a private Postfix configuration under ``base`` and start it."""
+def start_postfix(base: Path, size_limit: int = 10_240_000, main_cf_extra: str = "") -> Postfix:
+    """Write a private Postfix configuration under ``base`` and start it; ``main_cf_extra``
+    lines are added to main.cf (a milter: tests/servers/opendkim.py)."""
     import trustme
 
     refuse_in_a_server_free_run("Postfix", "postfix")
@@ -244,6 +245,7 @@ def start_postfix(base: Path, size_limit: int = 10_240_000) -> Postfix:
     smtp_port, smtps_port = free_port(), free_port()
     (base / "main.cf").write_text(
         _MAIN_CF.format(base=base, mailbox_user=MAILBOX_USER, realm=SASL_REALM, size_limit=size_limit)
+        + main_cf_extra
     )
     (base / "master.cf").write_text(
         _MASTER_CF.format(smtp_listen=f"127.0.0.1:{smtp_port}", smtps_listen=f"127.0.0.1:{smtps_port}")

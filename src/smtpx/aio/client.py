@@ -394,7 +394,7 @@ class AsyncSMTP(FacadeBase):
             cancelled = False
             try:
                 return await run_queue(queue_dir, send, keep_queue=self._config.value("KeepQueue"),
-                                       on_error=self._queue_error_handler())
+                                       on_error=self._queue_error_handler(), dkim=self.dkim)
             except asyncio.CancelledError:
                 cancelled = True
                 raise

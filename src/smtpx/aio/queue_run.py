@@ -14,6 +14,7 @@ import asyncio
 import os
 from typing import Any, Awaitable, Callable, TypeVar
 
+from smtpx.dkim.apply import Signers
 from smtpx.queue.files import QueueRun, write_queue_file
 from smtpx.queue.runner import Items, OnError, Outcomes, queue_run
 from smtpx.session.aio import drive
@@ -47,10 +48,12 @@ async def in_thread(work: Callable[[], T]) -> T:
 
 
 async def run_queue(queue_dir: str, send: Callable[[Items], Awaitable[Outcomes]], *, keep_queue: bool,
-                    on_error: OnError) -> QueueRun:
-    """queue_run over ``queue_dir``: file work in worker threads, each window sent with ``await
-    send(items)`` on this loop; ``on_error(name, exc)`` on this loop for each failed file."""
-    return await drive(queue_run(os.fspath(queue_dir), send, in_thread, keep_queue=keep_queue, on_error=on_error))
+                    on_error: OnError, dkim: Signers = None) -> QueueRun:
+    """queue_run over ``queue_dir``: file work (and DKIM signing) in worker threads, each window
+    sent with ``await send(items)`` on this loop; ``on_error(name, exc)`` on this loop for each
+    failed file."""
+    return await drive(queue_run(os.fspath(queue_dir), send, in_thread, keep_queue=keep_queue, on_error=on_error,
+                                 dkim=dkim))
 
 
 async def write_in_thread(queue_dir: str, composed: Any) -> str:

@@ -52,9 +52,6 @@ def queue_run(args: argparse.Namespace) -> int:
     import smtpx
 
     try:
-        if args.dkim_key or args.dkim_selector or args.dkim_domain:
-            raise CommandLineError("--dkim-*: the durable queue does not sign yet (docs/dkim.md); "
-                                   "sign with smtpx send, or queue messages signed already")
         settings, config = connection_settings(args)
     except CommandLineError as exc:
         return report(exc)

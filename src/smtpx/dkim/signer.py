@@ -106,6 +106,20 @@ def _expiry(expire: object) -> int | None:
     return int(seconds)
 
 
+def header_block_end(data: bytes | bytearray, position: int = 0) -> tuple[int | None, int]:
+    """For a message arriving in pieces: (where the body starts, or None while the empty line
+    that ends the header block may still come; where to look again from, ``position`` next
+    time). A CR at the very end is not yet a line end: an LF may follow it."""
+    size = len(data)
+    while True:
+        match = _LINE_END.search(data, position)
+        if match is None or (match.end() == size and match.end() - match.start() == 1 and data[-1] == 13):
+            return None, position
+        if match.start() == position:
+            return match.end(), position
+        position = match.end()
+
+
 def split_header_block(message: bytes) -> tuple[list[bytes], int]:
     """The header fields (continuation lines joined with CRLF, no final line end) and where
     the body starts (after the empty line; the end when there is none)."""
@@ -150,6 +164,24 @@ def _fold(pieces: list[tuple[str, str]], first: str, reserve: int = 0) -> str:
     return "".join(out)
 
 
+class BodyHash:
+    """bh= over a body fed in pieces of any size (the canonicalization kernel keeps its state
+    across them): ``feed(chunk)``..., then ``finish()``, the base64 value."""
+
+    __slots__ = ("_canon", "_digest")
+
+    def __init__(self, relaxed: bool) -> None:
+        self._canon = kernels.DKIMBodyCanonicalizer(relaxed)
+        self._digest = hashlib.sha256()
+
+    def feed(self, chunk: bytes) -> None:
+        self._digest.update(self._canon.feed(chunk))
+
+    def finish(self) -> str:
+        self._digest.update(self._canon.finish())
+        return base64.b64encode(self._digest.digest()).decode("ascii")
+
+
 class DKIMSigner:
     """Signs messages for one domain and selector with one key.
 
@@ -191,12 +223,15 @@ class DKIMSigner:
         """The TXT record to publish at ``<selector>._domainkey.<domain>``."""
         return dns_record(self._key)
 
+    def body_hasher(self) -> BodyHash:
+        """bh= for a body given in pieces (this signer's body canonicalization)."""
+        return BodyHash(self._relaxed_body)
+
     def body_hash(self, body: bytes) -> str:
         """bh=: base64 of SHA-256 over the canonical body."""
-        canon = kernels.DKIMBodyCanonicalizer(self._relaxed_body)
-        digest = hashlib.sha256(canon.feed(body))
-        digest.update(canon.finish())
-        return base64.b64encode(digest.digest()).decode("ascii")
+        hasher = BodyHash(self._relaxed_body)
+        hasher.feed(body)
+        return hasher.finish()
 
     def sign(self, message: bytes, *, timestamp: int | None = None) -> bytes:
         """The DKIM-Signature field for ``message`` (the whole message: headers and body).
@@ -205,6 +240,12 @@ class DKIMSigner:
             raise SMTPInputError(f"DKIM sign() takes the message as bytes, not {type(message).__name__}")
         data = bytes(message)
         fields, body_start = split_header_block(data)
+        return self.sign_fields(fields, self.body_hash(data[body_start:]), timestamp=timestamp)
+
+    def sign_fields(self, fields: list[bytes], body_hash: str, *, timestamp: int | None = None) -> bytes:
+        """The DKIM-Signature field for a message whose header fields are ``fields`` (as
+        split_header_block gives them) and whose body has ``body_hash`` (bh=, from
+        ``body_hasher()``): signing a message that is read once, in pieces."""
         by_name: dict[str, list[bytes]] = {}
         for field in fields:
             name = _field_name(field)
@@ -230,7 +271,7 @@ class DKIMSigner:
             tags.append(("; ", f"x={t + self.expire}"))
         tags.append(("; ", f"h={signed_names[0]}"))
         tags.extend((":", name) for name in signed_names[1:])
-        tags.append(("; ", f"bh={self.body_hash(data[body_start:])}"))
+        tags.append(("; ", f"bh={body_hash}"))
         tags.append(("; ", "b="))
         unsigned = _fold(tags, "DKIM-Signature: ", reserve=_B_ROOM)
 

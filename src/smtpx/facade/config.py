@@ -28,6 +28,7 @@ import platform
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from smtpx.dkim import settings as dkim_settings
 from smtpx.errors import SMTPConfigError
 from smtpx.validators import check_no_controls, check_str, to_bool
 
@@ -57,6 +58,8 @@ class Setting:
     firewall_field: str | None = None
     getter: Callable[[Any], str] | None = None  # computed: owner -> string
     check: Callable[[str, Any], Any] | None = None  # extra validation for str settings
+    # validation against the other settings: (store.value, name, the new typed value)
+    check_with: Callable[[Callable[[str], Any], str, Any], None] | None = None
     why: str = ""  # for "no": why it cannot apply here
 
 
@@ -246,6 +249,16 @@ SETTINGS: tuple[Setting, ...] = (
     # 5 minutes. The inactivity timeout restarts on every byte, so a trickling server needs it.
     _S("MaxReplyTime", "int", 300, minimum=0),
     _S("ChunkSize", "int", 1 << 20, minimum=1024, maximum=1 << 30),
+    # DKIM signing (smtpx.dkim.settings): a signer made from these when no dkim property is set
+    _S("DKIMDomain", "str", "", check=dkim_settings.check_domain, check_with=dkim_settings.check_together),
+    _S("DKIMSelector", "str", "", check=dkim_settings.check_selector, check_with=dkim_settings.check_together),
+    _S("DKIMPrivateKey", "str", "", check=dkim_settings.check_private_key, check_with=dkim_settings.check_together),
+    _S("DKIMPrivateKeyFile", "str", "", check=dkim_settings.check_private_key_file,
+       check_with=dkim_settings.check_together),
+    _S("DKIMHeaders", "str", "", check=dkim_settings.check_headers),
+    _S("DKIMCanonicalization", "str", "relaxed/relaxed", check=dkim_settings.check_canonicalization),
+    _S("DKIMOversignFrom", "bool", False),
+    _S("DKIMExpire", "int", 0, minimum=0, maximum=1 << 31),
 )
 
 _BY_KEY: dict[str, Setting] = {s.name.lower(): s for s in SETTINGS}
@@ -347,6 +360,8 @@ class ConfigStore:
         if s.applies == "computed":
             raise SMTPConfigError(f"config {s.name}: the setting is read-only")
         typed = self._convert(s, value)
+        if s.check_with is not None:
+            s.check_with(self.value, s.name, typed)
         self.version += 1
         if s.applies == "alias":
             if self._owner is not None and hasattr(self._owner, s.owner_attr):  # type: ignore[arg-type]

@@ -30,6 +30,8 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Generic, TypeVar, overload
 
 from smtpx.enums import AuthMechanism, Importance, Priority, RecipientType, Sensitivity, SSLProvider, SSLStartMode
 from smtpx.dkim.apply import Signers, check_signers
+from smtpx.dkim.settings import SETTING_NAMES as DKIM_SETTING_NAMES
+from smtpx.dkim.settings import signer_from_settings
 from smtpx.dkim.signer import DKIMSigner
 from smtpx.errors import SMTPInputError
 from smtpx.facade.config import ConfigStore
@@ -196,6 +198,21 @@ def _replace_recipients(obj: Any, value: Any, what: str) -> None:
     obj.message_recipients.replace(value)
 
 
+def _dkim(obj: Any) -> DKIMSigner | tuple[DKIMSigner, ...] | None:
+    """The dkim property, or else the signer the DKIM* config settings make (made again only
+    when they change; settings given in part are an SMTPConfigError here, before a send)."""
+    explicit: DKIMSigner | tuple[DKIMSigner, ...] | None = obj.__dict__.get("_dkim")
+    if explicit is not None:
+        return explicit
+    value = obj._config.value
+    values = tuple(value(name) for name in DKIM_SETTING_NAMES)
+    cached = obj.__dict__.get("_dkim_from_config")
+    if cached is None or cached[0] != values:
+        cached = obj.__dict__["_dkim_from_config"] = (values, signer_from_settings(value))
+    signer: DKIMSigner | None = cached[1]
+    return signer
+
+
 def _options_changed(obj: Any) -> None:
     obj._config.changed()  # allow_extensions feeds the engine options (FacadeBase._refresh_options)
 
@@ -226,10 +243,11 @@ class Properties:
         AuthMechanism.USER_PASSWORD, enum_of(AuthMechanism), group=CONNECTION,
         doc="The SASL mechanism used when user (and password) are set.")
     dkim = Prop[DKIMSigner | tuple[DKIMSigner, ...] | None, Signers](
-        None, check_signers, group=CONNECTION,
+        None, check_signers, group=CONNECTION, get=_dkim,
         doc="DKIM signing (smtpx's own): a smtpx.dkim.DKIMSigner, a list of them (each adds a "
             "DKIM-Signature), or None. Applied to send_raw, send_message and send_batch's bytes and "
-            "EmailMessage items when they are sent. See docs/dkim.md.")
+            "EmailMessage items when they are sent. None: the signer the DKIM* config settings "
+            "make, if any. See docs/dkim.md.")
     firewall = Prop[Firewall, Firewall](
         new=lambda _: Firewall(), check=instance_of(Firewall, "a smtpx.Firewall"), group=CONNECTION,
         doc="The proxy to connect through (smtpx.types.Firewall); also seen as Firewall* config.")

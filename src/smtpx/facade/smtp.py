@@ -438,7 +438,7 @@ class SMTP(FacadeBase):
 
             try:
                 return drive(queue_run(queue_dir, send, run_here, keep_queue=self._config.value("KeepQueue"),
-                                       on_error=self._queue_error_handler()))
+                                       on_error=self._queue_error_handler(), dkim=self.dkim))
             finally:
                 if opened:
                     self._close()

@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator
 from functools import partial
 from typing import TypeVar, Union, cast
 
+from smtpx.dkim.apply import Signers, sign_claimed
 from smtpx.engine.envelope import Content, Envelope, SendResult
 from smtpx.errors import SMTPError, SMTPInterrupted
 from smtpx.queue.files import (
@@ -59,6 +60,7 @@ def queue_run(
     keep_queue: bool = False,
     on_error: OnError | None = None,
     window: int = QUEUE_WINDOW,
+    dkim: Signers = None,
 ) -> Generator[Call[IOResult], object, QueueRun]:
     """Send every ``*.queued`` file in ``queue_dir`` and recover the ``*.sending`` files a dead
     run left, ``window`` files at a time; returns the QueueRun (sent, failed, recovered).
@@ -92,8 +94,14 @@ def queue_run(
             report_failed()  # corrupt files are parked while claiming
             if not files:
                 return claims.run
+            items = [(entry.envelope, entry.content) for entry in files]
+            if dkim is not None:  # signed as sent (x= counts from now); a file it refuses is parked
+                files, items = yield from on_files(partial(sign_claimed, dkim, claims, files))
+                report_failed()
+                if not files:
+                    continue
             try:
-                outcomes = cast(Outcomes, (yield send, ([(entry.envelope, entry.content) for entry in files],)))
+                outcomes = cast(Outcomes, (yield send, (items,)))
             except Exception as error:
                 settled, retry = settle_after_session_failure(files, error)
                 if settled:
