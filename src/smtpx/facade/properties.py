@@ -204,12 +204,14 @@ def _dkim(obj: Any) -> DKIMSigner | tuple[DKIMSigner, ...] | None:
     explicit: DKIMSigner | tuple[DKIMSigner, ...] | None = obj.__dict__.get("_dkim")
     if explicit is not None:
         return explicit
-    value = obj._config.value
-    values = tuple(value(name) for name in DKIM_SETTING_NAMES)
+    config = obj._config
     cached = obj.__dict__.get("_dkim_from_config")
-    if cached is None or cached[0] != values:
-        cached = obj.__dict__["_dkim_from_config"] = (values, signer_from_settings(value))
-    signer: DKIMSigner | None = cached[1]
+    if cached is not None and cached[0] == config.version:  # no setting changed: every send's case
+        return cached[2]  # type: ignore[no-any-return]
+    value = config.value
+    values = tuple(value(name) for name in DKIM_SETTING_NAMES)
+    signer = cached[2] if cached is not None and cached[1] == values else signer_from_settings(value)
+    obj.__dict__["_dkim_from_config"] = (config.version, values, signer)
     return signer
 
 
