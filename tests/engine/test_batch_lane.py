@@ -217,3 +217,35 @@ def test_a_session_cut_mid_window_leaves_each_message_as_its_replies_say(mode, c
         else:  # certainly not delivered: offered for sending again
             assert index in info.value.unsent
     assert len([r for r in results if isinstance(r, SendResult)]) == len(server.acknowledged)
+
+
+@pytest.mark.parametrize("mode", sorted(CAPS))
+def test_a_big_message_goes_out_in_parts_not_joined(mode):
+    # Beyond the lane: the general path writes its content and the commands around it as a
+    # WriteParts (no copy to join them); the server stores it whole either way.
+    from smtpx.engine import WriteParts
+
+    engine, _ = ready_engine(*CAPS[mode])
+    server = RuleServer()
+    body = b"Subject: big\r\n\r\n" + b".dot line\r\n" * 40_000  # 440 KB
+    batch = [message(("a@x", ("ok1@y",), False)), (Envelope("a@x", [EnvelopeRecipient("ok2@y")]),
+                                                    Content.from_bytes(body)), message(("a@x", ("ok3@y",), False))]
+    kinds = []
+    operation = engine.send_batch(batch)
+    result = None
+    try:
+        action = operation.send(None)
+        while True:
+            kinds.append(type(action).__name__)
+            if isinstance(action, Write):
+                server.written(action.data)
+                result = None
+            else:
+                result = server.read()
+            action = operation.send(result)
+    except StopIteration as done:
+        results = done.value
+    assert all(isinstance(r, SendResult) for r in results)
+    assert "WriteParts" in kinds and WriteParts.__mro__[1] is Write
+    assert [rcpts for rcpts, _ in server.delivered] == [("ok1@y",), ("ok2@y",), ("ok3@y",)]
+    assert server.delivered[1][1] == body

@@ -25,6 +25,9 @@ class BytesStream:
     def write(self, data: bytes) -> None:
         self.written += data
 
+    def write_parts(self, parts: tuple[bytes, ...]) -> None:
+        self.written += b"".join(parts)
+
     def track_reply(self, begun: bool, began_in_last_read: bool = False) -> None:
         pass  # no MaxReplyTime here
 

@@ -208,6 +208,18 @@ class AsyncStream(TimeoutClock):
             exc.bytes_written = progress[0]  # type: ignore[attr-defined]
             raise
 
+    async def write_parts(self, parts: tuple[bytes, ...]) -> None:
+        """write(b"".join(parts)) without joining them: each handed to the transport in turn.
+        ``bytes_written`` on an error counts in the joined bytes."""
+        done = 0
+        for part in parts:
+            try:
+                await self.write(part)
+            except SMTPError as exc:
+                exc.bytes_written = done + getattr(exc, "bytes_written", 0)  # type: ignore[attr-defined]
+                raise
+            done += len(part)
+
     async def _write_some(self, chunk: memoryview, offset: int, progress: list[int]) -> None:
         protocol = self._protocol
         if protocol.lost or self._transport.is_closing():

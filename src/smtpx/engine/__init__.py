@@ -39,7 +39,7 @@ hears events: ``pi_trail(direction, text)``, ``start_transfer()``,
 ``transfer(bytes_sent, percent_or_-1, wire_bytes)``, ``end_transfer()`` and
 ``error(code, text)`` (a refused recipient that does not stop the send).
 """
-from smtpx.engine.actions import Action, Read, StartTLS, Write
+from smtpx.engine.actions import Action, Read, StartTLS, Write, WriteParts
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.engine import TRANSITIONS, Engine, Expansion, NullSink, State
 from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient, RecipientResult, SendResult
@@ -62,4 +62,5 @@ __all__ = [
     "State",
     "TRANSITIONS",
     "Write",
+    "WriteParts",
 ]

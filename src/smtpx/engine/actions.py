@@ -21,6 +21,23 @@ class Write:
     data: bytes
 
 
+class WriteParts(Write):
+    """``Write(b"".join(parts))`` without the join: a big content and the commands around it
+    go out as they are (a driver may hand them to the kernel as one vector, sendmsg). Its
+    ``data`` is the joined bytes, made when asked, so a driver or test peer that knows only
+    Write still works; ``bytes_written`` counts in the joined bytes."""
+
+    __slots__ = ("parts",)
+    parts: tuple[bytes, ...]
+
+    def __init__(self, parts: tuple[bytes, ...]) -> None:  # (not a dataclass __init__: no data)
+        object.__setattr__(self, "parts", parts)
+
+    @property  # the joined bytes, in place of Write's field
+    def data(self) -> bytes:
+        return b"".join(self.parts)
+
+
 # Read.reply: how much of the reply being waited for has already arrived. The engine has no
 # clock; this lets a driver time one whole reply (MaxReplyTime) from its first byte.
 REPLY_NOT_BEGUN = 0  # none of it: the timeout alone governs the wait
@@ -45,7 +62,7 @@ class StartTLS:
     """Perform the TLS handshake on the stream now. Result: None (raise on failure)."""
 
 
-Action = Write | Read | StartTLS
+Action = Write | Read | StartTLS  # (WriteParts is a Write)
 
 
 def bytes_written(error: BaseException) -> int:

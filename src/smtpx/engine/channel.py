@@ -21,6 +21,7 @@ from smtpx.engine.actions import (
     Action,
     Read,
     Write,
+    WriteParts,
 )
 from smtpx.engine.commands import Command
 from smtpx.engine.options import EngineOptions
@@ -118,6 +119,14 @@ class Channel:
                 self._sink.pi_trail(CLIENT, cmd.trace)
         data = b"".join(cmd.wire for cmd in commands)
         yield from self.write_content(data + payload if payload else data)
+
+    def write_parts(self, parts: list[bytes]) -> IO:
+        """Like write_content(b"".join(parts)), without joining them (WriteParts)."""
+        try:
+            yield WriteParts(tuple(parts))
+        except BaseException:  # as in write_content
+            self.closed = True
+            raise
 
     def write_content(self, data: bytes) -> IO:
         """Message content (or commands already traced): no reply expected."""

@@ -14,6 +14,13 @@ from smtpx.engine.commands import Command
 from smtpx.engine.transaction import Message
 
 
+# From this size a Write of a few parts goes out as they are (WriteParts): a big content is
+# not copied once more to join it with the commands around it. Many parts (thousands of RCPT
+# lines) are small: they are joined.
+VECTOR_FROM = 64 * 1024
+VECTOR_PARTS = 16
+
+
 class Outbox:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
@@ -65,14 +72,21 @@ class Outbox:
         parts = self.parts
         if not parts:
             return
-        data = b"".join(parts) if len(parts) > 1 else parts[0]
-        parts.clear()
+        vector = 1 < len(parts) <= VECTOR_PARTS and self.size >= VECTOR_FROM
+        if vector:
+            self.parts = []
+        else:
+            data = b"".join(parts) if len(parts) > 1 else parts[0]
+            parts.clear()
         self.size = 0
         ends = self._ends
         if ends:
             self._ends = []
         try:
-            yield from self.channel.write_content(data)
+            if vector:
+                yield from self.channel.write_parts(parts)
+            else:
+                yield from self.channel.write_content(data)
         except BaseException as error:
             # The driver failed the Write: only the ends within what may have gone out count
             # as written (delivery unknown); the others were cut (not delivered).

@@ -8,7 +8,7 @@ The two drivers differ only in how they wait: ``function(*args)`` or ``await fun
 - ``engine_calls`` is itself a generator, like the engine: it turns each engine action into
   one stream call (a ``Call``: function and arguments) for the driver to make:
   ``Write(data)`` -> ``stream.write(data)`` (a write that fails raises with ``bytes_written``,
-  the streams' side of the Write contract); ``Read(reply)`` -> ``stream.track_reply(...)`` (the
+  the streams' side of the Write contract), a ``WriteParts`` -> ``stream.write_parts(parts)``; ``Read(reply)`` -> ``stream.track_reply(...)`` (the
   engine's word on how much of the awaited reply has arrived, turned into the clock's terms for
   MaxReplyTime) then ``stream.read()``; ``StartTLS()`` -> the session's handshake. An optional
   ``check`` runs before each action (the sync interrupt()). An I/O error, or one from the
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Generator, Generic, TypeVar
 
-from smtpx.engine import Engine, EngineOptions, Read, StartTLS, Write
+from smtpx.engine import Engine, EngineOptions, Read, StartTLS, Write, WriteParts
 from smtpx.engine.actions import REPLY_BEGUN_IN_LAST_READ, REPLY_NOT_BEGUN, Action
 from smtpx.enums import SSLStartMode
 from smtpx.errors import (
@@ -71,7 +71,7 @@ def engine_calls(
     (SMTPTLSError without one). A call's Exception, thrown in here by the driver, goes into the
     engine at its action; a BaseException (KeyboardInterrupt, a cancellation) is not thrown in:
     the driver closes this generator, which closes the engine's. Returns the operation's result."""
-    track_reply, read, write = stream.track_reply, stream.read, stream.write
+    track_reply, read, write, write_parts = stream.track_reply, stream.read, stream.write, stream.write_parts
     # Without a reply deadline (MaxReplyTime 0, the default) track_reply has nothing to do.
     tracking = getattr(stream, "max_reply_time", True) != 0
     value: bytes | None = None
@@ -93,7 +93,10 @@ def engine_calls(
                         track_reply(reply != REPLY_NOT_BEGUN, reply == REPLY_BEGUN_IN_LAST_READ)
                     value = yield read, NO_ARGS
                 elif isinstance(action, Write):
-                    value = yield write, (action.data,)
+                    if type(action) is WriteParts:  # a big content: no join (stream.write_parts)
+                        value = yield write_parts, (action.parts,)
+                    else:
+                        value = yield write, (action.data,)
                 elif isinstance(action, StartTLS):
                     if start_tls is None:
                         raise SMTPTLSError("the engine asked for TLS but this driver has no TLS settings")

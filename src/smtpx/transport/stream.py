@@ -76,6 +76,9 @@ class TokenBucket:
         self.tokens -= n
 
 
+_IOV_MAX = 512  # buffers per sendmsg() (the kernel refuses more than IOV_MAX, 1024 on Linux)
+
+
 class SyncStream(TimeoutClock):
     """A connected socket with timeouts, TLS upgrade, interrupt and throttling."""
 
@@ -229,6 +232,45 @@ class SyncStream(TimeoutClock):
         except SMTPError as exc:
             exc.bytes_written = progress[0]  # type: ignore[attr-defined]
             raise
+
+    def write_parts(self, parts: tuple[bytes, ...]) -> None:
+        """write(b"".join(parts)) without joining them: one sendmsg() for all of them on a plain
+        socket; each in turn on TLS (it encrypts record by record) or when throttled.
+        ``bytes_written`` on an error counts in the joined bytes."""
+        if self._bucket is not None or self._tls_info is not None or not hasattr(self._sock, "sendmsg"):
+            done = 0
+            for part in parts:
+                try:
+                    self.write(part)
+                except SMTPError as exc:
+                    exc.bytes_written = done + getattr(exc, "bytes_written", 0)  # type: ignore[attr-defined]
+                    raise
+                done += len(part)
+            return
+        self._start_call()
+        views = [memoryview(part).cast("B") for part in parts if part]
+        sock, done = self._sock, 0
+        while views:
+            try:
+                sent = sock.sendmsg(views[:_IOV_MAX])
+            except (BlockingIOError, InterruptedError):
+                try:
+                    self._wait(True)
+                except SMTPError as exc:
+                    exc.bytes_written = done  # type: ignore[attr-defined]
+                    raise
+                continue
+            except OSError as exc:
+                error = self._send_error(exc)
+                error.bytes_written = done  # type: ignore[attr-defined]
+                raise error from exc
+            done += sent
+            self._touch()
+            while views and sent >= len(views[0]):  # drop what went out
+                sent -= len(views[0])
+                del views[0]
+            if sent:
+                views[0] = views[0][sent:]
 
     def _write(self, view: memoryview, bucket: Optional[TokenBucket], progress: list[int], offset: int = 0) -> None:
         sock = self._sock
