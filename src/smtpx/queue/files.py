@@ -31,7 +31,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ MAGIC = b"SMTPXQ 1\n"
 TRAILER_TAG = b"\nSMTPXQ-END "
 _TRAILER_MAX = 128  # "\nSMTPXQ-END " + up to 20 digits + " " + 64 hex + "\n" fits well
 _COPY_CHUNK = 1 << 16
+KEEP_IN_MEMORY = 64 * 1024  # a message up to this size is sent from the bytes its checksum read
 # Files pipelined per window. Each is committed when its window's replies are all in, so a run
 # SIGKILLed mid-window leaves at most this many delivered files *.sending (sent again on recovery).
 QUEUE_WINDOW = 32
@@ -165,6 +166,9 @@ class QueuedMessage:
     smtputf8: bool
     offset: int  # where the message bytes start in the file
     length: int
+    # A small message's bytes, as the checksum read them: sent from memory (one read of the
+    # file, and the engine's batch lane takes in-memory content); None for a big one.
+    data: bytes | None = None
 
 
 def read_queue_file(fd: int) -> QueuedMessage:
@@ -206,15 +210,19 @@ def read_queue_file(fd: int) -> QueuedMessage:
         f.seek(offset)
         digest = hashlib.sha256()
         left = length
+        kept: list[bytes] | None = [] if length <= KEEP_IN_MEMORY else None
         while left:
             chunk = f.read(min(_COPY_CHUNK, left))
             if not chunk:
                 raise QueueCorrupt("the file is truncated")
             digest.update(chunk)
+            if kept is not None:
+                kept.append(chunk)
             left -= len(chunk)
         if digest.hexdigest().encode("ascii") != digest_text:
             raise QueueCorrupt("the checksum does not match: the message was altered or damaged")
-    return QueuedMessage(envelope, *flags, offset=offset, length=length)
+    data = None if kept is None else b"".join(kept)
+    return QueuedMessage(envelope, *flags, offset=offset, length=length, data=data)
 
 
 class _FileChunks:
@@ -238,8 +246,9 @@ class _FileChunks:
 
 
 def _content(fd: int, queued: QueuedMessage) -> Content:
-    return Content(_FileChunks(fd, queued.offset, queued.length), queued.length, eight_bit=queued.eight_bit,
-                   binary=queued.binary, smtputf8=queued.smtputf8, normalise=True)
+    chunks: Iterable[bytes] = _FileChunks(fd, queued.offset, queued.length) if queued.data is None else [queued.data]
+    return Content(chunks, queued.length, eight_bit=queued.eight_bit, binary=queued.binary,
+                   smtputf8=queued.smtputf8, normalise=True)
 
 
 # --- processing ---------------------------------------------------------------------------------
