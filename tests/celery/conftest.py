@@ -68,6 +68,13 @@ class Cluster:
                 node.process.wait(5)
         self.nodes.remove(node)
 
+    def kill_node(self, node: Node) -> None:
+        """SIGKILL the whole node: its main process and its pool children (one process group,
+        start_new_session), as when its machine goes away."""
+        os.killpg(node.process.pid, signal.SIGKILL)
+        node.process.wait(10)
+        self.nodes.remove(node)
+
     def stop(self) -> None:
         for node in list(self.nodes):
             self.stop_node(node)

@@ -13,13 +13,17 @@ Keys (everything else goes to ``smtpx.SMTPPool(...)`` as it is: ``mail_server`` 
   is tried again; ``backoff`` (2.0): seconds before the first retry, doubling, with jitter;
 - ``mark_ttl`` (7 days): how long a delivered message's mark is kept (a task redelivered later
   than that would send again);
-- ``key_prefix`` ("smtpx"): the prefix of every Redis key smtpx writes.
+- ``key_prefix`` ("smtpx"): the prefix of every Redis key smtpx writes;
+- ``dkim`` (None): DKIM signing when sent: a ``smtpx.dkim.DKIMSigner``, a mapping of its
+  arguments (``{"domain", "selector", "private_key": path or PEM, ...}``), or a list of
+  either (smtpx.celery.signing).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from smtpx.celery.signing import signers_of
 from smtpx.errors import SMTPConfigError
 
 __all__ = ["CelerySettings", "settings_of"]
@@ -75,6 +79,7 @@ def settings_of(conf: Any) -> CelerySettings:
     prefix = options.get("key_prefix", "smtpx")
     if not isinstance(prefix, str) or not prefix:
         raise SMTPConfigError("app.conf.smtpx['key_prefix'] must be a non-empty str")
+    signers = signers_of(options.get("dkim"))
     return CelerySettings(
         redis_url=redis_url,
         size=_whole(options.get("size", 2), "size", 1),
@@ -84,5 +89,6 @@ def settings_of(conf: Any) -> CelerySettings:
         backoff=float(backoff),
         mark_ttl=_whole(options.get("mark_ttl", 7 * 24 * 3600), "mark_ttl", 1),
         key_prefix=prefix,
-        pool={k: v for k, v in options.items() if k not in _OWN},
+        pool={**{k: v for k, v in options.items() if k not in _OWN and k != "dkim"},
+              **({"dkim": signers} if signers is not None else {})},
     )
