@@ -15,6 +15,11 @@ client's time is its median round (the warm-up round excluded). smtpx runs twice
   content goes out with the next message's commands; with CHUNKING many messages per round
   trip).
 
+References beside them on smtp-sink: the sink's own ceiling (a blast that waits for no reply,
+not a valid client), Postfix's smtp-source, and two bare-socket clients written for the
+benchmark that do the least a valid client can (one round trip per message, as send_batch over
+DATA; two, as one message per call over DATA): the physical floors of this link.
+
 Targets:
 
 - "sink": Postfix's smtp-sink on loopback (PIPELINING, no CHUNKING), 1 KB and 100 KB.
@@ -138,6 +143,48 @@ def send_blast(port: int, message: bytes, count: int) -> None:
     assert finals >= 3 * count, f"the sink answered {finals} of {3 * count} commands"
 
 
+def _bare_replies(reader, count: int) -> None:
+    """Read ``count`` whole replies (a reply ends with a line whose fourth byte is a space)."""
+    for _ in range(count):
+        while True:
+            line = reader.readline()
+            if not line:
+                raise ConnectionError("the sink closed the connection")
+            if line[3:4] == b" ":
+                break
+
+
+def send_bare(port: int, message: bytes, count: int, pipelined: bool) -> None:
+    """The least any valid client can do, written for the benchmark: a blocking socket, the
+    message stuffed once, no checks, no results. ``pipelined``: one round trip per message (its
+    content and "." go with the next MAIL / RCPT / DATA, as send_batch does over DATA); else
+    two (MAIL / RCPT / DATA, then the content: what send_raw does without CHUNKING)."""
+    envelope = f"MAIL FROM:<{FROM}>\r\nRCPT TO:<{TO}>\r\nDATA\r\n".encode()
+    content = message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = sock.makefile("rb")
+        _bare_replies(reader, 1)
+        sock.sendall(b"EHLO bare.example.test\r\n")
+        _bare_replies(reader, 1)
+        if pipelined:
+            sock.sendall(envelope)
+            _bare_replies(reader, 3)
+            for _ in range(count - 1):
+                sock.sendall(content + envelope)
+                _bare_replies(reader, 4)
+            sock.sendall(content)
+            _bare_replies(reader, 1)
+        else:
+            for _ in range(count):
+                sock.sendall(envelope)
+                _bare_replies(reader, 3)
+                sock.sendall(content)
+                _bare_replies(reader, 1)
+        sock.sendall(b"QUIT\r\n")
+        _bare_replies(reader, 1)
+
+
 def send_smtp_source(port: int, size: int, count: int) -> None:
     binary = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
     subprocess.run(
@@ -146,6 +193,11 @@ def send_smtp_source(port: int, size: int, count: int) -> None:
         stdout=subprocess.DEVNULL,
     )
 
+
+# The physical floors of a valid client on this link (references): one round trip per message
+# (send_batch over DATA) and two (one message per call over DATA).
+BARE_ONE = "bare socket, 1 round trip/msg"
+BARE_TWO = "bare socket, 2 round trips/msg"
 
 CLIENTS = {
     "smtplib": send_smtplib,
@@ -226,7 +278,8 @@ def _compare(benchmark, ratios, group, runners, count, rounds, floor=None):
     are references, the smtpx clients have their floors."""
     roles = {name: {"floor": (floor or {}).get(name)} for name in runners}
     roles.update({"smtplib": {"baseline": True}, "smtp-source": {"reference": True},
-                  "sink ceiling (blast)": {"reference": True}})
+                  "sink ceiling (blast)": {"reference": True},
+                  BARE_ONE: {"reference": True}, BARE_TWO: {"reference": True}})
     rotating_rounds(benchmark, ratios, group, runners, count, rounds, roles)
 
 
@@ -236,6 +289,8 @@ def _runners(port: int, size: int, count: int, ceiling: bool = False) -> dict:
     runners["smtp-source"] = lambda: send_smtp_source(port, size, count)
     if ceiling:
         runners["sink ceiling (blast)"] = lambda: send_blast(port, message, count)
+        runners[BARE_ONE] = lambda: send_bare(port, message, count, pipelined=True)
+        runners[BARE_TWO] = lambda: send_bare(port, message, count, pipelined=False)
     return runners
 
 
