@@ -1,7 +1,8 @@
 """smtpx.celery with a real Postfix smtpd as the target: two worker nodes send over STARTTLS
 with SASL AUTH (the settings come from the app's config, as in production), every accepted
 message is delivered into Postfix's mbox exactly once (counted there by Message-ID), and a
-message Postfix refuses with 5xx (reject@example.test) fails alone, with Postfix's reply."""
+message Postfix refuses with 5xx (reject@example.test) fails alone, with Postfix's reply; a
+queue file pushed to the workers keeps its recipient's DSN request."""
 from __future__ import annotations
 
 import collections
@@ -12,7 +13,9 @@ import time
 
 import pytest
 
+import smtpx
 import smtpx.celery
+from smtpx.celery.push import push_queue
 from tests.celery.conftest import make_cluster
 from tests.servers.postfix import SASL_PASSWORD, SASL_USER, split_mbox
 
@@ -35,6 +38,19 @@ def test_chunks_over_starttls_and_auth_arrive_once_in_postfix_and_a_5xx_fails_al
                             f"Subject: celery {tag} refused\r\n\r\nno\r\n".encode()))
         run = smtpx.celery.send_messages(cluster.app, messages, chunk_size=9)
         total = run.wait(timeout=60)
+        # A queue file whose recipient asks for a DSN (RFC 3461), through `smtpx queue push`'s
+        # bridge: the options travel with the task and reach Postfix on the RCPT line.
+        queue_dir = tmp_path / "queue"
+        queue_dir.mkdir()
+        queued = smtpx.SMTP(from_="sender@example.test", subject=f"queued dsn {tag}", message_text="dsn")
+        queued.message_recipients.append(smtpx.MessageRecipient(
+            address="dsn-reader@example.test", options=f"NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;{tag}@example.test"))
+        queued.queue(str(queue_dir))
+        pushed = push_queue(queue_dir, cluster.app)
+        assert len(pushed.pushed) == 1 and not pushed.failed and not list(queue_dir.iterdir())
+        postfix.wait_for_log(f"ORCPT=rfc822;{tag}@example.test")
+        report = postfix.wait_for_delivery("Successful Mail Delivery Report", f"{tag}@example.test")
+        assert "Action: delivered" in report
     finally:
         cluster.stop()
     assert total["sent"] == COUNT and total["skipped"] == 0

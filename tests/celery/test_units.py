@@ -99,3 +99,25 @@ def test_the_rate_limit_is_one_budget_for_every_worker(redis_server):
     assert other_server.try_take(5, window)[0] == 5  # keyed by server
     assert first.try_take(5, window + 1)[0] == 5  # the next window
     assert int(redis_server.client(3).get("smtpx:rate:mx:25:1000000")) == 5
+
+
+def test_dsn_options_travel_with_their_recipients():
+    from smtpx.engine import EnvelopeRecipient
+
+    data = b"Subject: dsn\r\n\r\nbody\r\n"
+    rcpts = [EnvelopeRecipient("a@example.test", options="NOTIFY=SUCCESS"), "b@example.test"]
+    item = json.loads(json.dumps(encode_message(("s@example.test", rcpts, data))))
+    assert item["recipients"] == ["a@example.test", "b@example.test"]
+    assert item["dsn"] == {"a@example.test": "NOTIFY=SUCCESS"}
+    [first, second] = decode_message(item).envelope_recipients()
+    assert (first.address, first.options) == ("a@example.test", "NOTIFY=SUCCESS") and second == "b@example.test"
+    plain = encode_message(("s@example.test", ["b@example.test"], data))
+    assert "dsn" not in plain and decode_message(plain).envelope_recipients() == ["b@example.test"]
+
+
+@pytest.mark.parametrize("dsn", [{"stranger@example.test": "NOTIFY=NEVER"}, {"a@example.test": 5}, ["NOTIFY"]])
+def test_a_damaged_dsn_map_is_refused(dsn):
+    item = encode_message(("s@example.test", ["a@example.test"], b"Subject: x\r\n\r\nbody\r\n"))
+    item["dsn"] = dsn
+    with pytest.raises(SMTPInputError, match="dsn"):
+        decode_message(item)

@@ -80,7 +80,7 @@ def deliver(runtime: Runtime, items: Sequence[Any]) -> ChunkOutcome:
     outcome.skipped = len(decoded) - len(todo)
     originals = {id(message): item for item, message in todo}
     for group in _slices(runtime, [message for _, message in todo]):
-        batch = ((m.mail_from, list(m.recipients), m.data) for m in group)
+        batch = ((m.mail_from, m.envelope_recipients(), m.data) for m in group)
         for index, result in runtime.pool.iter_batch(batch):
             message = group[index]
             if isinstance(result, SendResult):

@@ -47,7 +47,7 @@ def push_queue(queue_dir: str | os.PathLike[str], app: Celery, **apply_options: 
             entry = window[0]
             data = b"".join(entry.content.chunks)
             envelope = entry.envelope
-            item = encode_message((envelope.mail_from, [r.address for r in envelope.recipients], data),
+            item = encode_message((envelope.mail_from, list(envelope.recipients), data),  # (DSN options kept)
                                   message_id=f"<{entry.stem}@smtpx.queue>")
             result = task.clone(args=(item,)).apply_async(serializer="json", retry=True,
                                                           retry_policy=PUBLISH_RETRY, **apply_options)

@@ -1,7 +1,8 @@
 """How a message travels through the broker: a JSON object, never a pickle.
 
 ``{"v": 1, "mail_from": str, "recipients": [str, ...], "data": base64 of the bytes,
-"message_id": str, "key": str}``. An ``EmailMessage`` is turned into its envelope and bytes
+"message_id": str, "key": str}``, and ``"dsn": {address: options}`` when recipients carry DSN
+options (RFC 3461 NOTIFY / ORCPT: a queue file's, through ``smtpx queue push``). An ``EmailMessage`` is turned into its envelope and bytes
 by the producer (``prepare_email_message``: smtplib's rules, Bcc removed, checked before
 anything is published); raw bytes travel as they are.
 
@@ -21,10 +22,11 @@ import copy
 import hashlib
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
+from smtpx.engine.envelope import EnvelopeRecipient
 from smtpx.errors import SMTPInputError
 from smtpx.message.email_message import prepare_email_message
 
@@ -47,6 +49,12 @@ class WireMessage:
     data: bytes
     message_id: str
     key: str
+    dsn: dict[str, str] = field(default_factory=dict)  # address -> its DSN options
+
+    def envelope_recipients(self) -> list[str | EnvelopeRecipient]:
+        """The recipients for send_raw / send_batch, with their DSN options."""
+        dsn = self.dsn
+        return [EnvelopeRecipient(r, options=dsn[r]) if r in dsn else r for r in self.recipients]
 
 
 def new_message_id(mail_from: str = "") -> str:
@@ -88,6 +96,21 @@ def _with_message_id(data: bytes, mail_from: str, message_id: str | None) -> tup
     return b"Message-ID: " + new.encode("ascii") + _line_end(data) + data, new
 
 
+def _dsn_of(recipients: Any) -> tuple[Any, dict[str, str]]:
+    """EnvelopeRecipients (a queue file's) as their addresses, and their DSN options."""
+    if isinstance(recipients, str) or not isinstance(recipients, (list, tuple)):
+        return recipients, {}
+    dsn = {r.address: r.options for r in recipients if isinstance(r, EnvelopeRecipient) and r.options}
+    return [r.address if isinstance(r, EnvelopeRecipient) else r for r in recipients], dsn
+
+
+def _check_dsn(dsn: Any, rcpts: tuple[str, ...]) -> dict[str, str]:
+    if not isinstance(dsn, dict) or not all(isinstance(a, str) and isinstance(o, str) and a in rcpts
+                                            for a, o in dsn.items()):
+        raise SMTPInputError("smtpx.celery: dsn must map recipients of the message to their DSN options (str)")
+    return dsn
+
+
 def _check_envelope(mail_from: Any, recipients: Any, data: Any) -> tuple[str, tuple[str, ...], bytes]:
     if not isinstance(mail_from, str):
         raise SMTPInputError(f"smtpx.celery: the sender must be a str, not {type(mail_from).__name__}")
@@ -112,21 +135,27 @@ def encode_message(message: Any, message_id: str | None = None) -> dict[str, Any
     if isinstance(message, dict):
         decode_message(message)  # refuses a damaged one here, before it is published
         return message
+    dsn: dict[str, str]
     if isinstance(message, Message):
+        dsn = {}
         if message.get("Message-ID") is None:
             message = copy.deepcopy(message)  # the caller's message is not changed (a shallow copy shares the headers)
             message["Message-ID"] = message_id or new_message_id(str(message.get("From", "")))
         prepared = prepare_email_message(message, what="smtpx.celery")
         mail_from, rcpts, data = prepared.mail_from, prepared.recipients, prepared.data
     elif isinstance(message, tuple) and len(message) == 3:
-        mail_from, rcpts, data = _check_envelope(*message)
+        recipients, dsn = _dsn_of(message[1])
+        mail_from, rcpts, data = _check_envelope(message[0], recipients, message[2])
     else:
         raise SMTPInputError("smtpx.celery: a message is an email.message.Message, a (mail_from, recipients, "
                              f"bytes) tuple or an encoded dict, not {type(message).__name__}")
     data, mid = _with_message_id(data, mail_from, message_id)
-    return {"v": VERSION, "mail_from": mail_from, "recipients": list(rcpts),
-            "data": base64.b64encode(data).decode("ascii"), "message_id": mid,
-            "key": idempotency_key(mid, mail_from, tuple(rcpts))}
+    encoded: dict[str, Any] = {"v": VERSION, "mail_from": mail_from, "recipients": list(rcpts),
+                               "data": base64.b64encode(data).decode("ascii"), "message_id": mid,
+                               "key": idempotency_key(mid, mail_from, tuple(rcpts))}
+    if dsn:
+        encoded["dsn"] = dsn
+    return encoded
 
 
 def decode_message(item: Any) -> WireMessage:
@@ -144,4 +173,4 @@ def decode_message(item: Any) -> WireMessage:
         raise SMTPInputError("smtpx.celery: a damaged encoded message: message_id and key must be str")
     if key != idempotency_key(message_id, mail_from, rcpts):
         raise SMTPInputError("smtpx.celery: a damaged encoded message: its key does not match its envelope")
-    return WireMessage(mail_from, rcpts, data, message_id, key)
+    return WireMessage(mail_from, rcpts, data, message_id, key, _check_dsn(item.get("dsn", {}), rcpts))

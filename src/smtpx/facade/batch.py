@@ -9,17 +9,18 @@ from typing import Any, Generator, Iterable, Sequence, Union
 
 from smtpx.dkim.apply import Signers, sign_item
 from smtpx.message.compose import ComposedMessage
-from smtpx.engine import Content, Envelope, SendResult
+from smtpx.engine import Content, Envelope, EnvelopeRecipient, SendResult
 from smtpx.errors import SMTPError, SMTPInputError
 from smtpx.message.email_message import email_message
 from smtpx.message.raw import raw_message
 
 __all__ = ["Batch", "BatchMessage", "remap_batch_error", "refuse_one_message"]
 
-# One message for send_batch: (mail_from, recipients, message bytes) as for send_raw, a
+# One message for send_batch: (mail_from, recipients, message bytes) as for send_raw (a
+# recipient may also be an smtpx.engine.EnvelopeRecipient carrying its DSN options), a
 # ComposedMessage from SMTP.compose(), or an email.message.EmailMessage (as send_message
 # takes it: the envelope from its headers).
-BatchMessage = Union[tuple[str, Iterable[str], bytes], ComposedMessage, Message]
+BatchMessage = Union[tuple[str, Iterable[Union[str, EnvelopeRecipient]], bytes], ComposedMessage, Message]
 
 
 def refuse_one_message(messages: Any, what: str) -> None:

@@ -17,10 +17,20 @@ __all__ = ["raw_message"]
 _last: tuple[str, list[str], Envelope, bool] | None = None
 
 
+def _recipient(recipient: Any, what: str) -> EnvelopeRecipient:
+    """A recipient as a str, or an EnvelopeRecipient (its DSN options, RFC 3461, kept: the
+    engine checks them)."""
+    if isinstance(recipient, EnvelopeRecipient):
+        address = parse_mailbox(recipient.address, f"{what} recipient").addr_spec
+        return EnvelopeRecipient(address, recipient.kind, recipient.options)
+    return EnvelopeRecipient(parse_mailbox(recipient, f"{what} recipient").addr_spec)
+
+
 def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tuple[Envelope, Content]:
     """send_raw's envelope and content: addresses parsed strictly ("Name <a@b>" or "a@b"; "<>"
-    is the null sender), the message bytes as given; SMTPUTF8 / 8BITMIME as the bytes need.
-    ``what`` names the caller in error messages."""
+    is the null sender; a recipient may also be an EnvelopeRecipient carrying DSN options),
+    the message bytes as given; SMTPUTF8 / 8BITMIME as the bytes need. ``what`` names the
+    caller in error messages."""
     global _last
     if not isinstance(message, (bytes, bytearray, memoryview)):
         raise SMTPInputError(f"{what}: message must be bytes, not {type(message).__name__}")
@@ -33,7 +43,7 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
         envelope, address_utf8 = last[2], last[3]
     else:
         sender = parse_reverse_path(mail_from, f"{what} mail_from")
-        rcpts = [EnvelopeRecipient(parse_mailbox(r, f"{what} recipient").addr_spec) for r in recipients]
+        rcpts = [_recipient(r, what) for r in recipients]
         if not rcpts:
             raise SMTPInputError("Please specify a recipient.", 165)
         envelope = Envelope(sender, rcpts)
