@@ -5,16 +5,14 @@ seconds, so the faults land mid-run), which also bounds the messages in flight p
 a process sends at most RATE messages between two marks."""
 from __future__ import annotations
 
-import collections
 import os
-import re
 import signal
-import time
 
 import pytest
 
 import smtpx.celery
 from tests.celery.conftest import make_cluster
+from tests.celery.helpers import id_counts, numbered_message, wait_until
 from tests.servers.scripted import ScriptedServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.postfix]
@@ -42,24 +40,6 @@ def cluster(redis_server, target, tmp_path_factory):
     cluster.stop()
 
 
-def _raw(chunk: int, n: int) -> tuple[str, list[str], bytes]:
-    data = f"From: f@example.com\r\nTo: c{chunk}-{n}@example.org\r\nSubject: {chunk}/{n}\r\n\r\nbody\r\n".encode()
-    return ("f@example.com", [f"c{chunk}-{n}@example.org"], data)
-
-
-def _ids(server) -> collections.Counter[str]:
-    return collections.Counter(re.search(rb"(?im)^message-id:\s*(\S+)", m.data).group(1).decode()
-                               for m in list(server.messages))
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _quiet(cluster) -> bool:
     """Nothing waiting in the broker and nothing delivered-but-unacknowledged."""
     broker = cluster.redis.client(0)
@@ -70,18 +50,18 @@ def test_a_worker_process_killed_mid_run_loses_nothing_and_duplicates_stay_bound
     target.messages.clear()
     marks = cluster.marks()
     marks.delete("test:running")
-    chunks = [[smtpx.celery.encode_message(_raw(c, n)) for n in range(15)] for c in range(4)]
+    chunks = [[smtpx.celery.encode_message(numbered_message(c, n, "c")) for n in range(15)] for c in range(4)]
     task = cluster.app.signature(smtpx.celery.SEND_CHUNK)
     results = [task.clone(args=(chunk,)).apply_async() for chunk in chunks]
     expected = {item["message_id"] for chunk in chunks for item in chunk}
     # The victim: the process running chunk 0, once some of chunk 0 is delivered and marked.
     keys = [f"smtpx:sent:{item['key']}" for item in chunks[0]]
-    _wait(lambda: any(marks.mget(keys)), 30, "chunk 0 to be partly delivered")
+    wait_until(lambda: any(marks.mget(keys)), 30, "chunk 0 to be partly delivered")
     running = dict(line.decode().split()[1::-1][:2] for line in marks.lrange("test:running", 0, -1))
     victim = int(running[results[0].id])
     os.kill(victim, signal.SIGKILL)
     values = [result.get(timeout=60) for result in results]
-    counts = _ids(target)
+    counts = id_counts(target)
     assert set(counts) == expected  # nothing lost
     duplicates = sum(counts.values()) - len(counts)
     print(f"killed process {victim}: {duplicates} duplicates (bound {BOUND}); chunk 0 again: {values[0]}")
@@ -90,7 +70,7 @@ def test_a_worker_process_killed_mid_run_loses_nothing_and_duplicates_stay_bound
     again = values[0]
     assert again["skipped"] >= 1 and again["skipped"] + again["sent"] == 15
     assert len([line for line in marks.lrange("test:running", 0, -1) if results[0].id in line.decode()]) == 2
-    _wait(lambda: _quiet(cluster), 30, "the broker to be empty")
+    wait_until(lambda: _quiet(cluster), 30, "the broker to be empty")
 
 
 def test_redis_restarted_mid_run_loses_nothing(cluster, target, redis_server):
@@ -102,15 +82,15 @@ def test_redis_restarted_mid_run_loses_nothing(cluster, target, redis_server):
     smtpx's (docs/celery.md, Limits), and a test that lands in it fails about once in 50 runs."""
     target.messages.clear()
     broker = cluster.redis.client(0)
-    items = [smtpx.celery.encode_message(_raw(9, n)) for n in range(60)]
+    items = [smtpx.celery.encode_message(numbered_message(9, n, "c")) for n in range(60)]
     run = smtpx.celery.send_messages(cluster.app, items, chunk_size=15)  # a chunk for each of the 4 processes
     assert run.enqueued == 60
-    _wait(lambda: len(target.messages) >= 10 and broker.llen("celery") == 0, 30, "every chunk to be running")
+    wait_until(lambda: len(target.messages) >= 10 and broker.llen("celery") == 0, 30, "every chunk to be running")
     redis_server.restart()  # SIGKILL; the append-only file brings back queues, marks and results
     expected = {item["message_id"] for item in items}
-    _wait(lambda: set(_ids(target)) == expected, 60, "every message to arrive")
-    _wait(lambda: _quiet(cluster), 30, "the broker to be empty")
-    counts = _ids(target)
+    wait_until(lambda: set(id_counts(target)) == expected, 60, "every message to arrive")
+    wait_until(lambda: _quiet(cluster), 30, "the broker to be empty")
+    counts = id_counts(target)
     duplicates = sum(counts.values()) - len(counts)
     print(f"redis restarted: {duplicates} duplicates (bound {4 * BOUND})")
     assert duplicates <= 4 * BOUND  # every process may have had a slice in flight

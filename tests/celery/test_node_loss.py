@@ -6,14 +6,12 @@ within the bound of docs/celery.md for one node: concurrency x the messages one 
 flight (at most the rate-limit slice, here RATE)."""
 from __future__ import annotations
 
-import collections
-import re
-import time
 
 import pytest
 
 import smtpx.celery
 from tests.celery.conftest import make_cluster
+from tests.celery.helpers import id_counts, numbered_message, wait_until
 from tests.servers.scripted import ScriptedServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.postfix]
@@ -24,24 +22,6 @@ CHUNKS = 4  # one for each worker process (2 nodes x -c 2): all start at once
 VISIBILITY = 10  # above the longest task (about 6 s), so only a dead node's tasks come back
 CONCURRENCY = 2  # make_cluster's nodes: -c 2
 BOUND = CONCURRENCY * min(CHUNK, RATE)
-
-
-def _raw(chunk: int, n: int) -> tuple[str, list[str], bytes]:
-    data = f"From: f@example.com\r\nTo: n{chunk}-{n}@example.org\r\nSubject: {chunk}/{n}\r\n\r\nbody\r\n".encode()
-    return ("f@example.com", [f"n{chunk}-{n}@example.org"], data)
-
-
-def _ids(server) -> collections.Counter[str]:
-    return collections.Counter(re.search(rb"(?im)^message-id:\s*(\S+)", m.data).group(1).decode()
-                               for m in list(server.messages))
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _runs(marks) -> list[tuple[str, str]]:
@@ -56,7 +36,7 @@ def test_a_whole_node_killed_mid_run_its_tasks_go_to_the_other_node(redis_server
                                SMTPX_TEST_VISIBILITY=str(VISIBILITY), SMTPX_TEST_RESTORE="1")
         try:
             marks = cluster.marks()
-            chunks = [[smtpx.celery.encode_message(_raw(c, n)) for n in range(CHUNK)] for c in range(CHUNKS)]
+            chunks = [[smtpx.celery.encode_message(numbered_message(c, n, "n")) for n in range(CHUNK)] for c in range(CHUNKS)]
             task = cluster.app.signature(smtpx.celery.SEND_CHUNK)
             results = [task.clone(args=(chunk,)).apply_async() for chunk in chunks]
             by_id = {result.id: chunk for result, chunk in zip(results, chunks)}
@@ -70,13 +50,13 @@ def test_a_whole_node_killed_mid_run_its_tasks_go_to_the_other_node(redis_server
                         return True
                 return False
 
-            _wait(w1_partly_done, 30, "a chunk on w1 to be partly delivered")
+            wait_until(w1_partly_done, 30, "a chunk on w1 to be partly delivered")
             victim = next(node for node in cluster.nodes if node.name == "w1")
             cluster.kill_node(victim)
             on_w1 = {task_id for task_id, node in _runs(marks) if node == "w1"}
             finished_on_w1 = {task_id for task_id in on_w1 if marks.get(f"test:done:{task_id}")}
             values = [result.get(timeout=60) for result in results]
-            counts = _ids(target)
+            counts = id_counts(target)
             assert set(counts) == expected  # nothing lost
             duplicates = sum(counts.values()) - len(counts)
             print(f"node w1 killed with {len(on_w1)} tasks: {duplicates} duplicates (bound {BOUND})")
@@ -90,6 +70,6 @@ def test_a_whole_node_killed_mid_run_its_tasks_go_to_the_other_node(redis_server
             assert sum(values[i]["skipped"] for i, r in enumerate(results) if r.id in again) >= 1
             assert sum(v["sent"] + v["skipped"] for v in values) >= len(expected)
             broker = redis_server.client(0)
-            _wait(lambda: broker.llen("celery") == 0 and broker.hlen("unacked") == 0, 30, "the broker to be empty")
+            wait_until(lambda: broker.llen("celery") == 0 and broker.hlen("unacked") == 0, 30, "the broker to be empty")
         finally:
             cluster.stop()

@@ -32,16 +32,21 @@ def _read_all(into: bytearray):
     return behaviour
 
 
-def test_sync_write_parts_arrive_as_the_joined_bytes():
+def _sync_write_parts(parts: tuple[bytes, ...]) -> bytes:
+    """What a slow reader got of ``parts`` written by SyncStream.write_parts."""
     got = bytearray()
     client, thread = _pair(_read_all(got))
     stream = SyncStream(client, timeout=20)
     try:
-        stream.write_parts(PARTS)
+        stream.write_parts(parts)
     finally:
         stream.close()
         thread.join(20)
-    assert bytes(got) == JOINED
+    return bytes(got)
+
+
+def test_sync_write_parts_arrive_as_the_joined_bytes():
+    assert _sync_write_parts(PARTS) == JOINED
 
 
 def test_sync_write_parts_reset_midway_says_how_much_went_out():
@@ -95,12 +100,4 @@ def test_async_write_parts_reset_midway_says_how_much_went_out():
 
 def test_sync_write_parts_more_buffers_than_the_kernel_takes_at_once():
     parts = tuple(b"RCPT TO:<r%d@example.test>\r\n" % i for i in range(5000))  # beyond IOV_MAX
-    got = bytearray()
-    client, thread = _pair(_read_all(got))
-    stream = SyncStream(client, timeout=20)
-    try:
-        stream.write_parts(parts)
-    finally:
-        stream.close()
-        thread.join(20)
-    assert bytes(got) == b"".join(parts)
+    assert _sync_write_parts(parts) == b"".join(parts)
