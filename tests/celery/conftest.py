@@ -14,6 +14,7 @@ import pytest
 
 # celery and redis are test dependencies: without them these imports fail (never a silent skip).
 from tests.celery.app import make_app
+from tests.servers.scripted import ScriptedServer
 from tests.servers.redis import redis_server  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +99,10 @@ def make_cluster(redis_server, base: Path, smtp_port: int, nodes: tuple[str, ...
         cluster.stop()
         raise
     return cluster
+
+
+@pytest.fixture(scope="module")
+def target():
+    """The SMTP server the workers send to (aiosmtpd, tests/servers/scripted.py), one per module."""
+    with ScriptedServer() as server:
+        yield server

@@ -27,3 +27,13 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def duplicates_within(server, expected: set[str], bound: int) -> int:
+    """Nothing lost (every expected Message-ID arrived, nothing else) and at most ``bound``
+    extra deliveries; returns how many duplicates there were."""
+    counts = id_counts(server)
+    assert set(counts) == expected  # nothing lost
+    duplicates = sum(counts.values()) - len(counts)
+    assert duplicates <= bound, f"{duplicates} duplicates, more than the bound of {bound}"
+    return duplicates

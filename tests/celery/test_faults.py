@@ -12,20 +12,13 @@ import pytest
 
 import smtpx.celery
 from tests.celery.conftest import make_cluster
-from tests.celery.helpers import id_counts, numbered_message, wait_until
-from tests.servers.scripted import ScriptedServer
+from tests.celery.helpers import duplicates_within, id_counts, numbered_message, wait_until
 
 pytestmark = [pytest.mark.redis, pytest.mark.postfix]
 
 RATE = 10  # messages per second, shared by every worker process
 BOUND = RATE  # duplicates a process killed mid-run may leave (docs/celery.md)
 VISIBILITY = 15  # seconds: the broker's visibility_timeout for these workers
-
-
-@pytest.fixture(scope="module")
-def target():
-    with ScriptedServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +54,8 @@ def test_a_worker_process_killed_mid_run_loses_nothing_and_duplicates_stay_bound
     victim = int(running[results[0].id])
     os.kill(victim, signal.SIGKILL)
     values = [result.get(timeout=60) for result in results]
-    counts = id_counts(target)
-    assert set(counts) == expected  # nothing lost
-    duplicates = sum(counts.values()) - len(counts)
+    duplicates = duplicates_within(target, expected, BOUND)
     print(f"killed process {victim}: {duplicates} duplicates (bound {BOUND}); chunk 0 again: {values[0]}")
-    assert duplicates <= BOUND
     # Chunk 0 ran again (on whichever process the broker gave it to) and skipped what was marked.
     again = values[0]
     assert again["skipped"] >= 1 and again["skipped"] + again["sent"] == 15
@@ -90,7 +80,5 @@ def test_redis_restarted_mid_run_loses_nothing(cluster, target, redis_server):
     expected = {item["message_id"] for item in items}
     wait_until(lambda: set(id_counts(target)) == expected, 60, "every message to arrive")
     wait_until(lambda: _quiet(cluster), 30, "the broker to be empty")
-    counts = id_counts(target)
-    duplicates = sum(counts.values()) - len(counts)
+    duplicates = duplicates_within(target, expected, 4 * BOUND)  # every process may have had a slice in flight
     print(f"redis restarted: {duplicates} duplicates (bound {4 * BOUND})")
-    assert duplicates <= 4 * BOUND  # every process may have had a slice in flight

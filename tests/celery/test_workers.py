@@ -14,15 +14,8 @@ import pytest
 
 import smtpx.celery
 from tests.celery.conftest import make_cluster
-from tests.servers.scripted import ScriptedServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.postfix]
-
-
-@pytest.fixture(scope="module")
-def target():
-    with ScriptedServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
