@@ -683,9 +683,10 @@ class Runner:
     # one kernel call (data_window / bdat_window), written in one Write, its replies read in one
     # read_replies and matched in one call (match_window); a message that got exactly the
     # replies of a delivery is recorded at once, any other is decided by the window's code
-    # (_decide_envelope) from the same replies, and the lane waits for the general state
-    # (cleanup, a 452 remainder, content queued by that code) to settle before going on. The
-    # bytes on the wire, the trace, the transfer events and every outcome are those of the
+    # (_decide_envelope) from the same replies. What that code queues (cleanup, content) goes
+    # in the lane's next Write and is answered first (DATA), or every window settles and the
+    # general path takes over (BDAT); a 452 remainder or a transaction left open ends the lane.
+    # The bytes on the wire, the trace, the transfer events and every outcome are those of the
     # general path; only the grouping of Writes and reads differs.
 
     def _fits_lane(self, message: Message) -> bool:
