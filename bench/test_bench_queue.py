@@ -7,10 +7,16 @@ and not timed. process_queue claims each file (flock + rename), sends windows of
 pipelined over one connection and deletes each file from its own final reply; the smtplib loop
 has no claim and no crash recovery. The issue's floor: process_queue at 4x the loop.
 SMTPPool(4).process_queue runs four such connections on the folder at once.
+
+Beside them, the least file work a queue with process_queue's guarantees does, with no SMTP at
+all: per file open, flock, rename to *.sending, one read, unlink and close, and a folder fsync
+per window. Deleting a file is most of it (the smtplib loop deletes too), which bounds what any
+durable queue can reach against the loop on this disk.
 Server and client are pinned to different CPUs as in bench/test_bench_throughput.py.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import smtplib
 import statistics
@@ -21,9 +27,10 @@ import pytest
 
 import smtpx
 from test_bench_throughput import FROM, TO, make_message, sink  # noqa: F401  (fixture)
-from smtpx.queue.files import TRAILER_TAG
+from smtpx.queue.files import QUEUE_WINDOW, TRAILER_TAG
 
 COUNT = 400
+FILE_WORK = "file work alone (no SMTP)"
 ROUNDS = 5
 
 
@@ -51,6 +58,25 @@ def smtplib_loop(folder: Path, port: int) -> None:
             entry.unlink()
 
 
+def file_work_alone(folder: Path) -> None:
+    """The file system work of a durable queue run, without sending (see the module doc)."""
+    path = str(folder)
+    names = sorted(os.listdir(path))
+    for start in range(0, len(names), QUEUE_WINDOW):
+        for name in names[start:start + QUEUE_WINDOW]:
+            full = os.path.join(path, name)
+            fd = os.open(full, os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            sending = full[:-len(".queued")] + ".sending"
+            os.rename(full, sending)
+            os.pread(fd, 1 << 16, 0)
+            os.unlink(sending)
+            os.close(fd)
+        directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(directory)
+        os.close(directory)
+
+
 def process_queue(folder: Path, port: int) -> None:
     run = smtpx.SMTP(mail_server="127.0.0.1", mail_port=port).process_queue(str(folder))
     assert len(run.sent) == COUNT and not run.failed, run
@@ -67,7 +93,7 @@ def test_process_queue_throughput(benchmark, ratios, sink, tmp_path):  # noqa: F
     # the message inside the queue file is the one the smtplib loop sends
     body = queued.split(b"\n", 2)[2].rsplit(TRAILER_TAG, 1)[0]
     folders = {"smtplib loop": tmp_path / "eml", "smtpx process_queue": tmp_path / "queue",
-               "smtpx SMTPPool(4).process_queue": tmp_path / "pool"}
+               "smtpx SMTPPool(4).process_queue": tmp_path / "pool", FILE_WORK: tmp_path / "bare"}
     for folder in folders.values():
         folder.mkdir()
     runs = {
@@ -75,9 +101,10 @@ def test_process_queue_throughput(benchmark, ratios, sink, tmp_path):  # noqa: F
         "smtpx process_queue": lambda: process_queue(folders["smtpx process_queue"], sink.port),
         "smtpx SMTPPool(4).process_queue": lambda: pool_process_queue(folders["smtpx SMTPPool(4).process_queue"],
                                                                       sink.port),
+        FILE_WORK: lambda: file_work_alone(folders[FILE_WORK]),
     }
     contents = {"smtplib loop": (".eml", body), "smtpx process_queue": (".queued", queued),
-                "smtpx SMTPPool(4).process_queue": (".queued", queued)}
+                "smtpx SMTPPool(4).process_queue": (".queued", queued), FILE_WORK: (".queued", queued)}
     times: dict[str, list[float]] = {name: [] for name in runs}
     order = list(runs)
 
@@ -99,5 +126,6 @@ def test_process_queue_throughput(benchmark, ratios, sink, tmp_path):  # noqa: F
     for name in runs:
         per_message = statistics.median(times[name][1:]) / COUNT
         benchmark.extra_info[f"{name} messages/s"] = round(1 / per_message)
-        role = {"baseline": True} if name == "smtplib loop" else {"floor": 4.0}
+        role = ({"baseline": True} if name == "smtplib loop" else {"reference": True} if name == FILE_WORK
+                else {"floor": 4.0})
         ratios.record_seconds(benchmark.group, name, per_message, **role)

@@ -8,6 +8,7 @@ from tests.queue.queue_helpers import composed, wire_bytes
 
 from smtpx.errors import SMTPInputError
 from smtpx.queue.files import (
+    KEEP_IN_MEMORY,
     MAGIC,
     QueueCorrupt,
     process_queue_dir,
@@ -27,13 +28,21 @@ def _read(path):
     return queued, data
 
 
-def test_write_then_read_back_exact_bytes_and_envelope(tmp_path):
-    msg = composed(1)
+# A file up to KEEP_IN_MEMORY is read whole and parsed in memory; a bigger one is read in
+# chunks: each test below runs on both.
+SIZES = {"small": None, "big": "a line of a big message body\n" * (KEEP_IN_MEMORY // 25)}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_write_then_read_back_exact_bytes_and_envelope(tmp_path, size):
+    msg = composed(1, SIZES[size])
     path = write_queue_file(tmp_path, msg)
+    assert (os.path.getsize(path) > KEEP_IN_MEMORY) == (size == "big")
     assert path.endswith(".queued") and os.path.dirname(path) == str(tmp_path)
     assert os.listdir(tmp_path) == [os.path.basename(path)]  # no temp file left behind
     queued, data = _read(path)
     assert data == wire_bytes(msg)
+    assert queued.data == (data if size == "small" else None)
     assert queued.envelope.mail_from == "sender1@example.com"
     assert [(r.address, r.kind.name) for r in queued.envelope.recipients] == [
         ("to1@example.org", "TO"), ("cc@example.org", "CC"), ("hidden@example.org", "BCC")]
@@ -78,9 +87,11 @@ def test_missing_folder_is_a_clear_error(tmp_path):
     assert not missing.exists()
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "truncate_body", "garbage", "empty", "bad_json", "grow"])
-def test_damaged_files_are_detected(tmp_path, damage):
-    path = write_queue_file(tmp_path, composed(6))
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("damage", ["flip", "truncate", "truncate_body", "garbage", "empty", "bad_json", "grow",
+                                    "no_newline"])
+def test_damaged_files_are_detected(tmp_path, damage, size):
+    path = write_queue_file(tmp_path, composed(6, SIZES[size]))
     with open(path, "rb") as f:
         data = f.read()
     if damage == "flip":
@@ -100,6 +111,8 @@ def test_damaged_files_are_detected(tmp_path, damage):
     elif damage == "grow":
         head, tail = data.rsplit(b"\nSMTPXQ-END ", 1)
         data = head + b"extra" + b"\nSMTPXQ-END " + tail
+    elif damage == "no_newline":  # the envelope line never ends
+        data = data.split(b"\n", 1)[0] + b"\n" + data.split(b"\n", 2)[1]
     with open(path, "wb") as f:
         f.write(data)
     with pytest.raises(QueueCorrupt):

@@ -60,7 +60,10 @@ MAGIC = b"SMTPXQ 1\n"
 TRAILER_TAG = b"\nSMTPXQ-END "
 _TRAILER_MAX = 128  # "\nSMTPXQ-END " + up to 20 digits + " " + 64 hex + "\n" fits well
 _COPY_CHUNK = 1 << 16
-KEEP_IN_MEMORY = 64 * 1024  # a message up to this size is sent from the bytes its checksum read
+# A queue file up to this size is read whole, in one pread, and its message sent from those
+# bytes (one read of the file, and the engine's batch lane takes in-memory content).
+KEEP_IN_MEMORY = 64 * 1024
+_ALTERED = "the checksum does not match: the message was altered or damaged"
 # Files pipelined per window. Each is committed when its window's replies are all in, so a run
 # SIGKILLed mid-window leaves at most this many delivered files *.sending (sent again on recovery).
 QUEUE_WINDOW = 32
@@ -166,63 +169,88 @@ class QueuedMessage:
     smtputf8: bool
     offset: int  # where the message bytes start in the file
     length: int
-    # A small message's bytes, as the checksum read them: sent from memory (one read of the
-    # file, and the engine's batch lane takes in-memory content); None for a big one.
+    # A small file's message bytes, as the checksum read them (KEEP_IN_MEMORY); None for a big one.
     data: bytes | None = None
 
 
 def read_queue_file(fd: int) -> QueuedMessage:
     """Parse and verify (length and checksum) the queue file open as ``fd``. QueueCorrupt
-    when anything is wrong."""
+    when anything is wrong. A small file (the common case) is read with one pread and parsed
+    in memory; a big one is read in chunks and its message left in the file."""
     size = os.fstat(fd).st_size
+    if size <= KEEP_IN_MEMORY:
+        return _parse_whole(os.pread(fd, size, 0))
     with os.fdopen(os.dup(fd), "rb") as f:
-        head = f.readline(len(MAGIC) + 1)
-        if head != MAGIC:
+        if f.readline(len(MAGIC) + 1) != MAGIC:
             raise QueueCorrupt("not an smtpx queue file (or an unknown format version)")
-        line = f.readline(1 << 24)
-        if not line.endswith(b"\n"):
-            raise QueueCorrupt("the envelope line is truncated")
-        try:
-            record = json.loads(line)
-            recipients = [EnvelopeRecipient(str(a), _KINDS[k], str(o)) for a, k, o in record["recipients"]]
-            envelope = Envelope(str(record["mail_from"]), recipients, str(record.get("verb", "MAIL")))
-            flags = (bool(record["eight_bit"]), bool(record["binary"]), bool(record["smtputf8"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise QueueCorrupt(f"the envelope line is damaged: {exc}") from None
-        if not recipients:
-            raise QueueCorrupt("the envelope has no recipients")
+        envelope, flags = _parse_envelope(f.readline(1 << 24))
         offset = f.tell()
-        if size - offset < len(TRAILER_TAG) + 4:
-            raise QueueCorrupt("the file is truncated (no trailer)")
         tail_start = max(offset, size - _TRAILER_MAX)
         f.seek(tail_start)
-        tail = f.read()
-        at = tail.rfind(TRAILER_TAG)
-        if at < 0 or not tail.endswith(b"\n"):
-            raise QueueCorrupt("the file is truncated (no trailer)")
-        try:
-            length_text, digest_text = tail[at + len(TRAILER_TAG):-1].split(b" ")
-            length = int(length_text)
-        except ValueError:
-            raise QueueCorrupt("the trailer is damaged") from None
-        if offset + length != tail_start + at:
-            raise QueueCorrupt(f"the message is {tail_start + at - offset} bytes, the trailer says {length}")
+        length, digest_text = _parse_trailer(f.read(), tail_start, offset, size)
         f.seek(offset)
         digest = hashlib.sha256()
         left = length
-        kept: list[bytes] | None = [] if length <= KEEP_IN_MEMORY else None
         while left:
             chunk = f.read(min(_COPY_CHUNK, left))
             if not chunk:
                 raise QueueCorrupt("the file is truncated")
             digest.update(chunk)
-            if kept is not None:
-                kept.append(chunk)
             left -= len(chunk)
-        if digest.hexdigest().encode("ascii") != digest_text:
-            raise QueueCorrupt("the checksum does not match: the message was altered or damaged")
-    data = None if kept is None else b"".join(kept)
-    return QueuedMessage(envelope, *flags, offset=offset, length=length, data=data)
+    if digest.hexdigest().encode("ascii") != digest_text:
+        raise QueueCorrupt(_ALTERED)
+    return QueuedMessage(envelope, *flags, offset=offset, length=length)
+
+
+def _parse_whole(data: bytes) -> QueuedMessage:
+    """read_queue_file for a file read whole: its message kept in memory."""
+    if not data.startswith(MAGIC):
+        raise QueueCorrupt("not an smtpx queue file (or an unknown format version)")
+    end_of_line = data.find(b"\n", len(MAGIC))
+    envelope, flags = _parse_envelope(data[len(MAGIC):end_of_line + 1] if end_of_line >= 0 else b"")
+    offset, size = end_of_line + 1, len(data)
+    tail_start = max(offset, size - _TRAILER_MAX)
+    length, digest_text = _parse_trailer(data[tail_start:], tail_start, offset, size)
+    message = data[offset:offset + length]
+    if hashlib.sha256(message).hexdigest().encode("ascii") != digest_text:
+        raise QueueCorrupt(_ALTERED)
+    return QueuedMessage(envelope, *flags, offset=offset, length=length, data=message)
+
+
+def _parse_envelope(line: bytes) -> tuple[Envelope, tuple[bool, bool, bool]]:
+    """The JSON envelope line (with its newline): the envelope and the 8-bit, binary and
+    SMTPUTF8 flags."""
+    if not line.endswith(b"\n"):
+        raise QueueCorrupt("the envelope line is truncated")
+    try:
+        record = json.loads(line.decode("ascii"))  # ASCII as written (ensure_ascii); from str: 3x faster
+        recipients = [EnvelopeRecipient(str(a), _KINDS[k], str(o)) for a, k, o in record["recipients"]]
+        envelope = Envelope(str(record["mail_from"]), recipients, str(record.get("verb", "MAIL")))
+        flags = (bool(record["eight_bit"]), bool(record["binary"]), bool(record["smtputf8"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise QueueCorrupt(f"the envelope line is damaged: {exc}") from None
+    if not recipients:
+        raise QueueCorrupt("the envelope has no recipients")
+    return envelope, flags
+
+
+def _parse_trailer(tail: bytes, tail_start: int, offset: int, size: int) -> tuple[int, bytes]:
+    """The trailer, found in ``tail`` (the file's last bytes, from ``tail_start``): the message
+    length, checked against where the message starts (``offset``) and the trailer is, and the
+    hex digest."""
+    if size - offset < len(TRAILER_TAG) + 4:
+        raise QueueCorrupt("the file is truncated (no trailer)")
+    at = tail.rfind(TRAILER_TAG)
+    if at < 0 or not tail.endswith(b"\n"):
+        raise QueueCorrupt("the file is truncated (no trailer)")
+    try:
+        length_text, digest_text = tail[at + len(TRAILER_TAG):-1].split(b" ")
+        length = int(length_text)
+    except ValueError:
+        raise QueueCorrupt("the trailer is damaged") from None
+    if offset + length != tail_start + at:
+        raise QueueCorrupt(f"the message is {tail_start + at - offset} bytes, the trailer says {length}")
+    return length, digest_text
 
 
 class _FileChunks:
@@ -334,17 +362,17 @@ class QueueClaims:
         self.keep_queue = keep_queue
         self.on_error = on_error
         self.run = QueueRun()
-        self._recovered_stems: set[str] = set()
         self._held: set[ClaimedFile] = set()  # claimed, neither committed nor left yet
         # Listed once: files queued during the run wait for the next run.
         self._names = iter(sorted(n for n in os.listdir(self.path)
                                   if n.endswith((".queued", ".sending")) and not n.startswith(".")))
 
     def claim(self, limit: int) -> list[ClaimedFile]:
-        """Up to ``limit`` files, each locked, renamed ``*.sending`` and verified, the folder
-        fsynced once for all of them before they are handed over (nothing of them is sent yet)."""
+        """Up to ``limit`` files, each locked, renamed ``*.sending`` and verified (nothing of
+        them is sent yet). The renames are not fsynced: after a power loss a file whose rename
+        was lost is ``*.queued`` again instead of ``*.sending``, and the next run sends it
+        either way; only a commit must be durable (docs/queue.md)."""
         claimed: list[ClaimedFile] = []
-        renamed = False
         try:
             while len(claimed) < limit:
                 name = next(self._names, None)
@@ -354,9 +382,6 @@ class QueueClaims:
                 if entry is not None:
                     claimed.append(entry)
                     self._held.add(entry)
-                    renamed = renamed or entry.stem not in self._recovered_stems
-            if renamed:
-                _fsync_dir(self.path)
         except BaseException:
             for entry in claimed:
                 self.leave(entry)  # *.sending, lock released: the next run takes them
@@ -373,7 +398,6 @@ class QueueClaims:
                 os.rename(os.path.join(self.path, name), os.path.join(self.path, f"{stem}.sending"))
             else:
                 self.run.recovered.append(f"{stem}.sending")
-                self._recovered_stems.add(stem)
             try:
                 queued = read_queue_file(fd)
             except (QueueCorrupt, OSError) as exc:  # never sent: parked at once
