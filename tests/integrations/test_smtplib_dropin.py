@@ -312,12 +312,15 @@ def test_module_surface():
 
 
 def test_greeting_refused():
-    """A 554 greeting (aiosmtpd cannot send one: a byte-level peer plays it)."""
+    """A 554 greeting (aiosmtpd cannot send one: a byte-level peer plays it, answering QUIT as
+    RFC 5321 3.1 asks of such a server). smtpx sends that QUIT; smtplib just closes."""
     for module in BOTH:
-        with RawServer([("send", b"554 5.3.2 no service\r\n"), ("wait", 2)]) as raw:
+        with RawServer([("send", b"554 5.3.2 no service\r\n"), ("expect", b"QUIT"),
+                        ("send", b"221 2.0.0 bye\r\n")]) as raw:
             with pytest.raises(std_smtplib.SMTPConnectError) as caught:
                 module.SMTP("127.0.0.1", raw.port)
         assert caught.value.args == (554, b"5.3.2 no service")
+        assert (bytes(raw.received) == b"QUIT\r\n") == (module is smtpx_smtplib)
 
 
 # ============================================================================ Postfix
