@@ -51,7 +51,7 @@ DEFAULTS = {
     # smtpx's own
     "UseChunking": "True", "UsePipelining": "True", "AllowPlaintextAuth": "False", "DSNReturn": "",
     "DSNEnvelopeId": "", "MaxReplyLineLength": "8192", "MaxReplySize": "65536", "MaxReplyLines": "1000",
-    "MaxReplyTime": "300", "ChunkSize": "1048576",
+    "MaxReplyTime": "300", "ChunkSize": "1048576", "SpinWait": "50",
 }
 
 # A valid non-default value and a bad one, per kind of setting.

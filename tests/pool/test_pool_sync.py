@@ -193,6 +193,18 @@ def test_connection_lends_a_connected_client_and_takes_it_back(server):
     assert arrivals(server) == {0: 1, 1: 1}
 
 
+def test_the_pool_connections_do_not_spin_unless_told(server):
+    """SpinWait (a read polls before it sleeps) is on for one SMTP, off for a pool's
+    connections, whose threads share one interpreter; a pool given SpinWait keeps it."""
+    single = smtpx.SMTP(mail_server=server.host, mail_port=server.port)
+    with single:  # connects
+        assert single._session.stream.spin_wait == 50e-6
+    with make_pool(server, size=1) as pool, pool.connection() as smtp:
+        assert smtp.config("SpinWait") == "0" and smtp._session.stream.spin_wait == 0
+    with make_pool(server, size=1, config={"SpinWait": 20}) as pool, pool.connection() as smtp:
+        assert smtp._session.stream.spin_wait == 20e-6
+
+
 def test_send_raw_retries_a_4xx(server):
     server.reply("MAIL", "451 4.3.0 later", times=1)
     with make_pool(server, size=1, retries=1, backoff=0.01) as pool:

@@ -15,7 +15,7 @@ import pytest
 
 from smtpx.errors import (SMTPConnectionDropped, SMTPInputError, SMTPInterrupted, SMTPNotConnectedError,
                           SMTPTimeoutError)
-from smtpx.transport.stream import SyncStream
+from smtpx.transport.stream import SPIN_MISSES, SPIN_PROBE_EVERY, SyncStream
 
 from tests.servers.sockets import LoopbackServer, read_line
 
@@ -235,6 +235,101 @@ def test_bad_arguments():
             SyncStream(a, -1)
         with pytest.raises(SMTPInputError):
             SyncStream(a, 1, max_transfer_rate=-5)
+        for spin in (-1e-6, float("nan")):
+            with pytest.raises(SMTPInputError, match="spin_wait"):
+                SyncStream(a, 1, spin_wait=spin)
     finally:
         a.close()
         b.close()
+
+
+# -- spin_wait: a read polls without sleeping for a while before it sleeps -----------------------
+
+def answer_each_line(*delays: float):
+    """Answer every line received with "250 ok", after the next of ``delays`` (seconds; the
+    last one repeats)."""
+    def behaviour(conn, peer):
+        conn.settimeout(10)
+        buffered, answered = b"", 0
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buffered += data
+            while b"\n" in buffered:
+                _, buffered = buffered.split(b"\n", 1)
+                if peer.stopping.wait(delays[min(answered, len(delays) - 1)]):
+                    return
+                conn.sendall(b"250 ok\r\n")
+                answered += 1
+    return behaviour
+
+
+def noop(stream) -> None:
+    stream.write(b"NOOP\r\n")
+    assert read_line(stream) == b"250 ok\r\n"
+
+
+def test_a_spin_that_catches_the_reply_keeps_spinning(peer):
+    """A server that answers at once: the spin (up to 2 s here) sees the reply come, so the
+    stream keeps spinning on the next reads."""
+    p = peer(answer_each_line(0))
+    with p.connect(timeout=5, spin_wait=2.0) as stream:
+        for _ in range(20):
+            noop(stream)
+            assert stream._spin_skip == 0 and stream._spin_misses == 0
+
+
+def test_spins_that_keep_missing_stop_spinning_for_a_while(peer):
+    """A server slower than the spin: each reply still comes (the read sleeps in poll after
+    its spin); after SPIN_MISSES misses in a row the next SPIN_PROBE_EVERY waits do not spin."""
+    p = peer(answer_each_line(0.05))
+    with p.connect(timeout=5, spin_wait=0.001) as stream:
+        for _ in range(SPIN_MISSES - 1):
+            noop(stream)
+            assert stream._spin_skip == 0
+        noop(stream)
+        assert stream._spin_skip == SPIN_PROBE_EVERY
+        noop(stream)
+        assert stream._spin_skip == SPIN_PROBE_EVERY - 1
+
+
+def test_a_spin_that_catches_a_reply_forgives_the_misses_before_it(peer):
+    """One slow reply, then quick ones, then slow ones: misses count only in a row."""
+    slow, quick = 0.25, 0  # the spin (0.08 s) misses a slow reply and surely catches a quick one
+    p = peer(answer_each_line(*[slow] * (SPIN_MISSES - 1), quick, *[slow] * (SPIN_MISSES - 1), slow))
+    with p.connect(timeout=5, spin_wait=0.08) as stream:
+        for _ in range(SPIN_MISSES - 1):
+            noop(stream)
+        noop(stream)  # caught: the misses before it no longer count
+        for _ in range(SPIN_MISSES - 1):
+            noop(stream)
+            assert stream._spin_skip == 0
+        noop(stream)
+        assert stream._spin_skip == SPIN_PROBE_EVERY
+
+
+def test_no_spin_when_spin_wait_is_zero(peer):
+    p = peer(answer_each_line(0.02))
+    with p.connect(timeout=5, spin_wait=0) as stream:
+        noop(stream)
+        assert stream._spin_misses == 0  # it never spun, so it never missed
+
+
+@pytest.mark.timeout(30)
+def test_interrupt_ends_a_spinning_read(peer):
+    """The spin watches the wake-up socket too: interrupt() ends a read that would spin for
+    ten minutes (without that, this test would hang until its timeout)."""
+    p = peer(hold)
+    stream = p.connect(timeout=0, spin_wait=600.0)
+    threading.Timer(0.2, stream.interrupt).start()
+    with pytest.raises(SMTPInterrupted):
+        stream.read()
+    stream.close()
+
+
+def test_the_timeout_still_holds_while_spinning(peer):
+    p = peer(hold)
+    with p.connect(timeout=0.3, spin_wait=0.01) as stream:
+        with pytest.raises(SMTPTimeoutError):
+            stream.read()

@@ -248,6 +248,9 @@ SETTINGS: tuple[Setting, ...] = (
     # Seconds for one whole server reply, from its first byte (0 = none); RFC 5321 4.5.3.2's
     # 5 minutes. The inactivity timeout restarts on every byte, so a trickling server needs it.
     _S("MaxReplyTime", "int", 300, minimum=0),
+    # Microseconds a read polls without sleeping before it sleeps (0 = never): a fast server's
+    # reply comes sooner than a sleeping thread wakes (smtpx.transport.stream). Sync SMTP only.
+    _S("SpinWait", "int", 50, minimum=0, maximum=1_000_000),
     _S("ChunkSize", "int", 1 << 20, minimum=1024, maximum=1 << 30),
     # DKIM signing (smtpx.dkim.settings): a signer made from these when no dkim property is set
     _S("DKIMDomain", "str", "", check=dkim_settings.check_domain, check_with=dkim_settings.check_together),

@@ -44,6 +44,9 @@ class PoolBase(Generic[Client]):
         if "auth_mechanism" not in settings and not _names_setting(settings.get("config"), "AuthMechanismAuto"):
             for client in clients:  # the strongest mechanism offered, as a Python user expects
                 client.config("AuthMechanismAuto=True")  # type: ignore[attr-defined]
+        if not _names_setting(settings.get("config"), "SpinWait"):
+            for client in clients:  # threads share one interpreter: a spinning one holds up the rest
+                client.config("SpinWait=0")  # type: ignore[attr-defined]
         if not getattr(clients[0], "mail_server", ""):
             raise SMTPInputError(f"{self._name}: mail_server is required", 163)
         log = pool_logger()  # smtpx.pool.<p>: its connections log under it (docs/logging.md)

@@ -36,6 +36,7 @@ class SessionSettings:
     absolute_timeout: bool = False
     max_transfer_rate: int = 0
     max_reply_time: float = 300.0  # MaxReplyTime: one whole reply, from its first byte (0 = none)
+    spin_wait: float = 50e-6  # SpinWait: a sync read polls this long before it sleeps (0 = never)
     hello_name: str = ""  # "" -> this host's FQDN, or an address literal when it has none
     connect_options: ConnectOptions | None = None
     engine_options: EngineOptions | None = None

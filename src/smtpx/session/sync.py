@@ -82,7 +82,8 @@ class Session(SessionCore[SyncStream]):
         self._tls = prepare_open(s, self.mode, self.engine.options)
         self._check()
         sock = open_connection(s.host, s.port, s.connect_options or ConnectOptions(), self.on_status)
-        stream = SyncStream(sock, s.timeout, s.absolute_timeout, s.max_transfer_rate, s.max_reply_time)
+        stream = SyncStream(sock, s.timeout, s.absolute_timeout, s.max_transfer_rate, s.max_reply_time,
+                            s.spin_wait)
         with self._lock:
             self.stream = stream
         stream.begin_operation()  # an absolute timeout covers the whole connect() or send()

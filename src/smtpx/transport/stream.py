@@ -14,7 +14,14 @@ wake-up socketpair, so that
   token bucket; waiting for tokens counts against an absolute deadline but not as inactivity;
 - ``max_reply_time`` (seconds, 0 = none; MaxReplyTime) bounds one whole server reply from its
   first byte, whatever the timeout kind: the driver says before each read how much of the reply
-  has arrived (:meth:`track_reply`, from the engine's ``Read.reply``).
+  has arrived (:meth:`track_reply`, from the engine's ``Read.reply``);
+- ``spin_wait`` (seconds, 0 = never; SpinWait): a read that finds nothing polls the socket
+  without sleeping for up to this long before it sleeps in ``poll``. Waking a sleeping thread
+  costs tens of microseconds (more on a virtual machine, whose idle CPU the host parks), more
+  than a server on the same machine or a fast LAN takes to answer, and a pipelined sender
+  waits once per round trip. ``SPIN_MISSES`` spins in a row that miss (a slower server) turn
+  spinning off for the next ``SPIN_PROBE_EVERY`` waits, so a distant server costs about one
+  spin in that many.
 
 It implements smtpx.transport.byte_stream.ByteStream (``SyncByteStream``), the interface the
 sync driver runs the engine over; ``interrupt()`` is its own.
@@ -43,6 +50,10 @@ from smtpx.transport.clock import TimeoutClock
 __all__ = ["SyncStream", "TokenBucket"]
 
 _READ_SIZE = 65536
+# spin_wait: after SPIN_MISSES spins in a row that missed (one alone is usually the machine
+# pausing us, not a slow server), the next SPIN_PROBE_EVERY waits do not spin.
+SPIN_MISSES = 3
+SPIN_PROBE_EVERY = 64
 _DROPPED_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN, errno.ENOTCONN}
 
 
@@ -83,13 +94,15 @@ class SyncStream(TimeoutClock):
     """A connected socket with timeouts, TLS upgrade, interrupt and throttling."""
 
     def __init__(self, sock: socket.socket, timeout: float, absolute: bool = False,
-                 max_transfer_rate: int = 0, max_reply_time: float = 0.0) -> None:
+                 max_transfer_rate: int = 0, max_reply_time: float = 0.0, spin_wait: float = 0.0) -> None:
         if timeout < 0:
             raise SMTPInputError("timeout must be >= 0 (0 = no timeout)")
         if max_transfer_rate < 0:
             raise SMTPInputError("max_transfer_rate must be >= 0 (0 = unlimited)")
         if max_reply_time < 0:
             raise SMTPInputError("max_reply_time must be >= 0 (0 = no reply deadline)")
+        if not spin_wait >= 0:
+            raise SMTPInputError("spin_wait must be >= 0 (0 = never spin)")
         self._sock: socket.socket = sock  # an ssl.SSLSocket after start_tls()
         self._init_clock(timeout, absolute, max_reply_time)
         self.max_transfer_rate = int(max_transfer_rate)
@@ -111,6 +124,9 @@ class SyncStream(TimeoutClock):
             for poller, mask in zip(self._polls, (select.POLLIN, select.POLLOUT)):
                 poller.register(self._fd, mask)
                 poller.register(self._wake_fd, select.POLLIN)
+        self.spin_wait = float(spin_wait) if self._polls is not None else 0.0
+        self._spin_misses = 0  # spins in a row that missed
+        self._spin_skip = 0  # waits left before spinning again, after SPIN_MISSES misses
         # Read once: after a reset getpeername() fails; the next read/write reports the reset.
         self.local_address: Address = _address(sock.getsockname)
         self.remote_address: Address = _address(sock.getpeername)
@@ -124,6 +140,23 @@ class SyncStream(TimeoutClock):
             raise SMTPInterrupted("operation interrupted", 301)
 
     # ------------------------------------------------------------------ waiting
+    def _spin(self) -> bool:
+        """Poll for something to read (or a wake-up) without sleeping, for up to spin_wait;
+        True when it came. SPIN_MISSES misses in a row turn spinning off for a while."""
+        if self._spin_skip:
+            self._spin_skip -= 1
+            return False
+        poll = self._polls[0].poll  # type: ignore[index]  # spin_wait is 0 without poll()
+        deadline = time.perf_counter() + self.spin_wait
+        while not poll(0):
+            if time.perf_counter() >= deadline:
+                self._spin_misses += 1
+                if self._spin_misses >= SPIN_MISSES:
+                    self._spin_skip = SPIN_PROBE_EVERY
+                return False
+        self._spin_misses = 0
+        return True
+
     def _wait(self, for_write: bool) -> None:
         """Block until the socket is ready; raise on timeout, interrupt or close."""
         self._check_usable()
@@ -175,6 +208,8 @@ class SyncStream(TimeoutClock):
                 if not clocked:
                     self._start_call(reading=True)
                     clocked = True
+                    if self.spin_wait and self._spin():
+                        continue
                 self._wait(False)
             except ssl.SSLWantWriteError:
                 if not clocked:
@@ -192,6 +227,8 @@ class SyncStream(TimeoutClock):
         """Without waiting (the socket is non-blocking): None when nothing arrived, b"" when the
         peer closed or the connection broke (a reset, a TLS alert), else the bytes. A TLS socket
         may have read only records that carry no data (session tickets): None."""
+        if self._tls_info is None and self._polls is not None and not self._polls[0].poll(0):
+            return None  # all quiet (the common case, checked before every method): no exception
         try:
             return self._sock.recv(_READ_SIZE)
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
