@@ -239,3 +239,59 @@ def test_a_big_message_goes_out_in_parts_not_joined(mode):
     assert any(type(action) is WriteParts for action in actions) and issubclass(WriteParts, Write)
     assert [rcpts for rcpts, _ in server.delivered] == [("ok1@y",), ("ok2@y",), ("ok3@y",)]
     assert server.delivered[1][1] == body
+
+
+def drive_until_write_fails(operation, server: RuleServer, fail_at: int, all_written: bool):
+    """drive(), but the ``fail_at``-th Write (from 0) fails as a reset would, saying that all
+    of it went out (``all_written``) or none; the server never answers it either way."""
+    writes, result = 0, None
+    action = operation.send(None)
+    while True:
+        if isinstance(action, Write):
+            if writes == fail_at:
+                error = SMTPConnectionDropped("connection reset while writing")
+                error.bytes_written = len(action.data) if all_written else 0
+                action = operation.throw(error)
+                continue
+            writes += 1
+            server.written(action.data)
+            result = None
+        else:
+            result = server.read()
+        action = operation.send(result)
+
+
+LANE_WRITES = 5  # four one-recipient messages over DATA: the first envelope, then one Write each
+
+
+@pytest.mark.parametrize("fail_at", range(LANE_WRITES))
+@pytest.mark.parametrize("all_written", [False, True], ids=["nothing went out", "all went out"])
+def test_a_write_that_fails_leaves_each_message_as_its_replies_say(fail_at, all_written):
+    """The lane records what a read decided after the next Write goes out; a Write that fails
+    must still leave every message whose final reply came delivered, the one whose end of
+    data was in the failed Write unknown (all of it went out) or unsent (none did), and the
+    rest unsent."""
+    engine, _ = ready_engine(*CAPS["data"])
+    server = RuleServer()
+    batch = [message(("a@x", (f"ok{i}@y",), False)) for i in range(4)]
+    with pytest.raises(SMTPConnectionDropped) as info:
+        drive_until_write_fails(engine.send_batch(batch, window=32), server, fail_at, all_written)
+    results = info.value.results + [None] * (4 - len(info.value.results))
+    for index, outcome in enumerate(results):
+        if f"ok{index}@y" in server.acknowledged:
+            assert isinstance(outcome, SendResult), (index, outcome)
+        elif index == fail_at - 1 and all_written:  # its "." was in the failed Write, all of it sent
+            assert isinstance(outcome, SMTPConnectionDropped) and outcome.delivery_unknown, (index, outcome)
+        else:
+            assert outcome is None and index in info.value.unsent, (index, outcome)
+    assert len(server.acknowledged) == max(0, fail_at - 1)
+
+
+def test_the_lane_writes_once_per_message():
+    """LANE_WRITES above: the Writes a clean run of four messages makes."""
+    engine, _ = ready_engine(*CAPS["data"])
+    actions: list = []
+    results = drive(engine.send_batch([message(("a@x", (f"ok{i}@y",), False)) for i in range(4)], window=32),
+                    RuleServer(), actions)
+    assert all(isinstance(r, SendResult) for r in results)
+    assert sum(isinstance(action, Write) for action in actions) == LANE_WRITES

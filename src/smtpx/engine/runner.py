@@ -742,10 +742,16 @@ class Runner:
         Write; the last one held is handed to the general path (_queue_content), which sends
         it with whatever follows. What the general path queued for a message the lane handed
         it (cleanup, its content) goes in the same Write and is answered first, as in
-        _pipeline, so the wire is the general path's exactly."""
+        _pipeline, so the wire is the general path's exactly.
+
+        When a read is a plain delivery and the next message fits the lane, the next Write goes
+        out first and what the read decided is recorded just after it (_record_lane_read),
+        while the server works on that Write. The record fires no event, and a failed Write
+        makes it before its error leaves, so nothing a caller sees changes."""
         channel, sink = self.channel, self.sink
         events = getattr(sink, "transfer_enabled", True)
         held: Transaction | None = None
+        unrecorded: tuple[Transaction | None, list[Reply], Transaction] | None = None
         while True:
             message = current.message
             lane = message.plan.lane()
@@ -761,7 +767,12 @@ class Runner:
                 labels, expect = [END_OF_DATA, *labels], [b"2", lane.expect]
             channel.trace_commands(lane.commands)
             self.outbox.encoded(data, ends)
-            yield from self.outbox.flush()
+            try:
+                yield from self.outbox.flush()
+            finally:
+                if unrecorded is not None:
+                    self._record_lane_read(*unrecorded)
+                    unrecorded = None
             self._prefetch()
             while self.due:  # held is None: the general path's replies come first
                 yield from self._settle_next()
@@ -772,22 +783,34 @@ class Runner:
                 if held is not None and got:  # its final reply came before the failure
                     self._end_of_data(held, got[0], alone=False)
                 raise
-            verdicts = match_window(got, expect)
+            if match_window(got, expect)[-1]:  # a plain delivery so far: current's 354 came
+                following = self._next_for_lane()
+                if following is not None:  # its Write first; this read is recorded after it
+                    unrecorded = (held, got, current)
+                    held, current = current, following
+                    continue
+                self._record_lane_read(held, got, current)
+                yield from self._queue_content(Flight(current, alone=False))
+                return
             if held is not None:
                 self._end_of_data(held, got[0], alone=False)
                 del got[0]
                 held = None
-            if verdicts[-1]:
-                message.judge(current, got[1:-1])
-                held = current
-            else:  # decided and followed up the general way (which may queue for the next Write)
-                yield from self._decide_envelope(Flight(current, alone=False), got)
+            # decided and followed up the general way (which may queue for the next Write)
+            yield from self._decide_envelope(Flight(current, alone=False), got)
             following = self._next_for_lane()
             if following is None:
-                if held is not None:
-                    yield from self._queue_content(Flight(held, alone=False))
                 return
             current = following
+
+    def _record_lane_read(self, held: Transaction | None, got: list[Reply], current: Transaction) -> None:
+        """What a plain-delivery read of the lane decided: the held message's final reply
+        (first in ``got``), then ``current``'s RCPT replies (its 354 came: it is held now)."""
+        if held is not None:
+            self._end_of_data(held, got[0], alone=False)
+            current.message.judge(current, got[2:-1])
+        else:
+            current.message.judge(current, got[1:-1])
 
     def _transfer_events(self, piece: bytes) -> None:
         """A small message's content went in one piece: the events Progress gives for it."""
