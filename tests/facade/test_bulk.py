@@ -107,3 +107,28 @@ def test_empty_batch_returns_an_empty_list_without_connecting(server, make_smtp)
     smtp = make_smtp(server)
     assert smtp.send_batch([]) == []
     assert server.commands == []
+
+
+def test_a_batch_whose_every_message_fails_its_checks_connects_nowhere(server, make_smtp):
+    errors = []
+    smtp = make_smtp(server, on_error=errors.append)
+    results = smtp.send_batch([7, ("sender@example.com", ["not an address"], b"x\r\n"), b"not a tuple"])
+    assert all(isinstance(r, smtpx.SMTPInputError) for r in results) and len(errors) == 3
+    assert server.commands == []
+
+
+def test_messages_are_checked_as_they_are_sent_and_a_failure_leaves_the_rest_unsent(server, make_smtp):
+    """Each message is turned into an engine item when the engine takes it, so a session that
+    ends early leaves later messages unchecked: each of them is then None and in .unsent (safe
+    to send again), whatever it holds; every index is accounted for, once."""
+    server.reply("MAIL", "421 4.3.2 shutting down", when="late@")
+    smtp = make_smtp(server)
+    messages = [raw(0), ("late@example.com", ["rcpt@example.com"], b"x\r\n"), *[raw(n) for n in range(2, 40)], 7]
+    with pytest.raises(smtpx.SMTPServiceClosing) as info:
+        smtp.send_batch(messages, window=2)
+    results, unsent = info.value.results, info.value.unsent
+    assert len(results) == len(messages) and isinstance(results[0], SendResult)
+    assert results[-1] is None and len(messages) - 1 in unsent  # never checked: never sent
+    assert sorted(unsent) == unsent and len(set(unsent)) == len(unsent)
+    assert {index for index, r in enumerate(results) if r is None} == set(unsent)
+    assert len(server.messages) == sum(isinstance(r, SendResult) for r in results) == 1

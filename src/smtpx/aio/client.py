@@ -298,7 +298,7 @@ class AsyncSMTP(FacadeBase):
         async with self._operation():
             batch = self._prepare_batch(messages, window)
             with batch:
-                if batch.items:
+                if batch.has_items:
                     async with self._connection() as session:
                         await session.run(batch.send(session.engine))
             return self._finish_batch(batch)

@@ -5,7 +5,7 @@ The facades only run ``Batch.send(engine)`` on their connection."""
 from __future__ import annotations
 
 from email.message import Message
-from typing import Any, Generator, Iterable, Sequence, Union
+from typing import Any, Generator, Iterable, Iterator, Sequence, Union
 
 from smtpx.dkim.apply import Signers, sign_item
 from smtpx.message.compose import ComposedMessage
@@ -36,12 +36,9 @@ def check_window(window: Any) -> None:
         raise SMTPInputError(f"send_batch: window must be a whole number >= 1, not {window!r}")
 
 
-def batch_item(message: Any, index: int, composed: list[ComposedMessage],
-               signers: Signers = None) -> tuple[Envelope, Content]:
-    """The engine item for one message (a ComposedMessage is also noted in ``composed``).
-    Every item is DKIM-signed by ``signers`` (None: not signed)."""
+def batch_item(message: Any, index: int, signers: Signers = None) -> tuple[Envelope, Content]:
+    """The engine item for one message, DKIM-signed by ``signers`` (None: not signed)."""
     if isinstance(message, ComposedMessage):
-        composed.append(message)
         return sign_item(signers, (message.envelope, message.content()))
     if isinstance(message, tuple) and len(message) == 3:
         return sign_item(signers, raw_message(*message, f"send_batch message {index}"))
@@ -51,49 +48,78 @@ def batch_item(message: Any, index: int, composed: list[ComposedMessage],
                          f"an EmailMessage or a ComposedMessage, not {type(message).__name__}")
 
 
-def remap_batch_error(error: SMTPError, results: list[Any], positions: Sequence[int]) -> None:
+def remap_batch_error(error: SMTPError, results: list[Any], positions: Sequence[int],
+                      unconverted: Sequence[int] = ()) -> None:
     """A session failure of the engine's batch: .results / .unsent in the caller's indexes
-    (messages refused before the engine saw them keep their input error)."""
+    (messages refused before the engine saw them keep their input error; ``unconverted``:
+    messages never turned into items, so never sent)."""
     engine_results = getattr(error, "results", None)
     if engine_results is None:  # the engine never started the batch: nothing was written
         error.results = list(results)  # type: ignore[attr-defined]
-        error.unsent = list(positions)  # type: ignore[attr-defined]
+        error.unsent = [*positions, *unconverted]  # type: ignore[attr-defined]
         return
     merged = list(results)
     for item, outcome in enumerate(engine_results):
         merged[positions[item]] = outcome
     unsent = sorted(positions[item] for item in getattr(error, "unsent", []) if item < len(positions))
     error.results = merged  # type: ignore[attr-defined]
-    error.unsent = unsent  # type: ignore[attr-defined]
+    error.unsent = [*unsent, *unconverted]  # type: ignore[attr-defined]
 
 
 class Batch:
     """One send_batch call. ``with batch:`` closes the ComposedMessages afterwards
-    (CloseStreamAfterTransfer), whatever happens."""
+    (CloseStreamAfterTransfer), whatever happens.
+
+    The messages are turned into engine items as the engine takes them (their checks and DKIM
+    signatures then run while the server works on what was just written), except the first
+    valid one, found at once: a batch with none (empty, or every message refused by its
+    checks) connects nowhere."""
 
     def __init__(self, messages: Iterable[BatchMessage], window: int, signers: Signers = None) -> None:
         check_window(window)
         refuse_one_message(messages, "send_batch")
         self.window = window
-        self.results: list[SendResult | SMTPError | None] = []
-        self.items: list[tuple[Envelope, Content]] = []
+        self.signers = signers
+        self.messages: list[Any] = list(messages)
+        self.results: list[SendResult | SMTPError | None] = [None] * len(self.messages)
         self.positions: list[int] = []  # index in `messages` of each engine item
-        self.composed: list[ComposedMessage] = []
-        for index, message in enumerate(messages):
-            self.results.append(None)
+        self.composed = [message for message in self.messages if isinstance(message, ComposedMessage)]
+        self._converted = 0  # messages turned into items (or refused) so far
+        self._first = self._next_item()
+
+    @property
+    def has_items(self) -> bool:
+        """At least one message passed its checks: there is something to send."""
+        return self._first is not None
+
+    def _next_item(self) -> tuple[Envelope, Content] | None:
+        """The next message that passes its checks, as an engine item (its index noted in
+        ``positions``); the ones that fail keep their input error. None after the last."""
+        while self._converted < len(self.messages):
+            index = self._converted
+            self._converted += 1
             try:
-                self.items.append(batch_item(message, index, self.composed, signers))
-                self.positions.append(index)
+                item = batch_item(self.messages[index], index, self.signers)
             except SMTPInputError as error:
                 self.results[index] = error
+                continue
+            self.positions.append(index)
+            return item
+        return None
+
+    def _items(self) -> Iterator[tuple[Envelope, Content]]:
+        item = self._first
+        while item is not None:
+            yield item
+            item = self._next_item()
 
     def send(self, engine: Any) -> Generator[Any, Any, None]:
         """The engine operation for the session's driver: the engine's send_batch, with its
         outcomes (or a session failure's) put at the caller's indexes."""
         try:
-            outcomes = yield from engine.send_batch(self.items, window=self.window)
+            outcomes = yield from engine.send_batch(self._items(), window=self.window)
         except SMTPError as error:
-            remap_batch_error(error, self.results, self.positions)
+            remap_batch_error(error, self.results, self.positions, range(self._converted, len(self.messages)))
             raise
         for position, outcome in zip(self.positions, outcomes):
             self.results[position] = outcome

@@ -303,11 +303,12 @@ class SMTP(FacadeBase):
         (421, connection lost, timeout, interrupt) raises, with ``.results`` (per message: the
         outcome when known, ``None`` when certainly not delivered, SMTPConnectionDropped with
         ``delivery_unknown`` when its end of data went out without a reply) and ``.unsent`` (the
-        indexes that are safe to send again). Connects and disconnects like send()."""
+        indexes that are safe to send again; the messages never reached are checked only when
+        sent, so they are None there too). Connects and disconnects like send()."""
         with self._operation():
             batch = self._prepare_batch(messages, window)
             with batch:
-                if batch.items:
+                if batch.has_items:
                     with self._connection() as session:
                         session.run(batch.send(session.engine))
             return self._finish_batch(batch)
