@@ -41,12 +41,16 @@ class PoolBase(Generic[Client]):
                                     rate_limit=rate_limit, retries=retries, backoff=backoff, window=window)
         # Each client checks the settings as its constructor does (typed errors, nothing connects).
         clients = [type(self)._make_client(**settings) for _ in range(size)]
-        if "auth_mechanism" not in settings and not _names_setting(settings.get("config"), "AuthMechanismAuto"):
-            for client in clients:  # the strongest mechanism offered, as a Python user expects
-                client.config("AuthMechanismAuto=True")  # type: ignore[attr-defined]
-        if not _names_setting(settings.get("config"), "SpinWait"):
-            for client in clients:  # threads share one interpreter: a spinning one holds up the rest
-                client.config("SpinWait=0")  # type: ignore[attr-defined]
+        # The settings a pool's connections have unless the caller's settings name them (docs/pool.md):
+        # no spinning (threads share one interpreter: a spinning one holds up the rest), and the
+        # strongest mechanism offered, as a Python user expects.
+        defaults = {"SpinWait": "0"}
+        if "auth_mechanism" not in settings:
+            defaults["AuthMechanismAuto"] = "True"
+        for name, value in defaults.items():
+            if not _names_setting(settings.get("config"), name):
+                for client in clients:
+                    client.config(f"{name}={value}")  # type: ignore[attr-defined]
         if not getattr(clients[0], "mail_server", ""):
             raise SMTPInputError(f"{self._name}: mail_server is required", 163)
         log = pool_logger()  # smtpx.pool.<p>: its connections log under it (docs/logging.md)
