@@ -1,11 +1,14 @@
 """smtpx.session.sync.run: the sync driver over an in-memory byte stream and the real engine."""
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 import smtpx
 from smtpx.engine import Engine, EngineOptions, StartTLS
 from smtpx.session.sync import run
+from smtpx.transport.stream import SyncStream
 
 
 class BytesStream:
@@ -49,17 +52,24 @@ def test_an_io_error_goes_into_the_engine_which_closes():
     assert engine.closed
 
 
-def test_check_runs_before_each_action_and_can_stop_it():
-    engine = Engine(EngineOptions())
-    stream = BytesStream(b"220 hi\r\n")
-
-    def stop():
-        raise smtpx.SMTPInterrupted("stop", 301)
-
-    with pytest.raises(smtpx.SMTPInterrupted):
-        run(engine.greeting(), stream, check=stop)
-    assert stream.pieces == [b"220 hi\r\n"]  # nothing was read
-    assert engine.closed
+def test_an_interrupted_stream_stops_the_operation_at_its_next_action():
+    """interrupt() between actions: the stream's next call raises (the sync driver checks
+    nothing itself between actions), the error goes into the engine, which closes, and the
+    reply waiting on the socket is not read."""
+    client, server = socket.socketpair()
+    try:
+        stream = SyncStream(client, timeout=5)
+        engine = Engine(EngineOptions())
+        server.sendall(b"220 hi\r\n")
+        stream.interrupt()
+        with pytest.raises(smtpx.SMTPInterrupted):
+            run(engine.greeting(), stream)
+        assert engine.closed
+        client.setblocking(True)
+        assert client.recv(100, socket.MSG_PEEK) == b"220 hi\r\n"  # still unread
+    finally:
+        client.close()
+        server.close()
 
 
 def test_start_tls_without_a_handler_is_a_tls_error():

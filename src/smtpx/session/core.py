@@ -10,10 +10,10 @@ The two drivers differ only in how they wait: ``function(*args)`` or ``await fun
   ``Write(data)`` -> ``stream.write(data)`` (a write that fails raises with ``bytes_written``,
   the streams' side of the Write contract), a ``WriteParts`` -> ``stream.write_parts(parts)``; ``Read(reply)`` -> ``stream.track_reply(...)`` (the
   engine's word on how much of the awaited reply has arrived, turned into the clock's terms for
-  MaxReplyTime) then ``stream.read()``; ``StartTLS()`` -> the session's handshake. An optional
-  ``check`` runs before each action (the sync interrupt()). An I/O error, or one from the
-  check, is thrown into the engine at the action, so the engine closes its session and
-  decides what the error means (a message cut before its end of data is not delivered).
+  MaxReplyTime) then ``stream.read()``; ``StartTLS()`` -> the session's handshake. An I/O
+  error (the sync interrupt() included: the stream's next call raises it) is thrown into the
+  engine at the action, so the engine closes its session and decides what the error means (a
+  message cut before its end of data is not delivered).
 - ``keeps_connection``: after an error, whether the connection is still in a known state.
 - ``SessionCore``: one connection's state and what needs no waiting: the opening sequence as
   one engine operation (implicit TLS, greeting, EHLO/HELO, STARTTLS and EHLO again, AUTH),
@@ -63,10 +63,9 @@ def engine_calls(
     generator: Generator[Action, bytes | None, Result],
     stream: ByteStream[IOResult, IOResult],
     start_tls: Callable[[], IOResult] | None = None,
-    check: Callable[[], None] | None = None,
 ) -> Generator[Call[IOResult], bytes | None, Result]:
     """The engine operation ``generator`` as the stream calls that perform it, one per action
-    (see the module doc): ``check()`` first (it may raise: the sync interrupt), then Read ->
+    (see the module doc): Read ->
     ``track_reply(...)`` and ``read()``, Write -> ``write(data)``, StartTLS -> ``start_tls()``
     (SMTPTLSError without one). A call's Exception, thrown in here by the driver, goes into the
     engine at its action; a BaseException (KeyboardInterrupt, a cancellation) is not thrown in:
@@ -85,8 +84,6 @@ def engine_calls(
                 return result
             value = error = None
             try:
-                if check is not None:
-                    check()
                 if isinstance(action, Read):
                     if tracking:
                         reply = action.reply

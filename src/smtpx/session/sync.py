@@ -49,12 +49,10 @@ def run(
     generator: Generator[Action, bytes | None, Result],
     stream: SyncByteStream,
     start_tls: Callable[[], None] | None = None,
-    check: Callable[[], None] | None = None,
 ) -> Result:
     """Run one engine operation to completion over ``stream`` and return its result.
-    ``start_tls`` performs the handshake for a StartTLS action; ``check`` runs before each
-    action and may raise (the Session's interrupt check). The rules: session.core.engine_calls."""
-    calls: Generator[Call[bytes | None], bytes | None, Result] = engine_calls(generator, stream, start_tls, check)
+    ``start_tls`` performs the handshake for a StartTLS action. The rules: session.core.engine_calls."""
+    calls: Generator[Call[bytes | None], bytes | None, Result] = engine_calls(generator, stream, start_tls)
     return drive(calls)
 
 
@@ -114,7 +112,10 @@ class Session(SessionCore[SyncStream]):
         """Run one engine operation; drop the connection when it can no longer be trusted."""
         stream = self._connected(generator)
         try:
-            return run(generator, stream, self._start_tls, self._check)
+            # An interrupt() from now on reaches the stream, whose next read or write raises;
+            # one check here covers one that came before (while connecting, or idle).
+            self._check()
+            return run(generator, stream, self._start_tls)
         except BaseException as exc:
             if not self.keeps_connection(exc):
                 self._drop()

@@ -37,7 +37,6 @@ import errno
 import select
 import socket
 import ssl
-import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -107,7 +106,9 @@ class SyncStream(TimeoutClock):
         self._init_clock(timeout, absolute, max_reply_time)
         self.max_transfer_rate = int(max_transfer_rate)
         self._bucket = TokenBucket(max_transfer_rate) if max_transfer_rate else None
-        self._interrupted = threading.Event()
+        # A plain flag, not an Event: nothing waits on it (the wake socket wakes a blocked
+        # wait), and reading an attribute is cheaper than is_set() on every read and write.
+        self._interrupted = False
         self._closed = False
         self._tls_info: Optional[_tls.TLSInfo] = None
         sock.setblocking(False)
@@ -136,7 +137,7 @@ class SyncStream(TimeoutClock):
     def _check_usable(self) -> None:
         if self._closed:
             raise SMTPNotConnectedError("the connection is closed", 1117)
-        if self._interrupted.is_set():
+        if self._interrupted:
             raise SMTPInterrupted("operation interrupted", 301)
 
     # ------------------------------------------------------------------ waiting
@@ -171,7 +172,7 @@ class SyncStream(TimeoutClock):
             rl, wl, _ = select.select([wake_fd] + ([] if for_write else [sock_fd]),
                                       [sock_fd] if for_write else [], [], remaining)
             fds = set(rl + wl)
-        if wake_fd in fds or self._interrupted.is_set():
+        if wake_fd in fds or self._interrupted:
             self._check_usable()
         if not fds:
             remaining = self._remaining()
@@ -189,13 +190,13 @@ class SyncStream(TimeoutClock):
 
     def _wait_wake(self, seconds: float) -> None:
         ready, _, _ = select.select([self._wake_r], [], [], max(0.0, seconds))
-        if ready or self._interrupted.is_set():
+        if ready or self._interrupted:
             self._check_usable()
 
     # ------------------------------------------------------------------ I/O
     def read(self) -> bytes:
         """Bytes that are available (at least one); b"" when the peer has closed."""
-        if self._closed or self._interrupted.is_set():
+        if self._closed or self._interrupted:
             self._check_usable()
         sock = self._sock
         clocked = False  # the call's clock is set before its first wait (bytes already there need none)
@@ -455,17 +456,17 @@ class SyncStream(TimeoutClock):
 
     @property
     def interrupted(self) -> bool:
-        return self._interrupted.is_set()
+        return self._interrupted
 
     @property
     def usable(self) -> bool:
         """Open and not interrupted (a peer's close shows at the next read)."""
-        return not self._closed and not self._interrupted.is_set()
+        return not self._closed and not self._interrupted
 
     # ------------------------------------------------------------------ interrupt / close
     def interrupt(self) -> None:
         """Make the blocked (or next) read/write raise SMTPInterrupted. Thread-safe."""
-        self._interrupted.set()
+        self._interrupted = True
         try:
             self._wake_w.send(b"\0")
         except OSError:
