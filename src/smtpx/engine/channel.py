@@ -66,7 +66,14 @@ class Channel:
         self.last_reply: Reply | None = None
         # Rewrites a traced server line (AUTH masking); None traces lines as they are.
         self.server_masker: Callable[[int, str], str] | None = None
+        self.tracing = True  # someone listens to pi_trail (asked again by begin_operation)
         self.reset_scanner()
+
+    def begin_operation(self) -> None:
+        """Asks the sink once per engine operation whether anyone listens to pi_trail (it
+        says pi_trail_enabled = False to skip building the text), not once per reply: a
+        handler set while an operation runs traces from the next."""
+        self.tracing = bool(getattr(self._sink, "pi_trail_enabled", True))
 
     def reset_scanner(self) -> None:
         """A fresh scanner (after the TLS handshake nothing from before may survive)."""
@@ -101,12 +108,12 @@ class Channel:
 
     def trace_info(self, text: str) -> None:
         """A note from the engine itself (pi_trail direction 2)."""
-        if self._tracing():
+        if self.tracing:
             self._sink.pi_trail(INFO, text)
 
     def trace_commands(self, commands: Sequence[Command]) -> None:
         """pi_trail for commands the caller writes itself (send_batch joins many into one Write)."""
-        if self._tracing():
+        if self.tracing:
             for cmd in commands:
                 self._sink.pi_trail(CLIENT, cmd.trace)
 
@@ -114,7 +121,7 @@ class Channel:
         """Write the commands (and payload, e.g. BDAT content) in one Write."""
         if check_leftover:
             self.check_no_leftover("before a command was sent")
-        if self._tracing():
+        if self.tracing:
             for cmd in commands:
                 self._sink.pi_trail(CLIENT, cmd.trace)
         data = b"".join(cmd.wire for cmd in commands)
@@ -145,7 +152,7 @@ class Channel:
         """The next reply. ``after`` names the command, for error messages."""
         if not self._ready:
             return (yield from self.read_replies((after,)))[0]
-        return self._take_reply(after, self._tracing())
+        return self._take_reply(after, self.tracing)
 
     def read_replies(self, labels: Sequence[str], into: list[Reply] | None = None) -> IO:
         """One reply per label, in order: a pipelined group read by one generator. Each is
@@ -153,7 +160,7 @@ class Channel:
         replies are appended to, so a caller still has those read before an error."""
         replies = [] if into is None else into
         ready = self._ready
-        tracing = self._tracing()
+        tracing = self.tracing
         for after in labels:
             while not ready:
                 try:
@@ -213,12 +220,8 @@ class Channel:
         self._lines_fed += data.count(b"\n")
         self._tail_open = not data.endswith(b"\n")
 
-    def _tracing(self) -> bool:
-        # A sink may say nobody listens (pi_trail_enabled = False): skip building the text.
-        return getattr(self._sink, "pi_trail_enabled", True)
-
     def _trace_reply(self, reply: Reply) -> None:
-        if self._tracing():
+        if self.tracing:
             self._trace_lines(reply)
 
     def _trace_lines(self, reply: Reply) -> None:

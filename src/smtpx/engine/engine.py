@@ -72,7 +72,10 @@ _PLAINTEXT_OK = {"greeting", "hello", "starttls", "quit"}
 
 
 def _operation(name: str) -> Callable[[Callable[..., IO]], Callable[..., IO]]:
-    allowed, after = TRANSITIONS[name]
+    allowed_states, after = TRANSITIONS[name]
+    # A tuple for the check: ``in`` a tuple compares by identity, where a frozenset of enum
+    # members calls Enum.__hash__ (Python code) on every operation.
+    allowed = tuple(sorted(allowed_states, key=lambda state: state.value))
 
     def decorate(body: Callable[..., IO]) -> Callable[..., IO]:
         @functools.wraps(body)
@@ -134,12 +137,13 @@ class Engine:
         next command): always raises (SMTPServiceClosing for a 421, else SMTPProtocolError),
         and the session is closed. The engine itself only reads while replies are due."""
         if data:
+            self._channel.begin_operation()
             self._channel.idle_data(data)
 
-    def _begin(self, name: str, allowed: frozenset[State]) -> None:
+    def _begin(self, name: str, allowed: tuple[State, ...]) -> None:
         if self._busy is not None:
             raise SMTPBusyError(f"{name}() started while {self._busy}() is still running")
-        state = self.state
+        state = State.CLOSED if self._channel.closed else self._state  # self.state, without the call
         if state is State.CLOSED and state not in allowed:
             raise SMTPNotConnectedError(f"{name}(): the session is closed")
         if state not in allowed:
@@ -149,6 +153,7 @@ class Engine:
             self._close()
             raise SMTPTLSError(f"TLS is required and not active: {name}() refused; nothing was sent")
         self._busy = name
+        self._channel.begin_operation()
 
     def _close(self) -> None:
         self._channel.closed = True
