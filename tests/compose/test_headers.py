@@ -5,6 +5,7 @@ import email
 import email.header
 import email.policy
 import email.utils
+import os
 import re
 import time
 
@@ -113,6 +114,29 @@ def test_message_id_star(algorithm, hexlen):
     assert len(ids) == 200
     for mid in ids:
         assert re.fullmatch(r"<[0-9a-f]{%d}@example\.com>" % hexlen, mid)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_message_ids_differ_across_fork_even_at_the_same_instant(monkeypatch):
+    """A forked child shares the parent's seed and counter; its process id keeps its ids apart
+    (smtpx keeps the pid, read once, up to date with os.register_at_fork)."""
+    from smtpx.message import compose as composing
+
+    monkeypatch.setattr(composing.time, "time_ns", lambda: 1_700_000_000_000_000_000)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one id to the parent, then out without running pytest's exit
+        try:
+            os.write(write_end, composing.make_message_id("MD5", "example.com").encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 200).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent_id = composing.make_message_id("MD5", "example.com")
+    assert re.fullmatch(r"<[0-9a-f]{32}@example\.com>", child_id)
+    assert child_id != parent_id
 
 
 def test_message_id_domain_falls_back_to_hello():

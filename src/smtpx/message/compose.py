@@ -111,6 +111,16 @@ def format_date(when: float | None = None) -> str:
 
 _id_counter = itertools.count()
 _id_seed = os.urandom(16)
+_id_pid = b"%s%d." % (_id_seed, os.getpid())  # os.getpid() is a system call: once per process
+
+
+def _new_id_pid() -> None:
+    global _id_pid
+    _id_pid = b"%s%d." % (_id_seed, os.getpid())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_id_pid)
 _local_host: str | None = None
 
 
@@ -128,7 +138,7 @@ def _local_domain() -> str:
 def make_message_id(algorithm: str, domain: str) -> str:
     """``<hash@domain>``: the hash (MD5, SHA1 or SHA256) of a per-process random seed, the
     process id, the time in ns and a counter, so ids never repeat, even across fork()."""
-    material = b"%s%d.%d.%d" % (_id_seed, os.getpid(), time.time_ns(), next(_id_counter))
+    material = b"%s%d.%d" % (_id_pid, time.time_ns(), next(_id_counter))
     return f"<{_HASHES[algorithm](material).hexdigest()}@{domain}>"
 
 
@@ -394,8 +404,7 @@ def _header_block(spec: MessageSpec, fields: list[tuple[str, str]], mime: list[t
                   other: OtherHeaders) -> ComposedHeaders:
     """The folded header block: the computed fields, the MIME ones, then OtherHeaders (alone
     when they replace the computed ones)."""
-    max_len = spec.settings.max_header_length if spec.settings.fold_headers else 998
-    charset = spec.settings.charset or "utf-8"
+    max_len, charset = _fold_settings(spec)
     every = other.fields if other.replaces else [*fields, *mime, *other.fields]
     lines = [_fold(name, value, max_len, charset) for name, value in every]
     if other.replaces and not lines:
@@ -527,12 +536,88 @@ def compose_message(spec: MessageSpec, *, server_8bitmime: bool | None = None, v
     not known (the 7-bit-safe form; ComposedMessage.for_server() adapts it later). verb: MAIL,
     or SEND/SOML/SAML for send_to_terminal_*. Raises SMTPInputError: 164 without From, 165
     without recipients, 10022 for bad input."""
+    global _last_template
+    template = _last_template
+    if template is not None and now is None and template.verb == verb \
+            and template.server_8bitmime == server_8bitmime and template.spec == spec:
+        return template.again()
     other = parse_other_headers(spec.other_headers)
     body = _body_plan(spec, other, server_8bitmime)
     from_box = _from_box(spec)
     fields = [] if other.replaces else _header_fields(spec, from_box, now)
     envelope = _envelope(spec, verb, other.replaces, from_box)
-    return _assemble(spec, envelope, fields, other, server_8bitmime, body)
+    message = _assemble(spec, envelope, fields, other, server_8bitmime, body)
+    if now is None and spec.stream is None:  # a stream is read anew by each send: never kept
+        _last_template = _Template.of(spec, server_8bitmime, verb, message, fields, body.mime, other,
+                                      _id_domain(from_box, spec.settings.hello))
+    return message
+
+
+@dataclass(slots=True)
+class _Template:
+    """The last message composed from an in-memory spec, kept so that the next one from an
+    equal spec (a loop of send() with unchanged properties) is this message again with only
+    its "*" Date and Message-ID made anew: composition is deterministic otherwise. A spec is
+    immutable, and equal specs mostly hold the very same objects, so the check is cheap."""
+
+    spec: MessageSpec
+    server_8bitmime: bool | None
+    verb: str
+    message: ComposedMessage
+    fields: list[tuple[str, str]]
+    lines: list[str]  # the folded header lines, then "" and "" (the CRLFs that end the block)
+    date_at: int  # the index of a "*" Date in fields and lines, or -1
+    id_at: int  # the index of a "*" Message-ID, or -1
+    id_domain: str
+
+    @classmethod
+    def of(cls, spec: MessageSpec, server_8bitmime: bool | None, verb: str, message: ComposedMessage,
+           fields: list[tuple[str, str]], mime: list[tuple[str, str]], other: OtherHeaders,
+           id_domain: str) -> "_Template":
+        names = [name for name, _ in fields]  # [] when OtherHeaders replace the computed fields
+        date_at = names.index("Date") if spec.message_date == "*" and "Date" in names else -1
+        id_at = names.index("Message-ID") if spec.message_id == "*" and "Message-ID" in names else -1
+        max_len, charset = _fold_settings(spec)
+        every = other.fields if other.replaces else [*fields, *mime, *other.fields]
+        lines = [_fold(name, value, max_len, charset) for name, value in every] + ["", ""]
+        return cls(spec, server_8bitmime, verb, message, fields, lines, date_at, id_at, id_domain)
+
+    def again(self) -> ComposedMessage:
+        """The kept message with a fresh Date and Message-ID where they are "*"."""
+        kept, fields, text = self.message, self.fields, self.message.headers_string
+        if self.date_at >= 0 or self.id_at >= 0:
+            fields, lines = fields.copy(), self.lines.copy()
+            max_len, charset = _fold_settings(self.spec)
+            if self.date_at >= 0:
+                fields[self.date_at] = field = ("Date", format_date())
+                lines[self.date_at] = _fold(*field, max_len, charset)
+            if self.id_at >= 0:
+                algorithm = self.spec.settings.message_id_algorithm
+                fields[self.id_at] = field = ("Message-ID", make_message_id(algorithm, self.id_domain))
+                lines[self.id_at] = _fold(*field, max_len, charset)
+            text = "\r\n".join(lines)
+        head_len = len(text) if text.isascii() else len(text.encode("utf-8"))
+        return ComposedMessage(
+            envelope=kept.envelope,
+            headers_string=text,
+            needs_smtputf8=kept.needs_smtputf8,  # Date and Message-ID are ASCII
+            eight_bit=kept.eight_bit,
+            binary=kept.binary,
+            transfer_encoding=kept.transfer_encoding,
+            size=head_len + len(kept.body or b""),
+            body=kept.body,
+            _text_codec=kept._text_codec,
+            _parts=None if kept._parts is None else kept._parts._replace(fields=fields),
+        )
+
+
+_last_template: _Template | None = None
+
+
+def _fold_settings(spec: MessageSpec) -> tuple[int, str]:
+    """The line length and charset the header block is folded with."""
+    settings = spec.settings
+    return (settings.max_header_length if settings.fold_headers else 998), (settings.charset or "utf-8")
 
 
 def _assemble(spec: MessageSpec, envelope: Envelope, fields: list[tuple[str, str]], other: OtherHeaders,

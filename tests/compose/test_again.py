@@ -1,0 +1,121 @@
+"""A loop of send() with unchanged properties: the message is composed once and made again with
+only its "*" Date and Message-ID renewed (compose._Template). Every change must still show."""
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+from tests.compose.compose_helpers import Msg, compose
+
+from smtpx.enums import RecipientType
+from smtpx.message import compose as composing
+from smtpx.types import MessageRecipient
+
+
+def basic(**props):
+    props.setdefault("from_", "Sender <s@example.com>")
+    props.setdefault("send_to", "Rcpt <r@example.org>")
+    props.setdefault("subject", "hello")
+    props.setdefault("message_text", "body line\n")
+    return Msg(**props)
+
+
+def fields(message) -> dict[str, str]:
+    parsed = email.message_from_bytes(message.headers_string.encode(), policy=email.policy.compat32)
+    return dict(parsed.items())
+
+
+def shape(message) -> tuple:
+    """Everything but the values of Date and Message-ID, which are made anew."""
+    parsed = email.message_from_bytes(message.headers_string.encode(), policy=email.policy.compat32)
+    items = [(k, "*" if k in ("Date", "Message-ID") else v) for k, v in parsed.items()]
+    return items, message.body, message.envelope, message.size - len(message.headers_string)
+
+
+def whole(message) -> bytes:
+    return b"".join(message.iter_bytes())
+
+
+def test_again_renews_date_and_id_and_keeps_the_rest():
+    m = basic()
+    first = compose(m)
+    second = compose(m)
+    assert composing._last_template is not None and composing._last_template.message is first
+    assert fields(first)["Message-ID"] != fields(second)["Message-ID"]
+    kept = {k: v for k, v in fields(first).items() if k not in ("Date", "Message-ID")}
+    assert kept == {k: v for k, v in fields(second).items() if k not in ("Date", "Message-ID")}
+    assert list(fields(first)) == list(fields(second))  # the same fields in the same order
+    assert second.body == first.body and second.envelope == first.envelope
+    assert second.size == len(whole(second))
+    assert second is not first
+
+
+def test_the_size_follows_a_date_of_another_length(monkeypatch):
+    m = basic()
+    compose(m)
+    for text in ("Sat, 1 Nov 2026 12:00:00 +0000", "Sat, 28 Nov 2026 12:00:00 +0000"):
+        monkeypatch.setattr(composing, "format_date", lambda when=None, text=text: text)
+        again = compose(m)
+        assert fields(again)["Date"] == text
+        assert again.size == len(whole(again))
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: setattr(m, "subject", "another"),
+    lambda m: setattr(m, "message_text", "another body\n"),
+    lambda m: setattr(m, "send_to", "Other <o@example.org>"),
+    lambda m: setattr(m, "from_", "Other <o@example.com>"),
+    lambda m: setattr(m, "return_path", "bounces@example.com"),
+    lambda m: setattr(m, "other_headers", "X-Tag: 1"),
+    lambda m: setattr(m, "message_id", "fixed@example.com"),
+    lambda m: setattr(m, "message_date", ""),
+    lambda m: m._config.config("MaxHeaderLength=40"),
+    lambda m: m._config.config("Charset=iso-8859-1"),
+    lambda m: m._config.config("MessageIdAlgorithm=sha256"),
+])
+def test_any_change_composes_anew(change):
+    m = basic(subject="a subject long enough to be folded at forty characters or so")
+    compose(m)
+    change(m)
+    reference = compose(m, now=0.0)  # now= never uses (nor keeps) the kept message
+    assert shape(compose(m)) == shape(reference)
+
+
+def test_a_recipient_changed_in_place_composes_anew():
+    m = basic()
+    recipient = MessageRecipient("cc@example.org", "Cc Person", recipient_type=RecipientType.CC)
+    m.message_recipients.append(recipient)
+    assert "Cc" in fields(compose(m))
+    recipient.recipient_type = RecipientType.BCC  # the same object, changed
+    again = compose(m)
+    assert "Cc" not in fields(again)
+    assert "cc@example.org" in [r.address for r in again.envelope.recipients]
+
+
+def test_a_fixed_date_and_id_stay_as_given():
+    m = basic(message_date="Fri, 27 Nov 2026 10:00:00 +0000", message_id="<fixed@example.com>")
+    first, second = compose(m), compose(m)
+    assert second.headers_string == first.headers_string
+    assert fields(second)["Message-ID"] == "<fixed@example.com>"
+
+
+def test_the_8bitmime_form_keeps_the_renewed_date_and_id():
+    """8-bit text composed before EHLO (the 7-bit form) and sent to an 8BITMIME server: the
+    form changes, the Date and Message-ID made for this message stay."""
+    m = basic(message_text="Grüße\n")
+    compose(m)
+    again = compose(m)
+    for_server = again.for_server(True)
+    assert for_server is not again and for_server.transfer_encoding == "8bit"
+    assert fields(for_server)["Message-ID"] == fields(again)["Message-ID"]
+    assert fields(for_server)["Date"] == fields(again)["Date"]
+
+
+def test_a_stream_is_never_kept(tmp_path):
+    import io
+
+    m = basic()
+    m.set_message_stream(io.BytesIO(b"streamed\r\n"))
+    compose(m)
+    assert composing._last_template is None or composing._last_template.spec.stream is None
