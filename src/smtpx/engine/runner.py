@@ -357,8 +357,11 @@ class Runner:
             yield from self._drain()
             return
         message.judge(tx, got[1:-1])  # all accepted: records them
-        progress = Progress(self.sink, message.source.content.size)
-        progress.start()
+        # The transfer events only when a handler listens (as the batch lane).
+        progress = Progress(self.sink, message.source.content.size) \
+            if getattr(self.sink, "transfer_enabled", True) else None
+        if progress is not None:
+            progress.start()
         chunks = message.source.chunks(tx.another_may_follow)
         whole = stuffed_whole(chunks)
         pieces = stuffed_pieces(chunks) if whole is None else ((whole[0], whole[1], True),)
@@ -372,8 +375,10 @@ class Runner:
                 message.unacknowledged_end = True
             else:
                 yield from channel.write_content(piece)
-            progress.update(consumed, piece)
-        progress.end()
+            if progress is not None:
+                progress.update(consumed, piece)
+        if progress is not None:
+            progress.end()
         reply: Reply = yield from channel.read_reply(END_OF_DATA)
         self._end_of_data(tx, reply, alone=True)
 
