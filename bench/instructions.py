@@ -1,0 +1,109 @@
+"""Instructions per message, counted by valgrind: the noise-free A/B for one message per call.
+
+    .venv/bin/python bench/instructions.py [--src DIR] [smtplib] [send_raw] [send]
+
+Wall-clock benchmarks on this VM move by tens of percent from run to run, far more than most
+single changes to the per-message path. This script counts instead: each client sends 1 KB
+messages to Postfix's smtp-sink on loopback under ``valgrind --tool=cachegrind`` (user-space
+instructions of the client process only; the sink is not counted), once with 200 messages
+and once with 1,000, and prints (difference of the counts) / 800: the instructions one more
+message costs, without start-up and imports. Counts repeat within about 1% between runs.
+smtpx runs with SpinWait=0, so waiting for a reply sleeps in poll() and counts nothing.
+
+``--src DIR`` counts another checkout's ``src`` (e.g. a ``git worktree`` of the commit before
+a change, with the compiled kernels copied in) to compare two versions. Needs valgrind
+(``apt-get install valgrind``); not part of the test command. Instructions are not time (a
+system call costs far more than its few user-space instructions: smtplib makes eight per
+message, smtpx four or five), so this is for A/B of Python-level changes, next to the
+wall-clock ratios of bench/test_bench_throughput.py, not instead of them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+FROM, TO = "sender@example.test", "rcpt@example.test"
+SMALL, LARGE = 200, 1000
+KINDS = ("smtplib", "send_raw", "send")
+
+
+def client(kind: str, port: int, count: int) -> None:
+    """Runs inside valgrind: ``count`` messages of 1 KB over one connection."""
+    from test_bench_throughput import make_message
+
+    message = make_message(1024)
+    if kind == "smtplib":
+        import smtplib
+
+        with smtplib.SMTP("127.0.0.1", port) as lib:
+            for _ in range(count):
+                lib.sendmail(FROM, [TO], message)
+        return
+    import smtpx
+
+    if kind == "send":
+        body = message.partition(b"\r\n\r\n")[2].decode("ascii")
+        smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=port, from_=f"<{FROM}>", send_to=f"<{TO}>",
+                          subject="throughput", message_text=body)
+        send = smtp.send
+    else:
+        smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=port)
+        send = lambda: smtp.send_raw(FROM, [TO], message)  # noqa: E731
+    smtp.config("SpinWait=0")
+    smtp.connect()
+    try:
+        for _ in range(count):
+            send()
+    finally:
+        smtp.disconnect()
+
+
+def count_instructions(kind: str, port: int, count: int, src: Path) -> int:
+    env = dict(os.environ, PYTHONPATH=str(src))
+    run = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+         sys.executable, __file__, "--client", kind, "--port", str(port), "--count", str(count)],
+        env=env, capture_output=True, text=True, check=True)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{run.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("kinds", nargs="*", help="smtplib, send_raw, send (default: all three)")
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="the smtpx source folder to count")
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client(args.client, args.port, args.count)
+        return
+    kinds = args.kinds or list(KINDS)
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        parser.error(f"unknown client {unknown[0]!r}: choose from {', '.join(KINDS)}")
+    from tests.servers.postfix import start_smtp_sink
+
+    sink = start_smtp_sink()
+    try:
+        for kind in kinds:
+            small = count_instructions(kind, sink.port, SMALL, args.src)
+            large = count_instructions(kind, sink.port, LARGE, args.src)
+            print(f"{kind:9s} {(large - small) / (LARGE - SMALL):10,.0f} instructions a message")
+    finally:
+        sink.stop()
+
+
+if __name__ == "__main__":
+    main()
