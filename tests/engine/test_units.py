@@ -30,3 +30,23 @@ def test_address_errors_name_the_field():
         check_address("a@b@c", "recipient 3")
     assert check_address("<a@b.example>", "x") == "a@b.example"
     assert check_address("<>", "x", null_allowed=True) == ""
+
+
+# What RFC 5321 (4.1.2) allows in each part of a mailbox, with RFC 6531's non-ASCII added; the
+# module writes its classes as what they exclude, so these lists check them from the other side.
+_ATEXT = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
+_QTEXT = {chr(c) for c in range(0x20, 0x7f)} - {'"', "\\"}
+_LET_DIG = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NON_ASCII = ["\u0080", "\u00e9", "\u4e2d", "\ud7ff", "\ue000", "\uffff", "\U00010000", "\U0010ffff"]
+
+
+@pytest.mark.parametrize("char", [chr(c) for c in range(0x80)] + _NON_ASCII)
+def test_each_character_is_allowed_exactly_where_rfc_5321_and_6531_allow_it(char):
+    from smtpx.engine import validation
+
+    non_ascii = ord(char) > 0x7f
+    assert bool(validation._DOT_STRING.fullmatch(char)) == (non_ascii or char in _ATEXT)
+    assert bool(validation._QUOTED_STRING.fullmatch(f'"{char}"')) == (non_ascii or char in _QTEXT)
+    letter_digit = non_ascii or char in _LET_DIG
+    assert bool(validation._DOMAIN.fullmatch(char)) == letter_digit
+    assert bool(validation._DOMAIN.fullmatch(f"a{char}b")) == (letter_digit or char in "-.")  # "." parts labels
