@@ -1,16 +1,23 @@
 """A loop of send() with unchanged properties: the message is composed once and made again with
-only its "*" Date and Message-ID renewed (compose._Template). Every change must still show."""
+only its "*" Date and Message-ID renewed (compose._Template, for compose_message(reuse=True),
+which the facades' send() asks for). Every change must still show."""
 from __future__ import annotations
 
 import email
 import email.policy
 
 import pytest
-from tests.compose.compose_helpers import Msg, compose
+from tests.compose.compose_helpers import Msg
+from tests.compose.compose_helpers import compose as compose_once
 
 from smtpx.enums import RecipientType
 from smtpx.message import compose as composing
 from smtpx.types import MessageRecipient
+
+
+def compose(m, **options):
+    """As send() composes: reuse=True."""
+    return compose_once(m, reuse=True, **options)
 
 
 def basic(**props):
@@ -119,3 +126,19 @@ def test_a_stream_is_never_kept(tmp_path):
     m.set_message_stream(io.BytesIO(b"streamed\r\n"))
     compose(m)
     assert composing._last_template is None or composing._last_template.spec.stream is None
+
+
+def test_a_message_that_reaches_the_caller_is_never_kept_nor_shared():
+    """compose() (and compose_message without reuse) hands the message to the caller, who may
+    change its envelope: it neither becomes the kept message nor is one made again."""
+    m = basic()
+    composing._last_template = None
+    given = compose_once(m)  # what SMTP.compose() returns
+    assert composing._last_template is None
+    given.envelope.recipients.append(given.envelope.recipients[0].__class__("extra@example.org"))
+    sent = compose(m)
+    assert [r.address for r in sent.envelope.recipients] == ["r@example.org"]
+    again = compose(m)
+    assert again.envelope is sent.envelope  # kept for send(), whose messages stay inside smtpx
+    mine = compose_once(m)
+    assert mine.envelope is not sent.envelope and mine.headers_string != again.headers_string

@@ -289,7 +289,7 @@ class FacadeBase(Properties):
         self._require_mail_server()
         if self.connected:
             return None  # composed on the connection, for its server (_outgoing_message)
-        return compose_message(self._message_spec(), verb=verb)
+        return compose_message(self._message_spec(), verb=verb, reuse=True)
 
     @contextmanager
     def _outgoing_message(self, session: Any, verb: str, composed: ComposedMessage | None) -> Iterator[ComposedMessage]:
@@ -306,7 +306,7 @@ class FacadeBase(Properties):
         """_outgoing_message's message (the facades' connected send() calls it directly)."""
         eight = bool(session.engine.capabilities.has("8BITMIME"))
         if composed is None:
-            return compose_message(self._message_spec(), server_8bitmime=eight, verb=verb)
+            return compose_message(self._message_spec(), server_8bitmime=eight, verb=verb, reuse=True)
         return composed.for_server(eight)
 
     def _sent(self, message: ComposedMessage) -> None:

@@ -529,15 +529,18 @@ def preview_headers(spec: MessageSpec) -> ComposedHeaders:
 
 
 def compose_message(spec: MessageSpec, *, server_8bitmime: bool | None = None, verb: str = "MAIL",
-                    now: float | None = None) -> ComposedMessage:
+                    now: float | None = None, reuse: bool = False) -> ComposedMessage:
     """Compose the message ``spec`` describes.
 
     server_8bitmime: True/False once EHLO said whether the server has 8BITMIME; None when it is
     not known (the 7-bit-safe form; ComposedMessage.for_server() adapts it later). verb: MAIL,
-    or SEND/SOML/SAML for send_to_terminal_*. Raises SMTPInputError: 164 without From, 165
+    or SEND/SOML/SAML for send_to_terminal_*. reuse: the message goes to the engine and to no
+    one else (the facades' send()): it may be the last one composed again, with a fresh "*"
+    Date and Message-ID, when the spec is equal (_Template); a message that reaches the caller
+    never shares its mutable envelope that way. Raises SMTPInputError: 164 without From, 165
     without recipients, 10022 for bad input."""
     global _last_template
-    template = _last_template
+    template = _last_template if reuse else None
     if template is not None and now is None and template.verb == verb \
             and template.server_8bitmime == server_8bitmime and template.spec == spec:
         return template.again()
@@ -547,7 +550,7 @@ def compose_message(spec: MessageSpec, *, server_8bitmime: bool | None = None, v
     fields = [] if other.replaces else _header_fields(spec, from_box, now)
     envelope = _envelope(spec, verb, other.replaces, from_box)
     message = _assemble(spec, envelope, fields, other, server_8bitmime, body)
-    if now is None and spec.stream is None:  # a stream is read anew by each send: never kept
+    if reuse and now is None and spec.stream is None:  # a stream is read anew by each send: never kept
         _last_template = _Template.of(spec, server_8bitmime, verb, message, fields, body.mime, other,
                                       _id_domain(from_box, spec.settings.hello))
     return message
