@@ -343,19 +343,31 @@ def _header_fields(spec: MessageSpec, from_box: Mailbox | None, now: float | Non
            spec.read_receipt_to, spec.settings)
     last = _last_fields
     if last is not None and now is None and last[0] == key:
-        fields = list(last[1])
-        if last[2] >= 0:
-            fields[last[2]] = ("Date", format_date())
-        if last[3] >= 0:
-            fields[last[3]] = ("Message-ID", make_message_id(spec.settings.message_id_algorithm, last[4]))
-        return fields
+        return _renewed(last[1], last[2], last[3], spec.settings.message_id_algorithm, last[4])
     fields = _new_header_fields(spec, from_box, now)
     if now is None:
-        names = [name for name, _ in fields]
-        date = names.index("Date") if spec.message_date == "*" else -1
-        mid = names.index("Message-ID") if spec.message_id == "*" else -1
-        _last_fields = (key, fields, date, mid, _id_domain(from_box, spec.settings.hello))
+        _last_fields = (key, fields, *_fresh_at(spec, fields), _id_domain(from_box, spec.settings.hello))
     return list(fields)
+
+
+def _fresh_at(spec: MessageSpec, fields: list[tuple[str, str]]) -> tuple[int, int]:
+    """Where in ``fields`` the Date and the Message-ID made for each message ("*") are; -1
+    for one that is given, or absent."""
+    names = [name for name, _ in fields]
+    date = names.index("Date") if spec.message_date == "*" and "Date" in names else -1
+    mid = names.index("Message-ID") if spec.message_id == "*" and "Message-ID" in names else -1
+    return date, mid
+
+
+def _renewed(fields: list[tuple[str, str]], date_at: int, id_at: int, algorithm: str,
+             id_domain: str) -> list[tuple[str, str]]:
+    """A copy of ``fields`` with a fresh Date and Message-ID at those indexes (-1: none)."""
+    fields = list(fields)
+    if date_at >= 0:
+        fields[date_at] = ("Date", format_date())
+    if id_at >= 0:
+        fields[id_at] = ("Message-ID", make_message_id(algorithm, id_domain))
+    return fields
 
 
 def _new_header_fields(spec: MessageSpec, from_box: Mailbox | None, now: float | None) -> list[tuple[str, str]]:
@@ -404,9 +416,7 @@ def _header_block(spec: MessageSpec, fields: list[tuple[str, str]], mime: list[t
                   other: OtherHeaders) -> ComposedHeaders:
     """The folded header block: the computed fields, the MIME ones, then OtherHeaders (alone
     when they replace the computed ones)."""
-    max_len, charset = _fold_settings(spec)
-    every = other.fields if other.replaces else [*fields, *mime, *other.fields]
-    lines = [_fold(name, value, max_len, charset) for name, value in every]
+    lines = _header_lines(spec, fields, mime, other)
     if other.replaces and not lines:
         text = ""
     else:
@@ -414,6 +424,14 @@ def _header_block(spec: MessageSpec, fields: list[tuple[str, str]], mime: list[t
         lines.append("")
         text = "\r\n".join(lines)
     return ComposedHeaders(text, not text.isascii(), other.replaces)
+
+
+def _header_lines(spec: MessageSpec, fields: list[tuple[str, str]], mime: list[tuple[str, str]],
+                  other: OtherHeaders) -> list[str]:
+    """The header block's folded lines, without line ends."""
+    max_len, charset = _fold_settings(spec)
+    every = other.fields if other.replaces else [*fields, *mime, *other.fields]
+    return [_fold(name, value, max_len, charset) for name, value in every]
 
 
 def compose_headers(spec: MessageSpec, *, mime: list[tuple[str, str]] | None = None,
@@ -572,32 +590,27 @@ class _Template:
     date_at: int  # the index of a "*" Date in fields and lines, or -1
     id_at: int  # the index of a "*" Message-ID, or -1
     id_domain: str
+    fold: tuple[int, str]  # _fold_settings(spec)
 
     @classmethod
     def of(cls, spec: MessageSpec, server_8bitmime: bool | None, verb: str, message: ComposedMessage,
            fields: list[tuple[str, str]], mime: list[tuple[str, str]], other: OtherHeaders,
            id_domain: str) -> "_Template":
-        names = [name for name, _ in fields]  # [] when OtherHeaders replace the computed fields
-        date_at = names.index("Date") if spec.message_date == "*" and "Date" in names else -1
-        id_at = names.index("Message-ID") if spec.message_id == "*" and "Message-ID" in names else -1
-        max_len, charset = _fold_settings(spec)
-        every = other.fields if other.replaces else [*fields, *mime, *other.fields]
-        lines = [_fold(name, value, max_len, charset) for name, value in every] + ["", ""]
-        return cls(spec, server_8bitmime, verb, message, fields, lines, date_at, id_at, id_domain)
+        date_at, id_at = _fresh_at(spec, fields)  # fields: [] when OtherHeaders replace them
+        lines = [*_header_lines(spec, fields, mime, other), "", ""]
+        return cls(spec, server_8bitmime, verb, message, fields, lines, date_at, id_at, id_domain,
+                   _fold_settings(spec))
 
     def again(self) -> ComposedMessage:
         """The kept message with a fresh Date and Message-ID where they are "*"."""
         kept, fields, text = self.message, self.fields, self.message.headers_string
         if self.date_at >= 0 or self.id_at >= 0:
-            fields, lines = fields.copy(), self.lines.copy()
-            max_len, charset = _fold_settings(self.spec)
-            if self.date_at >= 0:
-                fields[self.date_at] = field = ("Date", format_date())
-                lines[self.date_at] = _fold(*field, max_len, charset)
-            if self.id_at >= 0:
-                algorithm = self.spec.settings.message_id_algorithm
-                fields[self.id_at] = field = ("Message-ID", make_message_id(algorithm, self.id_domain))
-                lines[self.id_at] = _fold(*field, max_len, charset)
+            fields = _renewed(fields, self.date_at, self.id_at, self.spec.settings.message_id_algorithm,
+                              self.id_domain)
+            lines = self.lines.copy()
+            for at in (self.date_at, self.id_at):
+                if at >= 0:
+                    lines[at] = _fold(*fields[at], *self.fold)
             text = "\r\n".join(lines)
         head_len = len(text) if text.isascii() else len(text.encode("utf-8"))
         return ComposedMessage(

@@ -66,9 +66,10 @@ def engine_calls(
 ) -> Generator[Call[IOResult], bytes | None, Result]:
     """The engine operation ``generator`` as the stream calls that perform it, one per action
     (see the module doc): Read -> ``track_reply(...)`` and ``read()``, Write -> ``write(data)``,
-    StartTLS -> ``start_tls()`` (SMTPTLSError without one). A call's Exception, thrown in here by the driver, goes into the
-    engine at its action; a BaseException (KeyboardInterrupt, a cancellation) is not thrown in:
-    the driver closes this generator, which closes the engine's. Returns the operation's result."""
+    StartTLS -> ``start_tls()`` (SMTPTLSError without one). A call's Exception, thrown in here
+    by the driver, goes into the engine at its action; a BaseException (KeyboardInterrupt, a
+    cancellation) is not thrown in: the driver closes this generator, which closes the
+    engine's. Returns the operation's result."""
     track_reply, read, write, write_parts = stream.track_reply, stream.read, stream.write, stream.write_parts
     # Without a reply deadline (MaxReplyTime 0; the facades' default is 300 s) track_reply has
     # nothing to do.
