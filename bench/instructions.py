@@ -7,7 +7,9 @@ single changes to the per-message path. This script counts instead: each client 
 messages to Postfix's smtp-sink on loopback under ``valgrind --tool=cachegrind`` (user-space
 instructions of the client process only; the sink is not counted), once with 200 messages
 and once with 1,000, and prints (difference of the counts) / 800: the instructions one more
-message costs, without start-up and imports. Counts repeat within about 1% between runs.
+message costs, without start-up and imports. The hash seed is fixed (PYTHONHASHSEED=0); counts
+still move by 1-3% between runs (whether a reply is already there when the client reads changes
+its path), so compare changes over several runs.
 smtpx runs with SpinWait=0, so waiting for a reply sleeps in poll() and counts nothing.
 
 ``--src DIR`` counts another checkout's ``src`` (e.g. a ``git worktree`` of the commit before
@@ -67,7 +69,7 @@ def client(kind: str, port: int, count: int) -> None:
 
 
 def count_instructions(kind: str, port: int, count: int, src: Path) -> int:
-    env = dict(os.environ, PYTHONPATH=str(src))
+    env = dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0")
     run = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
          sys.executable, __file__, "--client", kind, "--port", str(port), "--count", str(count)],
