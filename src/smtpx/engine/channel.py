@@ -80,9 +80,6 @@ class Channel:
         options = self._options
         self._scanner = ReplyScanner(options.max_line, options.max_reply, options.max_lines)
         self._ready: deque[Reply] = deque()
-        self._lines_fed = 0  # complete lines fed to the scanner
-        self._lines_taken = 0  # lines inside the replies it returned
-        self._tail_open = False  # the last byte fed was not a line end
         # How much of the next reply the scanner holds (Read.reply): the driver times one whole
         # reply from its first byte (MaxReplyTime) without the engine needing a clock.
         self._reply_progress = REPLY_NOT_BEGUN
@@ -92,7 +89,7 @@ class Channel:
     @property
     def has_leftover(self) -> bool:
         """A complete reply or part of one arrived beyond what was read for."""
-        return bool(self._ready) or self._tail_open or self._lines_fed != self._lines_taken
+        return bool(self._ready) or self._scanner.has_pending
 
     def check_no_leftover(self, when: str) -> None:
         if self.has_leftover:
@@ -178,7 +175,6 @@ class Channel:
     def _take_reply(self, after: str, tracing: bool) -> Any:
         """The next ready reply, traced and kept as last_reply; a 421 ends the session."""
         reply = self._ready.popleft()
-        self._lines_taken += len(reply.lines)
         if tracing:
             self._trace_lines(reply)
         self.last_reply = reply
@@ -217,8 +213,6 @@ class Channel:
         else:
             self._reply_progress = REPLY_BEGUN_EARLIER
         self._ready.extend(replies)
-        self._lines_fed += data.count(b"\n")
-        self._tail_open = not data.endswith(b"\n")
 
     def _trace_reply(self, reply: Reply) -> None:
         if self.tracing:
