@@ -22,6 +22,18 @@ cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t, Py_UCS4)
     void* PyUnicode_DATA(object)
 
+# Reply's slots set from C: the pure class's own __init__ would be a Python call per reply.
+cdef object _new_object = object.__new__
+
+
+cdef inline object _reply(int code, object enhanced, list lines):
+    """Reply(code, enhanced, lines), its slots filled without running __init__."""
+    cdef object reply = _new_object(Reply)
+    reply.code = code
+    reply.enhanced = enhanced
+    reply.lines = lines
+    return reply
+
 
 cdef inline object _text(const unsigned char* p, Py_ssize_t n):
     """UTF-8 text with replacement; ASCII (the usual case) is copied straight in."""
@@ -219,5 +231,5 @@ cdef class ReplyScanner:
         self._lines = []
         self._enh = None
         self._reply_size = 0
-        PyList_Append(replies, Reply(code, enhanced, lines))
+        PyList_Append(replies, _reply(code, enhanced, lines))
         return 0
