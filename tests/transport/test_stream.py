@@ -333,3 +333,41 @@ def test_the_timeout_still_holds_while_spinning(peer):
     with p.connect(timeout=0.3, spin_wait=0.01) as stream:
         with pytest.raises(SMTPTimeoutError):
             stream.read()
+
+
+# -- a plain socket is polled before it is read ----------------------------------------------------
+
+class CountingSocket:
+    """The stream's socket, with its recv() calls counted."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.recv_calls = 0
+
+    def recv(self, size: int) -> bytes:
+        self.recv_calls += 1
+        return self._sock.recv(size)
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+
+@pytest.mark.parametrize("spin_wait", [0, 0.001, 2.0], ids=["sleep", "spin-misses", "spin-catches"])
+@pytest.mark.parametrize("delay", [0, 0.02])
+def test_a_read_of_a_plain_socket_calls_recv_only_when_bytes_are_there(peer, spin_wait, delay):
+    """A reply that has not come yet is waited for (spin, then poll) before recv(): no recv()
+    that finds nothing (a system call and an exception each) on the usual read."""
+    p = peer(answer_each_line(delay))
+    with p.connect(timeout=5, spin_wait=spin_wait) as stream:
+        counting = CountingSocket(stream._sock)
+        stream._sock = counting  # type: ignore[assignment]
+        try:
+            for n in range(1, 6):
+                noop(stream)
+                assert counting.recv_calls == n
+            stream.write(b"NOOP\r\n")
+            time.sleep(0.2 + delay)  # the reply is there before the read: one recv() takes it
+            assert stream.read() == b"250 ok\r\n"
+            assert counting.recv_calls == 6
+        finally:
+            stream._sock = counting._sock

@@ -126,6 +126,11 @@ class SyncStream(TimeoutClock):
                 poller.register(self._fd, mask)
                 poller.register(self._wake_fd, select.POLLIN)
         self.spin_wait = float(spin_wait) if self._polls is not None else 0.0
+        # A plain socket is asked with poll() whether a read has anything before recv(): the
+        # usual read waits for the reply to what was just written, and a recv() that finds
+        # nothing costs a system call and an exception. TLS may hold decrypted bytes that
+        # poll() does not see, so a TLS socket is read first (start_tls turns this off).
+        self._poll_first = self._polls is not None
         self._spin_misses = 0  # spins in a row that missed
         self._spin_skip = 0  # waits left before spinning again, after SPIN_MISSES misses
         # Read once: after a reset getpeername() fails; the next read/write reports the reset.
@@ -200,6 +205,11 @@ class SyncStream(TimeoutClock):
             self._check_usable()
         sock = self._sock
         clocked = False  # the call's clock is set before its first wait (bytes already there need none)
+        if self._poll_first and not self._polls[0].poll(0):  # type: ignore[index]
+            self._start_call(reading=True)
+            clocked = True
+            if not (self.spin_wait and self._spin()):
+                self._wait(False)
         while True:
             try:
                 data = sock.recv(_READ_SIZE)
@@ -228,7 +238,7 @@ class SyncStream(TimeoutClock):
         """Without waiting (the socket is non-blocking): None when nothing arrived, b"" when the
         peer closed or the connection broke (a reset, a TLS alert), else the bytes. A TLS socket
         may have read only records that carry no data (session tickets): None."""
-        if self._tls_info is None and self._polls is not None and not self._polls[0].poll(0):
+        if self._poll_first and not self._polls[0].poll(0):  # type: ignore[index]
             return None  # all quiet (the common case, checked before every method): no exception
         try:
             return self._sock.recv(_READ_SIZE)
@@ -426,6 +436,7 @@ class SyncStream(TimeoutClock):
                 raise _tls.handshake_error(cause, starttls=starttls) from cause  # worded for the mode
             raise
         self._sock = ssock
+        self._poll_first = False
         self._tls_info = info
         self._touch()
 
