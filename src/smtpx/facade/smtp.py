@@ -56,40 +56,11 @@ class SMTP(FacadeBase):
         self._busy = threading.Lock()
         self._interrupt_lock = threading.RLock()  # RLock: a handler fired under it may call interrupt()
         self._interrupt_flag = threading.Event()
+        self._operation = _Operation(self)
         super().__init__(**properties)
 
     # ============================================================================== plumbing
-    def _operation(self) -> "_Operation":
-        """One method at a time; clears a stale interrupt; forgets a dead connection after
-        (``with self._operation():``; a plain object, cheaper than a generator per call)."""
-        return _Operation(self)
-
-    def _begin_method(self) -> None:
-        if not self._busy.acquire(blocking=False):
-            raise SMTPBusyError("Busy executing current method.", 166)
-        flag = self._interrupt_flag
-        if flag.is_set():  # a stale interrupt (clear() takes a lock: only when needed)
-            flag.clear()
-        session = self._session
-        if session is not None and session.stream is not None:
-            session.stream.begin_operation()  # AbsoluteTimeout: one deadline per method
-
-    def _end_method(self) -> None:
-        try:
-            if self._session is not None and self._session.stream is not None:
-                self._session.stream.end_operation()
-        finally:
-            with self._interrupt_lock:  # an interrupt() now comes before or after, not between
-                try:
-                    if self._session is not None and not self._session.alive:
-                        # Also a stream that a late interrupt() reached: it stays unusable.
-                        self._session.close(quit=False)
-                        self._session = None
-                finally:
-                    flag = self._interrupt_flag
-                    if flag.is_set():
-                        flag.clear()
-                    self._busy.release()
+    # Every method runs inside ``with self._operation:`` (_Operation, below: one per SMTP).
 
     def _open(self) -> None:
         """Connect and get the session ready (greeting, hello, TLS, AUTH)."""
@@ -143,13 +114,13 @@ class SMTP(FacadeBase):
     # ============================================================================== methods
     def connect(self) -> None:
         """Connect to mail_server, greet (EHLO/HELO), start TLS and authenticate as set."""
-        with self._operation():
+        with self._operation:
             self._open()
 
     def disconnect(self, *, quit: bool = True) -> None:
         """QUIT (when the connection is still good) and close. Does nothing when not connected.
         Python extra: ``quit=False`` closes without QUIT (smtplib's ``close()``)."""
-        with self._operation():
+        with self._operation:
             if quit:
                 self._close()
                 return
@@ -179,7 +150,7 @@ class SMTP(FacadeBase):
     def expand(self, email_address: str) -> list[str]:
         """EXPN: one on_expand event per address the server returns; the addresses are also
         returned as a list."""
-        with self._operation():
+        with self._operation:
             check_text(email_address, "email_address")
             with self._connection() as session:
                 expansion = session.run(session.engine.expand(email_address))
@@ -198,28 +169,28 @@ class SMTP(FacadeBase):
 
     def reset(self) -> None:
         """Disconnect, and put every property and config setting back to its default."""
-        with self._operation():
+        with self._operation:
             self._close()
             self._init_state()
 
     def send(self) -> SendResult:
         """Send the message; returns a SendResult (accepted and refused recipients)."""
-        with self._operation():
+        with self._operation:
             return self._send("MAIL")
 
     def send_to_terminal_and_email(self) -> SendResult:
         """SAML FROM: deliver to the users' terminals and mailboxes."""
-        with self._operation():
+        with self._operation:
             return self._send("SAML")
 
     def send_to_terminal_only(self) -> SendResult:
         """SEND FROM: deliver to the users' terminals only."""
-        with self._operation():
+        with self._operation:
             return self._send("SEND")
 
     def send_to_terminal_or_email(self) -> SendResult:
         """SOML FROM: deliver to the terminal when the user is there, else to the mailbox."""
-        with self._operation():
+        with self._operation:
             return self._send("SOML")
 
     def _send(self, verb: str) -> SendResult:
@@ -249,7 +220,7 @@ class SMTP(FacadeBase):
         ``NOTIFY=SUCCESS,FAILURE``) go on every RCPT, as send_message's. Connects and
         disconnects like send(); StopOn*Errors and on_error apply."""
 
-        with self._operation():
+        with self._operation:
             self._require_mail_server()
             if not mail_options and not rcpt_options:
                 return self._send_item(raw_message(mail_from, recipients, message, "send_raw"))
@@ -264,7 +235,7 @@ class SMTP(FacadeBase):
         an address needs it. ``rcpt_options`` go on every RCPT. Returns a SendResult (per
         recipient); bad input raises SMTPInputError before anything is written
         (docs/email-message.md). Connects and disconnects like send()."""
-        with self._operation():
+        with self._operation:
             self._require_mail_server()
             return self._send_item(email_message(msg, from_addr, to_addrs, mail_options, rcpt_options))
 
@@ -287,7 +258,7 @@ class SMTP(FacadeBase):
         a ComposedMessage for ``send_batch``; later property changes do not touch it. While
         connected, the body's encoding follows the server's 8BITMIME; otherwise it takes the
         form any server accepts. Bad input raises here (nothing is sent)."""
-        with self._operation():
+        with self._operation:
             return self._compose_now()
 
     def send_batch(self, messages: Iterable[BatchMessage], *, window: int = 32) -> list[SendResult | SMTPError]:
@@ -305,7 +276,7 @@ class SMTP(FacadeBase):
         ``delivery_unknown`` when its end of data went out without a reply) and ``.unsent`` (the
         indexes that are safe to send again; the messages never reached are checked only when
         sent, so they are None there too). Connects and disconnects like send()."""
-        with self._operation():
+        with self._operation:
             batch = self._prepare_batch(messages, window)
             with batch:
                 if batch.has_items:
@@ -315,7 +286,7 @@ class SMTP(FacadeBase):
 
     def send_command(self, command: str) -> Reply:
         """Send ``command`` as given (CR, LF and NUL refused); sets last_reply; returns the Reply."""
-        with self._operation():
+        with self._operation:
             check_text(command, "command")
             session = self._require_session()
             reply: Reply = session.run(session.engine.command(command))
@@ -330,7 +301,7 @@ class SMTP(FacadeBase):
         """EHLO again on the open connection (HELO with ``helo=True``, or when allow_extensions
         is False, or when the server refuses EHLO with 5xx); ``name`` defaults to the Hello
         setting or this host's name. What the server offers is renewed (``hello_reply``)."""
-        with self._operation():
+        with self._operation:
             check_text(name, "name")
             session = self._require_session()
             options = session.engine.options
@@ -349,7 +320,7 @@ class SMTP(FacadeBase):
         (its reply in ``hello_reply``). Returns the server's reply to STARTTLS (220). A server
         that does not offer STARTTLS, refuses it or fails the handshake raises SMTPTLSError and
         the connection is dropped (nothing more is sent in plaintext)."""
-        with self._operation():
+        with self._operation:
             session = self._require_session()
             self._refresh_options(session)
             session.prepare_starttls(tls_settings(self, self._config))
@@ -372,7 +343,7 @@ class SMTP(FacadeBase):
         does when user is set); the rules of smtpx.engine.auth apply (the mechanism must be
         offered; PLAIN and LOGIN only over TLS unless AllowPlaintextAuth). Returns the 235
         reply; a refusal raises SMTPAuthError and keeps the connection."""
-        with self._operation():
+        with self._operation:
             session = self._require_session()
             self._refresh_options(session)
             factory = _mechanism(self, self._config)
@@ -390,7 +361,7 @@ class SMTP(FacadeBase):
 
     def verify(self, email_address: str) -> Reply:
         """VRFY: ask the server to verify an address; returns the Reply (also in last_reply)."""
-        with self._operation():
+        with self._operation:
             check_text(email_address, "email_address")
             with self._connection() as session:
                 verified: Reply = session.run(session.engine.verify(email_address))
@@ -400,7 +371,7 @@ class SMTP(FacadeBase):
         """Write the message (envelope and content) to a new ``*.queued`` file in queue_dir and
         return its path; ``queue("*")`` returns the queue file's text instead."""
 
-        with self._operation():
+        with self._operation:
             message = compose_message(self._message_spec())
             if queue_dir == "*":
                 return queue_text(message)
@@ -420,7 +391,7 @@ class SMTP(FacadeBase):
         ``.queue_run``, and the files not yet sent stay ``*.sending`` for the next run.
         The run is smtpx.queue.runner's, as for AsyncSMTP; here its file work is done as is."""
 
-        with self._operation():
+        with self._operation:
             self._require_mail_server()
             opened = False
 
@@ -478,7 +449,11 @@ def _option_list(options: Iterable[str], what: str) -> tuple[str, ...]:
 
 
 class _Operation:
-    """``with smtp._operation():`` around every method (SMTP._begin_method / _end_method)."""
+    """``with smtp._operation:`` around every method: one method at a time (another one, from
+    a handler or a thread, raises SMTPBusyError), a stale interrupt cleared, one
+    AbsoluteTimeout deadline per method, a failure logged, and a connection that died during
+    the method forgotten after it. One per SMTP, made once: methods never nest, and a loop of
+    sends makes no object for this."""
 
     __slots__ = ("_owner",)
 
@@ -486,9 +461,34 @@ class _Operation:
         self._owner = owner
 
     def __enter__(self) -> None:
-        self._owner._begin_method()
+        owner = self._owner
+        if not owner._busy.acquire(blocking=False):
+            raise SMTPBusyError("Busy executing current method.", 166)
+        flag = owner._interrupt_flag
+        if flag.is_set():  # a stale interrupt (clear() takes a lock: only when needed)
+            flag.clear()
+        session = owner._session
+        if session is not None and session.stream is not None:
+            session.stream.begin_operation()  # AbsoluteTimeout: one deadline per method
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc is not None:
-            self._owner._log.failed(exc)  # a WARNING record (docs/logging.md)
-        self._owner._end_method()
+        owner = self._owner
+        try:
+            if exc is not None:
+                owner._log.failed(exc)  # a WARNING record (docs/logging.md)
+            session = owner._session
+            if session is not None and session.stream is not None:
+                session.stream.end_operation()
+        finally:
+            with owner._interrupt_lock:  # an interrupt() now comes before or after, not between
+                try:
+                    session = owner._session
+                    if session is not None and not session.alive:
+                        # Also a stream that a late interrupt() reached: it stays unusable.
+                        session.close(quit=False)
+                        owner._session = None
+                finally:
+                    flag = owner._interrupt_flag
+                    if flag.is_set():
+                        flag.clear()
+                    owner._busy.release()
