@@ -34,12 +34,13 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
     global _last
     if not isinstance(message, (bytes, bytearray, memoryview)):
         raise SMTPInputError(f"{what}: message must be bytes, not {type(message).__name__}")
-    check_str(mail_from, f"{what}: mail_from")
+    if type(mail_from) is not str:  # (the message is formatted only when it is needed)
+        check_str(mail_from, f"{what}: mail_from")
     if isinstance(recipients, str):
         recipients = [recipients]
     last = _last
     if last is not None and type(recipients) is list and mail_from == last[0] and recipients == last[1] \
-            and all(type(r) is str for r in recipients):
+            and _all_str(recipients):
         envelope, address_utf8 = last[2], last[3]
     else:
         sender = parse_reverse_path(mail_from, f"{what} mail_from")
@@ -48,7 +49,7 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
             raise SMTPInputError("Please specify a recipient.", 165)
         envelope = Envelope(sender, rcpts)
         address_utf8 = not sender.isascii() or any(not rcpt.address.isascii() for rcpt in rcpts)
-        if type(recipients) is list and all(type(r) is str for r in recipients):
+        if type(recipients) is list and _all_str(recipients):
             _last = (mail_from, list(recipients), envelope, address_utf8)
     data = bytes(message)
     if data.isascii():  # the common case: one scan, no header split
@@ -56,4 +57,13 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
     else:
         eight_bit = True
         utf8 = not data.split(b"\r\n\r\n", 1)[0].isascii()
-    return envelope, Content([data], len(data), eight_bit=eight_bit, smtputf8=utf8 or address_utf8)
+    # (positional: Content(chunks, size, eight_bit, binary, smtputf8), the cheaper call)
+    return envelope, Content([data], len(data), eight_bit, False, utf8 or address_utf8)
+
+
+_STR = {str}
+
+
+def _all_str(recipients: list[Any]) -> bool:
+    """Every recipient is a plain str (no generator: this runs on every send_raw)."""
+    return set(map(type, recipients)) <= _STR
