@@ -61,9 +61,10 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
     return envelope, Content([data], len(data), eight_bit, False, utf8 or address_utf8)
 
 
-_STR = {str}
-
-
 def _all_str(recipients: list[Any]) -> bool:
-    """Every recipient is a plain str (no generator: this runs on every send_raw)."""
-    return set(map(type, recipients)) <= _STR
+    """Every recipient is a plain str (a loop, not all() over a generator: this runs on every
+    send_raw, usually for one recipient)."""
+    for recipient in recipients:
+        if type(recipient) is not str:
+            return False
+    return True
