@@ -714,8 +714,13 @@ class Runner:
 
     def _next_for_lane(self) -> Transaction | None:
         """The next item's transaction when the lane can carry it; None when there is no next
-        item or it cannot (then it stays prefetched for send_all). Items refused by the checks
-        have their result already: they are passed over."""
+        item or it cannot (then it stays prefetched for send_all)."""
+        message = self._next_lane_message()
+        return None if message is None else message.next_transaction()
+
+    def _next_lane_message(self) -> Message | None:
+        """_next_for_lane's item, taken, before its transaction is made. Items refused by the
+        checks have their result already: they are passed over."""
         while True:
             self._prefetch()
             taken = self._prefetched
@@ -726,19 +731,16 @@ class Runner:
                 return None
             self._prefetched = None
             if message is not None:
-                return message.next_transaction()
+                return message
 
     def _lane(self, message: Message) -> IO:
+        """The lane from ``message`` on (not a generator itself: one generator fewer between
+        the driver and each of the lane's Writes and reads)."""
         tx = message.next_transaction()
         assert tx is not None  # a plan has at least one recipient
         if not self.due and not self.outbox.parts:
             self.channel.check_no_leftover("before a command was sent")
-        if message.plan.use_bdat:
-            if self.due:  # the general path's window first
-                yield from self._drain()
-            yield from self._bdat_lane(tx)
-        else:
-            yield from self._data_lane(tx)
+        return self._bdat_lane(tx) if message.plan.use_bdat else self._data_lane(tx)
 
     def _data_lane(self, current: Transaction) -> IO:
         """PIPELINING + DATA: one Write per message carries the previous message's content and
@@ -749,23 +751,31 @@ class Runner:
         it (cleanup, its content) goes in the same Write and is answered first, as in
         _pipeline, so the wire is the general path's exactly.
 
-        When a read is a plain delivery and the next message fits the lane, the next Write goes
-        out first and what the read decided is recorded just after it (_record_lane_read),
-        while the server works on that Write. The record fires no event, and a failed Write
-        makes it before its error leaves, so nothing a caller sees changes."""
+        Between a read and the next Write runs only what decides that Write; the rest runs
+        while the server works on it. When a read is a plain delivery and the next message
+        fits the lane, the next Write goes out first, and then what the read decided is
+        recorded (_record_lane_read) and the next message's transaction made. The bytes of the
+        Write after that are made ahead (_window_ahead) while its replies are awaited. The
+        record fires no event, and a failed Write makes it before its error leaves, so nothing
+        a caller sees changes."""
         channel, sink = self.channel, self.sink
         events = getattr(sink, "transfer_enabled", True)
         held: Transaction | None = None
         unrecorded: tuple[Transaction | None, list[Reply], Transaction] | None = None
+        made: tuple[Message, bytes, int] | None = None  # the next Write's bytes, made ahead
+        message: Message = current.message
+        tx: Transaction | None = current  # the next message's: made after its Write
         while True:
-            message = current.message
             lane = message.plan.lane()
             self.open[message.index] = message
             labels, expect = lane.labels, [lane.expect]
             if held is None:
                 data, ends = lane.wire, []
             else:
-                data, end = data_window(held.message.source.content.chunks, lane.wire)
+                if made is not None and made[0] is message:
+                    data, end = made[1], made[2]
+                else:
+                    data, end = data_window(held.message.source.content.chunks, lane.wire)
                 ends = [(held.message, end)]
                 if events:
                     self._transfer_events(data[:end])
@@ -778,7 +788,12 @@ class Runner:
                 if unrecorded is not None:
                     self._record_lane_read(*unrecorded)
                     unrecorded = None
+            if tx is None:
+                tx = message.next_transaction()
+                assert tx is not None  # a plan has at least one recipient
+            current = tx
             self._prefetch()
+            made = self._window_ahead(current)
             while self.due:  # held is None: the general path's replies come first
                 yield from self._settle_next()
             got: list[Reply] = []
@@ -789,10 +804,10 @@ class Runner:
                     self._end_of_data(held, got[0], alone=False)
                 raise
             if match_window(got, expect)[-1]:  # a plain delivery so far: current's 354 came
-                following = self._next_for_lane()
+                following = self._next_lane_message()
                 if following is not None:  # its Write first; this read is recorded after it
                     unrecorded = (held, got, current)
-                    held, current = current, following
+                    held, message, tx = current, following, None
                     continue
                 self._record_lane_read(held, got, current)
                 yield from self._queue_content(Flight(current, alone=False))
@@ -803,10 +818,22 @@ class Runner:
                 held = None
             # decided and followed up the general way (which may queue for the next Write)
             yield from self._decide_envelope(Flight(current, alone=False), got)
-            following = self._next_for_lane()
+            following = self._next_lane_message()
             if following is None:
                 return
-            current = following
+            message, tx = following, None
+
+    def _window_ahead(self, current: Transaction) -> tuple[Message, bytes, int] | None:
+        """While the server works on ``current``'s envelope: the next Write's bytes (its
+        content and "." with the next item's MAIL / RCPT / DATA), for when the read is a plain
+        delivery and that item goes next in the lane. Nothing is taken or written: the item
+        stays prefetched, and the bytes are dropped if anything else happens."""
+        taken = self._prefetched
+        if taken is None or taken[1] is None or not self._fits_lane(taken[1]):
+            return None
+        following = taken[1]
+        data, end = data_window(current.message.source.content.chunks, following.plan.lane().wire)
+        return following, data, end
 
     def _record_lane_read(self, held: Transaction | None, got: list[Reply], current: Transaction) -> None:
         """What a plain-delivery read of the lane decided: the held message's final reply
@@ -829,6 +856,8 @@ class Runner:
         transactions and about MAX_UNACKNOWLEDGED bytes), MAIL, RCPT, BDAT n LAST and the
         content of each message back to back; a half is written before the replies of the one
         before it are read, so the server always has one to work on."""
+        if self.due:  # the general path's window first
+            yield from self._drain()
         depth = 2 if self.window >= 2 else 1
         halves = ((self.window + 1) // 2, self.window // 2) if depth == 2 else (1, 1)
         byte_limit = MAX_UNACKNOWLEDGED // depth
