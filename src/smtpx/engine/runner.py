@@ -345,6 +345,10 @@ class Runner:
         channel.check_no_leftover("before a command was sent")
         channel.trace_commands(commands)
         yield from channel.write_content(wire)
+        # While the server answers: in-memory content stuffed ahead, used only if it may go (a
+        # one-shot stream is read only once it may).
+        source = message.source
+        whole = None if source.one_shot else stuffed_whole(source.chunks(tx.another_may_follow))
         got: list[Reply] = yield from channel.read_replies(labels)
         expected = got[-1].code == 354  # and every other reply 2xx
         if expected:
@@ -356,15 +360,17 @@ class Runner:
             yield from self._decide_envelope(Flight(tx, alone=True), got)
             yield from self._drain()
             return
-        message.judge(tx, got[1:-1])  # all accepted: records them
         # The transfer events only when a handler listens (as the batch lane).
-        progress = Progress(self.sink, message.source.content.size) \
+        progress = Progress(self.sink, source.content.size) \
             if getattr(self.sink, "transfer_enabled", True) else None
         if progress is not None:
             progress.start()
-        chunks = message.source.chunks(tx.another_may_follow)
-        whole = stuffed_whole(chunks)
-        pieces = stuffed_pieces(chunks) if whole is None else ((whole[0], whole[1], True),)
+        if whole is not None:
+            pieces: Iterable[tuple[int, bytes, bool]] = ((whole[0], whole[1], True),)
+        else:
+            chunks = source.chunks(tx.another_may_follow)
+            whole = stuffed_whole(chunks)  # (a one-shot stream's small content)
+            pieces = stuffed_pieces(chunks) if whole is None else ((whole[0], whole[1], True),)
         for consumed, piece, last in pieces:
             if last:
                 try:
@@ -379,6 +385,9 @@ class Runner:
                 progress.update(consumed, piece)
         if progress is not None:
             progress.end()
+        # Every recipient accepted: recorded while the server takes the content (the record is
+        # read only once its final reply is in).
+        message.judge(tx, got[1:-1])
         reply: Reply = yield from channel.read_reply(END_OF_DATA)
         self._end_of_data(tx, reply, alone=True)
 
