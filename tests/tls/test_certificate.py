@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import os
 import time
+import warnings
 
 import pytest
 import trustme
@@ -203,3 +204,49 @@ def test_missing_file_and_garbage():
         Certificate(CertStoreType.AUTO, b"\x01\x02garbage", "", "")
     with pytest.raises(SMTPTLSError):
         Certificate(77, "x", "", "")
+
+
+def _self_signed(kind: str):
+    """A self-signed certificate with a key of ``kind``, and the algorithm and length its key
+    fields must show."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+    with warnings.catch_warnings():  # making a DSA key warns in cryptography 51: not under test
+        warnings.simplefilter("ignore")
+        key, algorithm, length = {
+            "rsa": lambda: (rsa.generate_private_key(65537, 2048), "RSA", 2048),
+            "ec": lambda: (ec.generate_private_key(ec.SECP384R1()), "EC", 384),
+            "ed25519": lambda: (ed25519.Ed25519PrivateKey.generate(), "Ed25519", 256),
+            "dsa": lambda: (dsa.generate_private_key(2048), "DSA", 2048),
+        }[kind]()
+        name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, f"{kind}.example.test")])
+        now = dt.datetime.now(dt.timezone.utc)
+        builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + dt.timedelta(days=1)))
+        cert = builder.sign(key, None if kind == "ed25519" else hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM), algorithm, length
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ec", "ed25519"])
+def test_key_fields_of_a_key_that_is_not_dsa_warn_of_nothing(kind):
+    """cryptography 51 warns (shown by default) when the name DSAPublicKey is merely looked
+    up: reading the key fields of a certificate whose key is not DSA must not pass that on
+    (warnings are errors here)."""
+    pem, algorithm, length = _self_signed(kind)
+    cert = Certificate(pem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cert.public_key_algorithm == algorithm
+        assert cert.public_key_length == length
+
+
+def test_key_fields_of_a_dsa_key():
+    """A DSA certificate still shows its key (cryptography's own warning that DSA itself is
+    deprecated, from reading such a key, is its to give)."""
+    pem, algorithm, length = _self_signed("dsa")
+    cert = Certificate(pem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert (cert.public_key_algorithm, cert.public_key_length) == (algorithm, length)

@@ -38,6 +38,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import warnings
 from typing import Any
 
 from cryptography import x509
@@ -45,6 +46,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509 import Certificate as X509Certificate, ObjectIdentifier
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from smtpx.enums import CertStoreType
@@ -118,6 +120,15 @@ def format_date(moment: _dt.datetime) -> str:
     Month names are English whatever the locale (strftime's %b is not)."""
     local = moment.astimezone()
     return f"{local.day:02d}-{_MONTHS[local.month - 1]}-{local.year:04d} {local:%H:%M:%S}"
+
+
+def _is_dsa(public_key: object) -> bool:
+    """A DSA key. cryptography 51 warns (CryptographyDeprecationWarning, shown by default) when
+    the name DSAPublicKey is merely looked up, so it is asked last, only for a key that is none
+    of the others, and that warning is not passed on to the caller."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return isinstance(public_key, dsa.DSAPublicKey)
 
 
 def _colon_hex(digest: bytes) -> str:
@@ -551,12 +562,12 @@ class Certificate:
             return "RSA"
         if isinstance(pub, ec.EllipticCurvePublicKey):
             return "EC"
-        if isinstance(pub, dsa.DSAPublicKey):
-            return "DSA"
         if isinstance(pub, ed25519.Ed25519PublicKey):
             return "Ed25519"
         if isinstance(pub, ed448.Ed448PublicKey):
             return "Ed448"
+        if _is_dsa(pub):
+            return "DSA"
         if self._cert is not None:
             return self._cert.public_key_algorithm_oid.dotted_string
         return ""
@@ -564,7 +575,7 @@ class Certificate:
     @property
     def public_key_length(self) -> int:
         pub = self._pubkey()
-        if isinstance(pub, (rsa.RSAPublicKey, dsa.DSAPublicKey)):
+        if isinstance(pub, rsa.RSAPublicKey):
             return pub.key_size
         if isinstance(pub, ec.EllipticCurvePublicKey):
             return pub.curve.key_size
@@ -572,6 +583,8 @@ class Certificate:
             return 256
         if isinstance(pub, ed448.Ed448PublicKey):
             return 456
+        if _is_dsa(pub):
+            return int(pub.key_size)
         return 0
 
     @property
