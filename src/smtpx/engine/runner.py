@@ -367,9 +367,9 @@ class Runner:
             progress.start()
         if whole is not None:
             pieces: Iterable[tuple[int, bytes, bool]] = ((whole[0], whole[1], True),)
-        else:
+        else:  # content too big for one piece, or a one-shot stream (its small content: one piece)
             chunks = source.chunks(tx.another_may_follow)
-            whole = stuffed_whole(chunks)  # (a one-shot stream's small content)
+            whole = stuffed_whole(chunks) if source.one_shot else None
             pieces = stuffed_pieces(chunks) if whole is None else ((whole[0], whole[1], True),)
         for consumed, piece, last in pieces:
             if last:

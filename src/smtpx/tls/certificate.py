@@ -45,8 +45,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
-from cryptography.x509 import Certificate as X509Certificate, ObjectIdentifier
 from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509 import Certificate as X509Certificate, ObjectIdentifier
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from smtpx.enums import CertStoreType
@@ -584,7 +584,7 @@ class Certificate:
         if isinstance(pub, ed448.Ed448PublicKey):
             return 456
         if _is_dsa(pub):
-            return int(pub.key_size)
+            return int(pub.key_size)  # (not narrowed by isinstance: _is_dsa asks)
         return 0
 
     @property
