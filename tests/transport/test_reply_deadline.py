@@ -22,15 +22,18 @@ from tests.servers.sockets import LoopbackServer
 
 
 class Peer(LoopbackServer):
-    """A one-connection peer on 127.0.0.1: sends ``first``, then ``b"x"`` every ``gap`` seconds
-    (``gap`` None: nothing more) until the test ends; keeps what it receives."""
+    """A one-connection peer on 127.0.0.1: sends ``first`` (after ``delay`` seconds), then
+    ``b"x"`` every ``gap`` seconds (``gap`` None: nothing more) until the test ends; keeps what
+    it receives."""
 
-    def __init__(self, first: bytes = b"2", gap: float | None = None) -> None:
-        self.first, self.gap = first, gap
+    def __init__(self, first: bytes = b"2", gap: float | None = None, delay: float = 0.0) -> None:
+        self.first, self.gap, self.delay = first, gap, delay
         self.received = bytearray()
         super().__init__(max_connections=1, timeout=0.05)
 
     def handle(self, conn: socket.socket) -> None:
+        if self.delay and self.stopping.wait(self.delay):
+            return
         conn.sendall(self.first)
         while not self.stopping.is_set():
             try:
@@ -180,6 +183,49 @@ def test_async_a_trickle_is_cut_by_the_reply_deadline(peer):
     with pytest.raises(SMTPTimeoutError) as info:
         asyncio.run(asyncio.wait_for(main(), 30))
     assert is_reply_deadline(info.value), info.value
+
+
+def test_async_a_reply_deadline_sooner_than_the_timeout_of_an_earlier_wait_is_kept(peer):
+    """The first read waits (the byte comes after 0.2 s) with only the 30 s timeout to keep;
+    the second read, for the rest of the reply, must end at the 0.3 s reply deadline, not
+    when the first wait's wake-up would have come (AsyncStream keeps one timer across waits
+    and must bring it forward). A stream that kept the earlier timer waits 30 s: the outer
+    10 s guard fails the test."""
+    p = peer(delay=0.2)  # "2" after 0.2 s, then silence
+
+    async def main() -> None:
+        stream = await open_stream(p.socket(), timeout=30, max_reply_time=0.3)
+        try:
+            stream.track_reply(begun=False)
+            assert await stream.read() == b"2"
+            stream.track_reply(begun=True, began_in_last_read=True)
+            await stream.read()
+        finally:
+            stream.abort()
+
+    with pytest.raises(SMTPTimeoutError) as info:
+        asyncio.run(asyncio.wait_for(main(), 10))
+    assert is_reply_deadline(info.value), info.value
+
+
+def test_async_an_inactivity_timeout_that_moved_on_is_not_cut_short(peer):
+    """A wait's wake-up may come early (its deadline moved on since: bytes arrived): the
+    stream looks at the clock and waits for the rest. With timeout=0.5 and a byte every
+    0.3 s, reading 2 s of trickle never times out."""
+    p = peer(gap=0.3)
+
+    async def main() -> int:
+        stream = await open_stream(p.socket(), timeout=0.5)
+        loop = asyncio.get_running_loop()
+        end, count = loop.time() + 2.0, 0
+        try:
+            while loop.time() < end:
+                count += len(await stream.read())
+        finally:
+            stream.abort()
+        return count
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) >= 5
 
 
 def test_async_before_the_first_byte_only_the_timeout_counts(peer):
