@@ -35,7 +35,7 @@ from smtpx.validators import check_text
 from smtpx.session import effective_start_mode
 
 from smtpx.aio.handshake import NO_SESSION_REUSE
-from smtpx.aio.interrupt import Interrupter
+from smtpx.aio.interrupt import Interrupter, MethodRun
 from smtpx.aio.queue_run import run_queue, write_in_thread
 from smtpx.session.aio import AsyncSession
 
@@ -60,14 +60,8 @@ class AsyncSMTP(FacadeBase):
     _session: Optional[AsyncSession]
 
     def __init__(self, **properties: Any) -> None:
-        self._running = False
         self._interrupter = Interrupter()
-        # Turns: one method at a time. The lock is made for the loop of the first caller and
-        # dropped when nobody holds or waits for it (_turns == 0), so that one client can be
-        # used from one asyncio.run() after another.
-        self._turns = 0
-        self._turn_lock: Optional[asyncio.Lock] = None
-        self._turn_loop: Optional[asyncio.AbstractEventLoop] = None
+        self._operation = _AsyncOperation(self)  # ``async with self._operation:`` around every method
         super().__init__(**properties)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -81,72 +75,7 @@ class AsyncSMTP(FacadeBase):
     @property
     def idle(self) -> bool:
         """False while a method is running or waiting for its turn."""
-        return not self._running and self._turns == 0
-
-    def _take_turn(self) -> asyncio.Lock:
-        """The lock that gives the turns on this loop (counted in _turns by the caller)."""
-        loop = asyncio.get_running_loop()
-        if self._turns == 0 or self._turn_lock is None:
-            self._turn_lock, self._turn_loop = asyncio.Lock(), loop
-        elif self._turn_loop is not loop:
-            raise SMTPBusyError("Busy executing current method (on another event loop).", 166)
-        return self._turn_lock
-
-    @asynccontextmanager
-    async def _operation(self) -> AsyncIterator[None]:
-        """Wait for this client's turn; then one method at a time; one absolute-timeout
-        deadline per method; interrupt()'s cancellation becomes SMTPInterrupted; a connection
-        left in an unknown state (I/O error, timeout, cancellation, interrupt) is dropped
-        afterwards."""
-        lock = self._take_turn()
-        self._turns += 1
-        try:
-            await lock.acquire()  # cancelled while waiting: nothing held, nothing to undo
-        except BaseException:
-            self._turns -= 1
-            raise
-        try:
-            async with self._one_method():
-                yield
-        finally:
-            lock.release()
-            self._turns -= 1
-            if self._turns == 0:
-                self._turn_lock = self._turn_loop = None
-
-    @asynccontextmanager
-    async def _one_method(self) -> AsyncIterator[None]:
-        self._running = True
-        run = self._interrupter.begin()
-        session = self._session
-        if session is not None and session.stream is not None:
-            session.stream.begin_operation()
-        try:
-            try:
-                yield
-            except asyncio.CancelledError:
-                # Only interrupt()'s own cancellation is converted; a user's cancel (alone or
-                # as well) stays a CancelledError.
-                if run.interrupted and run.take_back() == 0:
-                    raise SMTPInterrupted(run.reason or "Operation interrupted.", 301) from None
-                raise
-        except SMTPError as exc:
-            self._log.failed(exc)  # a WARNING record (docs/logging.md)
-            raise
-        finally:
-            self._interrupter.end(run)
-            try:
-                if run.interrupted:
-                    run.take_back()  # a cancellation that something swallowed must not linger
-                session = self._session
-                if session is not None:
-                    if session.stream is not None:
-                        session.stream.end_operation()
-                    if run.interrupted or not session.alive:
-                        await session.close(quit=False)  # no await inside: it aborts
-                        self._session = None
-            finally:
-                self._running = False
+        return not self._operation.running and self._operation.turns == 0
 
     async def _open(self) -> None:
         self._check_not_connected()
@@ -211,7 +140,7 @@ class AsyncSMTP(FacadeBase):
     # ============================================================================ methods
     async def connect(self) -> None:
         """Connect to mail_server, greet (EHLO/HELO), start TLS and authenticate as set."""
-        async with self._operation():
+        async with self._operation:
             await self._open()
 
     async def disconnect(self) -> None:
@@ -221,37 +150,37 @@ class AsyncSMTP(FacadeBase):
         that method raises SMTPInterrupted (301) saying so, the connection is dropped at once
         (no QUIT: the server is in the middle of a command), and the client stays usable
         (connect() or send() again). Methods still waiting for their turn are not affected."""
-        if self._running:
+        if self._operation.running:
             self._interrupter.request("Operation interrupted: disconnect() was called while this method "
                                       "ran; the connection was closed without QUIT.")
-        async with self._operation():
+        async with self._operation:
             await self._close()
 
     async def reset(self) -> None:
         """Disconnect, and put every property and config setting back to its default."""
-        async with self._operation():
+        async with self._operation:
             await self._close()
             self._init_state()
 
     async def send(self) -> SendResult:
         """Compose the message from the properties and send it (connecting when needed, then
         disconnecting; an open connection is kept). Returns a SendResult."""
-        async with self._operation():
+        async with self._operation:
             return await self._send("MAIL")
 
     async def send_to_terminal_and_email(self) -> SendResult:
         """SAML FROM."""
-        async with self._operation():
+        async with self._operation:
             return await self._send("SAML")
 
     async def send_to_terminal_only(self) -> SendResult:
         """SEND FROM."""
-        async with self._operation():
+        async with self._operation:
             return await self._send("SEND")
 
     async def send_to_terminal_or_email(self) -> SendResult:
         """SOML FROM."""
-        async with self._operation():
+        async with self._operation:
             return await self._send("SOML")
 
     async def _send(self, verb: str) -> SendResult:
@@ -265,7 +194,7 @@ class AsyncSMTP(FacadeBase):
     async def send_raw(self, mail_from: str, recipients: Iterable[str] | str, message: bytes) -> SendResult:
         """Send ``message`` (headers, empty line, body; not dot-stuffed) exactly as given to this
         envelope, without touching the message properties (as smtpx.SMTP.send_raw)."""
-        async with self._operation():
+        async with self._operation:
             self._require_mail_server()
             return await self._send_item(raw_message(mail_from, recipients, message, "send_raw"))
 
@@ -274,19 +203,24 @@ class AsyncSMTP(FacadeBase):
                            rcpt_options: Iterable[str] = ()) -> SendResult:
         """Send an ``email.message.EmailMessage`` with smtplib's send_message rules (as
         smtpx.SMTP.send_message): the envelope from its headers unless given, Bcc not sent."""
-        async with self._operation():
+        async with self._operation:
             self._require_mail_server()
             return await self._send_item(email_message(msg, from_addr, to_addrs, mail_options, rcpt_options))
 
     async def _send_item(self, item: tuple[Envelope, Content]) -> SendResult:
         envelope, content = sign_item(self.dkim, item)  # DKIM first, before any connection
+        live: AsyncSession | None = self._live_session()  # the idle check (FAULTS 11)
+        if live is not None:  # a loop of sends on an open connection: no context manager
+            self._refresh_options(live)
+            sent: SendResult = await live.run(live.engine.send_mail(envelope, content))
+            return sent
         async with self._connection() as session:
             result: SendResult = await session.run(session.engine.send_mail(envelope, content))
             return result
 
     async def compose(self) -> ComposedMessage:
         """The message the properties describe now, for ``send_batch`` (as smtpx.SMTP.compose)."""
-        async with self._operation():
+        async with self._operation:
             return self._compose_now()
 
     async def send_batch(self, messages: Iterable[BatchMessage], *, window: int = 32) -> list[SendResult | SMTPError]:
@@ -295,7 +229,7 @@ class AsyncSMTP(FacadeBase):
         ``(mail_from, recipients, message_bytes)`` or a ComposedMessage from ``compose()``; one
         SendResult or per-message SMTPError per message, in order (errors also fire on_error);
         a session failure raises with ``.results`` and ``.unsent``."""
-        async with self._operation():
+        async with self._operation:
             batch = self._prepare_batch(messages, window)
             with batch:
                 if batch.has_items:
@@ -307,7 +241,7 @@ class AsyncSMTP(FacadeBase):
         """As smtpx.SMTP.do_events: without waiting, check an idle open connection; when the
         server closed it or sent something nobody asked for (an idle-timeout 421), drop it
         (a reply also fires on_error). Nothing is raised. Does nothing while a method runs."""
-        if self._running or self._turns or self._session is None:
+        if not self.idle or self._session is None:
             return
         session = self._session
         error = session.check_idle()
@@ -318,7 +252,7 @@ class AsyncSMTP(FacadeBase):
 
     async def send_command(self, command: str) -> Reply:
         """Send ``command`` as given (CR, LF and NUL refused); returns the Reply."""
-        async with self._operation():
+        async with self._operation:
             check_text(command, "command")
             session = self._require_session()
             reply: Reply = await session.run(session.engine.command(command))
@@ -328,7 +262,7 @@ class AsyncSMTP(FacadeBase):
 
     async def verify(self, email_address: str) -> Reply:
         """VRFY: returns the Reply (also in last_reply)."""
-        async with self._operation():
+        async with self._operation:
             check_text(email_address, "email_address")
             async with self._connection() as session:
                 verified: Reply = await session.run(session.engine.verify(email_address))
@@ -336,7 +270,7 @@ class AsyncSMTP(FacadeBase):
 
     async def expand(self, email_address: str) -> list[str]:
         """EXPN: one on_expand event per address; the addresses are also returned."""
-        async with self._operation():
+        async with self._operation:
             check_text(email_address, "email_address")
             async with self._connection() as session:
                 expansion = await session.run(session.engine.expand(email_address))
@@ -355,7 +289,7 @@ class AsyncSMTP(FacadeBase):
         content) to a new ``*.queued`` file in queue_dir, atomically, and return its path;
         ``queue("*")`` returns the queue file's text instead. The file is written in a worker
         thread (it fsyncs). Cancelled or interrupted: no file is left behind."""
-        async with self._operation():
+        async with self._operation:
             message = compose_message(self._message_spec())  # as the sync facade: any server can take the file
             if queue_dir == "*":
                 return await asyncio.get_running_loop().run_in_executor(None, queue_text, message)
@@ -373,7 +307,7 @@ class AsyncSMTP(FacadeBase):
         the error with ``.queue_run``. Returns a QueueRun. interrupt() (SMTPInterrupted) or
         cancelling the task stops the run: the files not yet settled stay ``*.sending`` and
         the next run sends them."""
-        async with self._operation():
+        async with self._operation:
             self._require_mail_server()
             opened = False
 
@@ -413,3 +347,90 @@ class AsyncSMTP(FacadeBase):
         except SMTPError:
             if exc_type is None:
                 raise
+
+
+class _AsyncOperation:
+    """``async with client._operation:`` around every AsyncSMTP method, one per client, made
+    once (a loop of sends makes no object for it):
+
+    - the client's turn: one method at a time, waiting callers served in call order (an
+      ``asyncio.Lock`` made for the loop of the first caller and dropped when nobody holds or
+      waits for it, so that one client can be used from one asyncio.run() after another; a
+      call from another loop while one runs raises SMTPBusyError);
+    - one absolute-timeout deadline per method;
+    - interrupt()'s cancellation turned into SMTPInterrupted (a user's cancel stays a
+      CancelledError), a failure logged;
+    - a connection left in an unknown state (I/O error, timeout, cancellation, interrupt)
+      dropped afterwards.
+
+    The state of the method holding the turn (its MethodRun) is kept here: only one holds it."""
+
+    __slots__ = ("_owner", "turns", "running", "_lock", "_loop", "_run")
+
+    def __init__(self, owner: AsyncSMTP) -> None:
+        self._owner = owner
+        self.turns = 0  # methods running or waiting for their turn
+        self.running = False  # a method holds the turn
+        self._lock: Optional[asyncio.Lock] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._run: Optional[MethodRun] = None
+
+    def _turn_lock(self) -> asyncio.Lock:
+        """The lock that gives the turns on this loop (counted in ``turns`` by the caller)."""
+        loop = asyncio.get_running_loop()
+        if self.turns == 0 or self._lock is None:
+            self._lock, self._loop = asyncio.Lock(), loop
+        elif self._loop is not loop:
+            raise SMTPBusyError("Busy executing current method (on another event loop).", 166)
+        return self._lock
+
+    async def __aenter__(self) -> None:
+        lock = self._turn_lock()
+        self.turns += 1
+        try:
+            await lock.acquire()  # cancelled while waiting: nothing held, nothing to undo
+        except BaseException:
+            self.turns -= 1
+            raise
+        owner = self._owner
+        self.running = True
+        self._run = owner._interrupter.begin()
+        session = owner._session
+        if session is not None and session.stream is not None:
+            session.stream.begin_operation()
+
+    async def __aexit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        owner, run = self._owner, self._run
+        assert run is not None and self._lock is not None  # __aenter__ took the turn
+        interrupted: Optional[SMTPInterrupted] = None
+        try:
+            try:
+                # Only interrupt()'s own cancellation is converted; a user's cancel (alone or
+                # as well) stays a CancelledError.
+                if isinstance(exc, asyncio.CancelledError) and run.interrupted and run.take_back() == 0:
+                    interrupted = SMTPInterrupted(run.reason or "Operation interrupted.", 301)
+                failure = interrupted if interrupted is not None else exc
+                if isinstance(failure, SMTPError):
+                    owner._log.failed(failure)  # a WARNING record (docs/logging.md)
+            finally:
+                owner._interrupter.end(run)
+                try:
+                    if run.interrupted:
+                        run.take_back()  # a cancellation that something swallowed must not linger
+                    session = owner._session
+                    if session is not None:
+                        if session.stream is not None:
+                            session.stream.end_operation()
+                        if run.interrupted or not session.alive:
+                            await session.close(quit=False)  # no await inside: it aborts
+                            owner._session = None
+                finally:
+                    self.running = False
+        finally:
+            self._run = None
+            self._lock.release()
+            self.turns -= 1
+            if self.turns == 0:
+                self._lock = self._loop = None
+        if interrupted is not None:
+            raise interrupted from None
