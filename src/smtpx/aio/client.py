@@ -185,6 +185,16 @@ class AsyncSMTP(FacadeBase):
 
     async def _send(self, verb: str) -> SendResult:
         composed = self._check_send(verb)
+        session = self._live_session() if composed is None else None
+        if session is not None:  # connected (a loop of send()): no context managers, as SMTP._send
+            self._refresh_options(session)
+            message = self._message_for(session, verb, composed)
+            try:
+                sent: SendResult = await session.run(session.engine.send_mail(
+                    *sign_item(self.dkim, (message.envelope, message.content()))))
+            finally:
+                self._sent(message)
+            return sent
         async with self._connection() as session:
             with self._outgoing_message(session, verb, composed) as message:
                 result: SendResult = await session.run(session.engine.send_mail(
