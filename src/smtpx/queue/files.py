@@ -38,6 +38,7 @@ from typing import Any
 from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
 from smtpx.enums import RecipientType
 from smtpx.errors import SMTPConnectionDropped, SMTPError, SMTPInputError
+from smtpx.queue.closer import DeferredCloser
 
 __all__ = [
     "QueueRun",
@@ -363,6 +364,7 @@ class QueueClaims:
         self.on_error = on_error
         self.run = QueueRun()
         self._held: set[ClaimedFile] = set()  # claimed, neither committed nor left yet
+        self._closer = DeferredCloser()  # closes committed files' descriptors (see finish())
         # Listed once: files queued during the run wait for the next run.
         self._names = iter(sorted(n for n in os.listdir(self.path)
                                   if n.endswith((".queued", ".sending")) and not n.startswith(".")))
@@ -418,8 +420,10 @@ class QueueClaims:
     def commit_many(self, settled: list[tuple[ClaimedFile, BaseException | None]]) -> None:
         """commit() for several files, each from its own outcome: all renamed / deleted, the
         folder fsynced once, and only then their locks released (a finished file has left its
-        name, durably, before another run could lock it). on_error fires after."""
+        name, durably, before another run could lock it), by the helper thread that closes
+        their descriptors (smtpx.queue.closer). on_error fires after."""
         parked: list[tuple[str, BaseException]] = []
+        finished: list[ClaimedFile] = []  # at their final name (deleted, *.sent or *.failed)
         try:
             for entry, error in settled:
                 if error is None:
@@ -429,8 +433,10 @@ class QueueClaims:
                 else:
                     _move(self.path, entry.sending_name, f"{entry.stem}.failed")
                     parked.append((entry.stem, error))
+                finished.append(entry)
             if settled:
                 _fsync_dir(self.path)
+            self._close_later(finished)
         finally:
             for entry, _ in settled:
                 self.leave(entry)  # any not moved (an OSError above) stays *.sending
@@ -450,6 +456,24 @@ class QueueClaims:
         """leave() every file still held: they stay ``*.sending`` for the next run."""
         for entry in list(self._held):
             self.leave(entry)
+
+    def finish(self) -> None:
+        """The run ends: every file still held is left (it stays ``*.sending``), and every
+        descriptor the run opened is closed when this returns. Calling it again does nothing."""
+        try:
+            self.leave_all()
+        finally:
+            self._closer.join()
+
+    def _close_later(self, finished: list[ClaimedFile]) -> None:
+        """Release committed files: their descriptors go to the closer thread."""
+        fds = []
+        for entry in finished:
+            self._held.discard(entry)
+            fd, entry.fd = entry.fd, -1
+            if fd >= 0:
+                fds.append(fd)
+        self._closer.close_later(fds)
 
     def _record_failed(self, stem: str, error: BaseException) -> None:
         self.run.failed.append((f"{stem}.failed", error))
@@ -476,6 +500,13 @@ def process_queue_dir(
     sent stays ``*.sending`` and the next run recovers it. (SMTP.process_queue and
     AsyncSMTP.process_queue pipeline many files instead: smtpx.queue.runner.)"""
     claims = QueueClaims(queue_dir, keep_queue, on_error)
+    try:
+        return _send_one_at_a_time(claims, send_one)
+    finally:
+        claims.finish()
+
+
+def _send_one_at_a_time(claims: QueueClaims, send_one: Callable[[Envelope, Content], Any]) -> QueueRun:
     while True:
         window = claims.claim(1)
         if not window:

@@ -93,6 +93,7 @@ def queue_run(
             files, retry = retry + fresh, []
             report_failed()  # corrupt files are parked while claiming
             if not files:
+                yield from on_files(claims.finish)  # the last closes (AsyncSMTP: not on the loop)
                 return claims.run
             items = [(entry.envelope, entry.content) for entry in files]
             if dkim is not None:  # signed as sent (x= counts from now); a file it refuses is parked
@@ -116,4 +117,4 @@ def queue_run(
         error.queue_run = claims.run  # type: ignore[attr-defined]
         raise
     finally:
-        claims.leave_all()  # stays *.sending: the next run sends it
+        claims.finish()  # what is still held stays *.sending: the next run sends it
