@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 from smtpx.aio.client import AsyncSMTP
 from smtpx.engine import SendResult
 from smtpx.errors import SMTPError, SMTPReplyError
-from smtpx.pool.base import PoolBase
+from smtpx.pool.base import PoolBase, resendable
 from smtpx.pool.core import PoolRun, Slot
 from smtpx.pool.policy import Outcome, PoolMessage, retry_delay
 from smtpx.pool.queue import merge_queue_runs
@@ -149,15 +149,9 @@ class AsyncSMTPPool(PoolBase[AsyncSMTP]):
     # ------------------------------------------------------------------------ single sends
     async def _checkout(self, give_up: Callable[[], bool] | None = None) -> Slot[AsyncSMTP] | None:
         while True:
-            if self._slots.closed:
-                if give_up is None:
-                    self._check_open()
-                return None
-            slot = self._slots.take()
-            if slot is not None:
+            ready, slot = self._look_for_slot(give_up)
+            if ready:
                 return slot
-            if give_up is not None and give_up():
-                return None
             await self._signal.wait(None)
 
     async def _checkin(self, slot: Slot[AsyncSMTP]) -> None:
@@ -200,8 +194,7 @@ class AsyncSMTPPool(PoolBase[AsyncSMTP]):
 
     async def send_raw(self, mail_from: str, recipients: Iterable[str], message: bytes) -> SendResult:
         """SMTPPool.send_raw as a coroutine (rate limit, 4xx retries with backoff)."""
-        if not isinstance(recipients, (str, list, tuple)):
-            recipients = list(recipients)  # sent again on a retry
+        recipients = resendable(recipients)
         return await self._retrying(lambda client: client.send_raw(mail_from, recipients, message))
 
     async def _retrying(self, send: Callable[[AsyncSMTP], Awaitable[SendResult]]) -> SendResult:
@@ -222,13 +215,7 @@ class AsyncSMTPPool(PoolBase[AsyncSMTP]):
             await asyncio.sleep(delay)
 
     async def _wait_for_rate(self) -> None:
-        while True:
-            limiter = self._limiter_at(time.monotonic())
-            if limiter is None:
-                return
-            granted, wait = limiter.take(1, time.monotonic())
-            if granted:
-                return
+        while wait := self._rate_wait(time.monotonic()):
             await asyncio.sleep(wait)
 
     # ------------------------------------------------------------------------ the queue

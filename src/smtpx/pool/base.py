@@ -1,6 +1,8 @@
 """What SMTPPool and AsyncSMTPPool share around the bookkeeping (smtpx.pool.core): the
 constructor (options checked, one client per connection made from the same settings, nothing
-connected) and the start of a batch."""
+connected), the start of a batch, and the steps of their waits that do not wait (one look for
+a free connection, one ask of the rate limiter): each driver only loops and waits in its own
+way (a Condition, or the event loop)."""
 from __future__ import annotations
 
 import random
@@ -9,11 +11,11 @@ from typing import Any, Callable, Generic, Iterable, TypeVar
 
 from smtpx.errors import SMTPInputError, SMTPNotConnectedError
 from smtpx.facade.logs import pool_logger
-from smtpx.pool.core import PoolRun, Slots
+from smtpx.pool.core import PoolRun, Slot, Slots
 from smtpx.pool.policy import PoolOptions, check_messages
 from smtpx.pool.rate import RateLimiter
 
-__all__ = ["PoolBase"]
+__all__ = ["PoolBase", "resendable"]
 
 Client = TypeVar("Client")
 
@@ -88,3 +90,30 @@ class PoolBase(Generic[Client]):
         self._check_open()
         check_messages(messages)
         return PoolRun(messages, self._options, self._options.size, self._limiter_at(now), self._random)
+
+    def _look_for_slot(self, give_up: Callable[[], bool] | None) -> tuple[bool, Slot[Client] | None]:
+        """One look for a free connection: (True, the slot, now the caller's); (True, None)
+        when ``give_up()`` is true or the pool closed (without ``give_up``, a closed pool
+        raises); (False, None) when the caller must wait and look again."""
+        if self._slots.closed:
+            if give_up is None:
+                self._check_open()
+            return True, None
+        slot = self._slots.take()
+        if slot is not None:
+            return True, slot
+        return (give_up is not None and give_up()), None
+
+    def _rate_wait(self, now: float) -> float:
+        """One ask of the rate limiter for one message: 0 when it may go now (taken), else the
+        seconds to wait before asking again."""
+        limiter = self._limiter_at(now)
+        if limiter is None:
+            return 0.0
+        granted, wait = limiter.take(1, now)
+        return 0.0 if granted else max(wait, 1e-6)
+
+
+def resendable(recipients: Iterable[str]) -> Iterable[str]:
+    """send_raw's recipients as a collection that can be sent again on a retry."""
+    return recipients if isinstance(recipients, (str, list, tuple)) else list(recipients)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 from smtpx.engine import SendResult
 from smtpx.errors import SMTPError, SMTPReplyError
 from smtpx.facade.smtp import SMTP
-from smtpx.pool.base import PoolBase
+from smtpx.pool.base import PoolBase, resendable
 from smtpx.pool.core import PoolRun, Slot
 from smtpx.pool.policy import Outcome, PoolMessage, retry_delay
 from smtpx.pool.queue import merge_queue_runs
@@ -157,15 +157,9 @@ class SMTPPool(PoolBase[SMTP]):
         pool closes) first. Without ``give_up``, a closed pool raises."""
         with self._cond:
             while True:
-                if self._slots.closed:
-                    if give_up is None:
-                        self._check_open()
-                    return None
-                slot = self._slots.take()
-                if slot is not None:
+                ready, slot = self._look_for_slot(give_up)
+                if ready:
                     return slot
-                if give_up is not None and give_up():
-                    return None
                 self._cond.wait()
 
     def _checkin(self, slot: Slot[SMTP]) -> None:
@@ -213,8 +207,7 @@ class SMTPPool(PoolBase[SMTP]):
         """SMTP.send_raw on a free connection of the pool (thread-safe), within the rate limit;
         a 4xx refusal is tried again up to ``retries`` times after the backoff. Raises what
         send_raw raises."""
-        if not isinstance(recipients, (str, list, tuple)):
-            recipients = list(recipients)  # sent again on a retry
+        recipients = resendable(recipients)
         return self._retrying(lambda client: client.send_raw(mail_from, recipients, message))
 
     def _retrying(self, send: Callable[[SMTP], SendResult]) -> SendResult:
@@ -237,11 +230,8 @@ class SMTPPool(PoolBase[SMTP]):
     def _wait_for_rate(self) -> None:
         while True:
             with self._cond:
-                limiter = self._limiter_at(time.monotonic())
-                if limiter is None:
-                    return
-                granted, wait = limiter.take(1, time.monotonic())
-            if granted:
+                wait = self._rate_wait(time.monotonic())
+            if not wait:
                 return
             time.sleep(wait)
 
