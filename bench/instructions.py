@@ -1,6 +1,6 @@
 """Instructions per message, counted by valgrind: the noise-free A/B for one message per call.
 
-    .venv/bin/python bench/instructions.py [--src DIR] [smtplib] [send_raw] [send]
+    .venv/bin/python bench/instructions.py [--src DIR] [smtplib] [send_raw] [send] [send_batch]
 
 Wall-clock benchmarks on this VM move by tens of percent from run to run, far more than most
 single changes to the per-message path. This script counts instead: each client sends 1 KB
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 FROM, TO = "sender@example.test", "rcpt@example.test"
 SMALL, LARGE = 200, 1000
-KINDS = ("smtplib", "send_raw", "send")
+KINDS = ("smtplib", "send_raw", "send", "send_batch")
 
 
 def client(kind: str, port: int, count: int) -> None:
@@ -62,6 +62,9 @@ def client(kind: str, port: int, count: int) -> None:
     smtp.config("SpinWait=0")
     smtp.connect()
     try:
+        if kind == "send_batch":  # all of them in one call: the batch lane
+            smtp.send_batch([(FROM, [TO], message)] * count)
+            return
         for _ in range(count):
             send()
     finally:
@@ -82,7 +85,7 @@ def count_instructions(kind: str, port: int, count: int, src: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("kinds", nargs="*", help="smtplib, send_raw, send (default: all three)")
+    parser.add_argument("kinds", nargs="*", help="smtplib, send_raw, send, send_batch (default: all four)")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the smtpx source folder to count")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
