@@ -704,14 +704,23 @@ class Runner:
     # general path; only the grouping of Writes and reads differs.
 
     def _fits_lane(self, message: Message) -> bool:
-        """A message not yet started that the lane can carry (see above): its content goes early
-        to every recipient in one transaction, and is one piece (one stuffed Write, or one BDAT
-        LAST chunk whatever its line ends become)."""
+        """A message not yet started that the lane can carry (see above), while the channel is
+        clean and no 452 remainder waits. What the message itself decides is worked out once
+        (the lane asks twice: to make the next Write ahead, then to take the message)."""
+        if self.channel.dirty or self.followups:
+            return False
+        fits = message.lane_fit
+        if fits is None:
+            fits = message.lane_fit = self._lane_carries(message)
+        return fits
+
+    def _lane_carries(self, message: Message) -> bool:
+        """The message's content goes early to every recipient in one transaction, and is one
+        piece (one stuffed Write, or one BDAT LAST chunk whatever its line ends become)."""
         plan, source = message.plan, message.source
         content = source.content
         size = content.size
-        if (self.channel.dirty or self.followups or source.one_shot or size is None
-                or not message.content_may_go_early(plan.recipients)):
+        if source.one_shot or size is None or not message.content_may_go_early(plan.recipients):
             return False
         chunks = content.chunks
         if type(chunks) is not list and type(chunks) is not tuple:

@@ -74,7 +74,7 @@ class Message:
     ``outcome`` when the message is finished."""
 
     __slots__ = ("index", "plan", "source", "result", "unacknowledged_end", "outcome",
-                 "_options", "_sink", "_pending", "_limit")
+                 "_options", "_sink", "_pending", "_limit", "lane_fit")
 
     def __init__(self, index: int, plan: Plan, source: ContentSource, options: EngineOptions, sink: Any) -> None:
         self.index = index
@@ -92,6 +92,7 @@ class Message:
         self._sink = sink
         self._pending = plan.recipients  # never changed in place: sliced and joined
         self._limit: int | None = None  # recipients per transaction, once a 452 said how many
+        self.lane_fit: bool | None = None  # the runner's batch lane can carry it (worked out once)
 
     @property
     def after_end(self) -> str:
