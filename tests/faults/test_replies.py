@@ -276,6 +276,58 @@ def test_11_an_idle_timeout_421_is_noticed_and_the_next_send_reconnects():
     assert b"after the idle timeout" in bytes(second_received)
 
 
+@pytest.mark.parametrize("method", ["send", "send_raw"])
+def test_11_async_an_idle_timeout_421_before_a_send_on_an_open_connection_reconnects(method):
+    """AsyncSMTP's send() and send_raw() on an open connection (their path without context
+    managers) look at the idle connection first, as SMTP's do: the 421 fires on_error, nothing
+    is written on the dead connection, and the message goes over a new one."""
+    import asyncio
+
+    from smtpx.aio import AsyncSMTP
+
+    first_received = bytearray()
+    second_received = bytearray()
+
+    def idle_timeout(conn: socket.socket) -> None:
+        conn.sendall(b"220 raw.test ESMTP\r\n")
+        first_received.extend(recv_until(conn, b"\n"))
+        conn.sendall(b"250 raw.test\r\n")
+        time.sleep(0.1)
+        conn.sendall(b"421 4.4.2 raw.test idle timeout, closing\r\n")
+
+    def one_transaction(conn: socket.socket) -> None:
+        conn.sendall(b"220 raw.test ESMTP\r\n")
+        for answer in (b"250 raw.test\r\n", b"250 2.1.0 ok\r\n", b"250 2.1.5 ok\r\n", b"354 go\r\n"):
+            second_received.extend(recv_until(conn, b"\n"))
+            conn.sendall(answer)
+        second_received.extend(recv_until(conn, b"\r\n.\r\n"))
+        conn.sendall(b"250 2.0.0 queued\r\n")
+        second_received.extend(recv_until(conn, b"\n"))
+        conn.sendall(b"221 bye\r\n")
+
+    scripts = [idle_timeout, one_transaction]
+    errors: list = []
+    with LoopbackServer(lambda conn: scripts.pop(0)(conn), max_connections=2) as raw:
+        async def go():
+            smtp = AsyncSMTP(mail_server=raw.host, mail_port=raw.port, timeout=5, from_="sender@example.com",
+                             send_to="rcpt@example.com", message_text="after the idle timeout",
+                             on_error=errors.append)
+            await smtp.connect()
+            await asyncio.sleep(0.4)  # the 421 and the close are waiting in our socket
+            if method == "send":
+                result = await smtp.send()
+            else:
+                result = await smtp.send_raw("sender@example.com", ["rcpt@example.com"],
+                                             b"Subject: x\r\n\r\nafter the idle timeout\r\n")
+            await smtp.disconnect()
+            return result
+        result = asyncio.run(go())
+    assert [r.address for r in result.accepted] == ["rcpt@example.com"]
+    assert errors and "421" in errors[0].description
+    assert b"MAIL" not in bytes(first_received)
+    assert b"after the idle timeout" in bytes(second_received)
+
+
 def test_11_async_a_reply_arriving_while_idle_is_a_protocol_error_before_anything_is_written():
     """AsyncSMTP runs the same idle check as SMTP before each method (one implementation in
     the facade base): the stray reply is never matched to NOOP, and NOOP is never written."""
