@@ -55,6 +55,33 @@ def test_send_composes_the_same_message_as_the_sync_facade(server):
     assert first.data.startswith(headers.encode().split(b"\r\n")[0])
 
 
+def test_a_loop_of_send_on_an_open_connection_composes_each_message_and_keeps_the_last(server):
+    """send() on an open connection (its path without context managers): each message is
+    composed from the properties as they are (a fresh Message-ID each time, a changed subject
+    taken), all on one connection, and config("MessageHeadersString") is the last one's."""
+    async def go():
+        client = client_for(server, from_="sender@example.com", send_to="rcpt@example.com",
+                            subject="first", message_text="body\r\n")
+        await client.connect()
+        await client.send()
+        await client.send()
+        client.subject = "second"
+        await client.send()
+        headers = client.config("MessageHeadersString")
+        await client.disconnect()
+        return headers
+
+    headers = arun(go)
+    first, again, second = server.messages
+    ids = [[line for line in m.data.split(b"\r\n") if line.startswith(b"Message-ID:")][0]
+           for m in (first, again, second)]
+    assert len(set(ids)) == 3
+    assert b"Subject: first" in first.data and b"Subject: first" in again.data
+    assert b"Subject: second" in second.data
+    assert "Subject: second" in headers and ids[2].decode() in headers
+    assert server.verbs().count("EHLO") == 1  # one connection
+
+
 def test_commands_are_pipelined_and_visible_in_pi_trail(server):
     async def go():
         client = client_for(server, send_to="a@example.com, b@example.com", message_text="x")
