@@ -2,8 +2,8 @@
 
 A run commits a file (deletes it, or renames it ``*.sent`` / ``*.failed``) and fsyncs the
 folder before it closes the file's descriptor. For a deleted file that last close is when the
-file system frees the file: on ext4 about 70 us, most of it waiting on the journal rather than
-computing. Nothing waits on that close for correctness (the name is gone or final, durably; the
+file system frees the file: on ext4 about 35 microseconds, of which about 9 are CPU (the rest
+is waiting on the journal). Nothing waits on that close for correctness (the name is gone or final, durably; the
 flock it drops guards nothing any more), so a helper thread makes it while the run claims and
 sends the next window. The run joins the helper before it returns, so every descriptor it
 opened is closed by then.
