@@ -236,32 +236,43 @@ def test_12_enhanced_code_of_the_wrong_class_is_ignored(server, make_smtp):
     assert all(r.reply.enhanced is None for r in refused)
 
 
-def test_11_an_idle_timeout_421_is_noticed_and_the_next_send_reconnects():
-    """The server times the idle connection out (421, close). The next send() sees that
-    before writing anything on the dead connection, fires on_error with the 421, and
-    delivers over a new connection: the 421 is never taken as the reply to MAIL FROM."""
-    first_received = bytearray()
-    second_received = bytearray()
+class IdleTimeoutThenOneTransaction:
+    """Two connections, scripted: the first is greeted, answers EHLO, then times out idle
+    (421 and close); the second takes one transaction, one command at a time, and QUIT. What
+    each received is kept (``first_received``, ``second_received``)."""
 
-    def idle_timeout(conn: socket.socket) -> None:  # greet, EHLO, then the idle timeout
+    def __init__(self) -> None:
+        self.first_received = bytearray()
+        self.second_received = bytearray()
+        self._scripts = [self._idle_timeout, self._one_transaction]
+
+    def __call__(self, conn: socket.socket) -> None:
+        self._scripts.pop(0)(conn)
+
+    def _idle_timeout(self, conn: socket.socket) -> None:
         conn.sendall(b"220 raw.test ESMTP\r\n")
-        first_received.extend(recv_until(conn, b"\n"))
+        self.first_received.extend(recv_until(conn, b"\n"))
         conn.sendall(b"250 raw.test\r\n")
         time.sleep(0.1)
         conn.sendall(b"421 4.4.2 raw.test idle timeout, closing\r\n")
 
-    def one_transaction(conn: socket.socket) -> None:  # one command at a time
+    def _one_transaction(self, conn: socket.socket) -> None:
         conn.sendall(b"220 raw.test ESMTP\r\n")
         for answer in (b"250 raw.test\r\n", b"250 2.1.0 ok\r\n", b"250 2.1.5 ok\r\n", b"354 go\r\n"):
-            second_received.extend(recv_until(conn, b"\n"))
+            self.second_received.extend(recv_until(conn, b"\n"))
             conn.sendall(answer)
-        second_received.extend(recv_until(conn, b"\r\n.\r\n"))
+        self.second_received.extend(recv_until(conn, b"\r\n.\r\n"))
         conn.sendall(b"250 2.0.0 queued\r\n")
-        second_received.extend(recv_until(conn, b"\n"))
+        self.second_received.extend(recv_until(conn, b"\n"))
         conn.sendall(b"221 bye\r\n")
 
-    scripts = [idle_timeout, one_transaction]  # the first connection's, then the second's
-    with LoopbackServer(lambda conn: scripts.pop(0)(conn), max_connections=2) as raw:
+
+def test_11_an_idle_timeout_421_is_noticed_and_the_next_send_reconnects():
+    """The server times the idle connection out (421, close). The next send() sees that
+    before writing anything on the dead connection, fires on_error with the 421, and
+    delivers over a new connection: the 421 is never taken as the reply to MAIL FROM."""
+    peer = IdleTimeoutThenOneTransaction()
+    with LoopbackServer(peer, max_connections=2) as raw:
         smtp = smtpx.SMTP(mail_server=raw.host, mail_port=raw.port, timeout=5, from_="sender@example.com",
                           send_to="rcpt@example.com", message_text="after the idle timeout")
         errors = []
@@ -272,8 +283,8 @@ def test_11_an_idle_timeout_421_is_noticed_and_the_next_send_reconnects():
         smtp.disconnect()
     assert [r.address for r in result.accepted] == ["rcpt@example.com"]
     assert errors and "421" in errors[0].description
-    assert b"MAIL" not in bytes(first_received)  # nothing was written on the dead connection
-    assert b"after the idle timeout" in bytes(second_received)
+    assert b"MAIL" not in bytes(peer.first_received)  # nothing was written on the dead connection
+    assert b"after the idle timeout" in bytes(peer.second_received)
 
 
 @pytest.mark.parametrize("method", ["send", "send_raw"])
@@ -285,29 +296,9 @@ def test_11_async_an_idle_timeout_421_before_a_send_on_an_open_connection_reconn
 
     from smtpx.aio import AsyncSMTP
 
-    first_received = bytearray()
-    second_received = bytearray()
-
-    def idle_timeout(conn: socket.socket) -> None:
-        conn.sendall(b"220 raw.test ESMTP\r\n")
-        first_received.extend(recv_until(conn, b"\n"))
-        conn.sendall(b"250 raw.test\r\n")
-        time.sleep(0.1)
-        conn.sendall(b"421 4.4.2 raw.test idle timeout, closing\r\n")
-
-    def one_transaction(conn: socket.socket) -> None:
-        conn.sendall(b"220 raw.test ESMTP\r\n")
-        for answer in (b"250 raw.test\r\n", b"250 2.1.0 ok\r\n", b"250 2.1.5 ok\r\n", b"354 go\r\n"):
-            second_received.extend(recv_until(conn, b"\n"))
-            conn.sendall(answer)
-        second_received.extend(recv_until(conn, b"\r\n.\r\n"))
-        conn.sendall(b"250 2.0.0 queued\r\n")
-        second_received.extend(recv_until(conn, b"\n"))
-        conn.sendall(b"221 bye\r\n")
-
-    scripts = [idle_timeout, one_transaction]
+    peer = IdleTimeoutThenOneTransaction()
     errors: list = []
-    with LoopbackServer(lambda conn: scripts.pop(0)(conn), max_connections=2) as raw:
+    with LoopbackServer(peer, max_connections=2) as raw:
         async def go():
             smtp = AsyncSMTP(mail_server=raw.host, mail_port=raw.port, timeout=5, from_="sender@example.com",
                              send_to="rcpt@example.com", message_text="after the idle timeout",
@@ -324,8 +315,8 @@ def test_11_async_an_idle_timeout_421_before_a_send_on_an_open_connection_reconn
         result = asyncio.run(go())
     assert [r.address for r in result.accepted] == ["rcpt@example.com"]
     assert errors and "421" in errors[0].description
-    assert b"MAIL" not in bytes(first_received)
-    assert b"after the idle timeout" in bytes(second_received)
+    assert b"MAIL" not in bytes(peer.first_received)
+    assert b"after the idle timeout" in bytes(peer.second_received)
 
 
 def test_11_async_a_reply_arriving_while_idle_is_a_protocol_error_before_anything_is_written():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from typing import Coroutine
 
 import pytest
 
@@ -66,6 +67,14 @@ def peer():
 
 def is_reply_deadline(error: SMTPTimeoutError) -> bool:
     return error.code == 301 and "MaxReplyTime" in str(error)
+
+
+def expect_reply_deadline(reader: "Coroutine[object, object, None]", guard: float) -> None:
+    """Run an AsyncStream reader; it must end with the reply deadline's timeout, within
+    ``guard`` seconds (asyncio.wait_for's TimeoutError otherwise, which fails the test)."""
+    with pytest.raises(SMTPTimeoutError) as info:
+        asyncio.run(asyncio.wait_for(reader, guard))
+    assert is_reply_deadline(info.value), info.value
 
 
 def read_reply_forever(stream: SyncStream) -> None:
@@ -180,9 +189,7 @@ def test_async_a_trickle_is_cut_by_the_reply_deadline(peer):
         finally:
             stream.abort()
 
-    with pytest.raises(SMTPTimeoutError) as info:
-        asyncio.run(asyncio.wait_for(main(), 30))
-    assert is_reply_deadline(info.value), info.value
+    expect_reply_deadline(main(), guard=30)
 
 
 def test_async_a_reply_deadline_sooner_than_the_timeout_of_an_earlier_wait_is_kept(peer):
@@ -203,9 +210,7 @@ def test_async_a_reply_deadline_sooner_than_the_timeout_of_an_earlier_wait_is_ke
         finally:
             stream.abort()
 
-    with pytest.raises(SMTPTimeoutError) as info:
-        asyncio.run(asyncio.wait_for(main(), 10))
-    assert is_reply_deadline(info.value), info.value
+    expect_reply_deadline(main(), guard=10)
 
 
 def test_async_an_inactivity_timeout_that_moved_on_is_not_cut_short(peer):
