@@ -375,15 +375,19 @@ class _AsyncOperation:
 
     The state of the method holding the turn (its MethodRun) is kept here: only one holds it."""
 
-    __slots__ = ("_owner", "turns", "running", "_lock", "_loop", "_run")
+    __slots__ = ("_owner", "turns", "_lock", "_loop", "_run")
 
     def __init__(self, owner: AsyncSMTP) -> None:
         self._owner = owner
         self.turns = 0  # methods running or waiting for their turn
-        self.running = False  # a method holds the turn
         self._lock: Optional[asyncio.Lock] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._run: Optional[MethodRun] = None
+        self._run: Optional[MethodRun] = None  # the method holding the turn
+
+    @property
+    def running(self) -> bool:
+        """A method holds the turn."""
+        return self._run is not None
 
     def _turn_lock(self) -> asyncio.Lock:
         """The lock that gives the turns on this loop (counted in ``turns`` by the caller)."""
@@ -403,7 +407,6 @@ class _AsyncOperation:
             self.turns -= 1
             raise
         owner = self._owner
-        self.running = True
         self._run = owner._interrupter.begin()
         session = owner._session
         if session is not None and session.stream is not None:
@@ -424,18 +427,15 @@ class _AsyncOperation:
                     owner._log.failed(failure)  # a WARNING record (docs/logging.md)
             finally:
                 owner._interrupter.end(run)
-                try:
-                    if run.interrupted:
-                        run.take_back()  # a cancellation that something swallowed must not linger
-                    session = owner._session
-                    if session is not None:
-                        if session.stream is not None:
-                            session.stream.end_operation()
-                        if run.interrupted or not session.alive:
-                            await session.close(quit=False)  # no await inside: it aborts
-                            owner._session = None
-                finally:
-                    self.running = False
+                if run.interrupted:
+                    run.take_back()  # a cancellation that something swallowed must not linger
+                session = owner._session
+                if session is not None:
+                    if session.stream is not None:
+                        session.stream.end_operation()
+                    if run.interrupted or not session.alive:
+                        await session.close(quit=False)  # no await inside: it aborts
+                        owner._session = None
         finally:
             self._run = None
             self._lock.release()
