@@ -18,7 +18,7 @@ python3 -m venv "$work/tools"
 # From a clean copy of the sources: no earlier build's objects, generated C or extensions.
 mkdir "$work/src"
 tar --exclude=./build --exclude=./dist --exclude='./.venv*' --exclude=./.git \
-    --exclude='./src/_core/*.so' --exclude='./src/_core/*.c' --exclude='./src/*.egg-info' -cf - . \
+    --exclude='./src/*.so' --exclude='./src/*.c' --exclude='./src/*.egg-info' -cf - . \
   | tar -xf - -C "$work/src"
 # The build's own output only when it fails (it lists every file).
 if ! "$work/tools/bin/python" -m build --wheel --outdir "$work/dist" "$work/src" > "$work/build.log" 2>&1; then

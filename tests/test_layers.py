@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "smtpx"
 LAYERS: list[tuple[str, int]] = [
     ("smtpx._version", 0), ("smtpx.errors", 0), ("smtpx.enums", 0), ("smtpx.events", 0),
     ("smtpx.types", 0), ("smtpx.kernels", 0), ("smtpx._pure", 0), ("smtpx._core", 0),
-    ("smtpx.validators", 0),
+    ("smtpx.validators", 0), ("smtpx.compiled", 0),
     ("smtpx.tls", 1), ("smtpx.transport", 1), ("smtpx.sasl", 1),
     ("smtpx.engine", 2),
     ("smtpx.message", 3), ("smtpx.queue", 3), ("smtpx.dkim", 3),

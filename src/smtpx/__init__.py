@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging as _logging
 from typing import TYPE_CHECKING, Any
 
+from smtpx import compiled as _compiled  # noqa: F401  (first: SMTPX_NO_EXTENSIONS=1 reaches every import after it)
 from smtpx._version import __version__
 from smtpx.enums import (
     AuthMechanism,
