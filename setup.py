@@ -35,7 +35,7 @@ class OptionalBuildExt(build_ext):
 
     @staticmethod
     def _warn(exc):
-        sys.stderr.write(f"smtpx: building the C kernels failed ({exc}); installing pure Python.\n")
+        sys.stderr.write(f"smtpx: a compile failed ({exc}); that part installs as pure Python.\n")
 
 
 def hot_path():

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging as _logging
 from typing import TYPE_CHECKING, Any
 
-from smtpx import compiled as _compiled  # noqa: F401  (first: SMTPX_NO_EXTENSIONS=1 reaches every import after it)
+# First: with SMTPX_NO_EXTENSIONS=1 it makes every import after it load source, not extensions.
+from smtpx import compiled as _compiled  # noqa: F401
 from smtpx._version import __version__
 from smtpx.enums import (
     AuthMechanism,
