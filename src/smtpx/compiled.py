@@ -5,7 +5,7 @@ both the source of its extension module and its own pure twin (unlike the kernel
 typed Cython in ``src/_core`` beside pure twins in ``smtpx._pure``). These are the modules a
 message passes through: the facade's send methods, the sync session driver, the engine's
 transaction loop, the stream, and the pools' dispatch. Compiled, they lose the interpreter's
-dispatch (about 15% of ``send()``'s time, 18% of ``send_raw``'s and 10-20% of a pool's, on
+dispatch (about 17% of ``send_raw``'s time, 8% of ``send()``'s and 10-20% of a pool's, on
 smtp-sink: docs/internals.md), nothing else: Cython compiles them with
 ``annotation_typing=False``, so annotations stay annotations and every module behaves as its
 source says. A module earns its place by a measured gain: each one adds to every build's
