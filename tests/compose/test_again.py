@@ -11,6 +11,7 @@ from tests.compose.compose_helpers import Msg
 from tests.compose.compose_helpers import compose as compose_once
 
 from smtpx.enums import RecipientType
+from smtpx.errors import SMTPInputError
 from smtpx.message import compose as composing
 from smtpx.types import MessageRecipient
 
@@ -142,3 +143,32 @@ def test_a_message_that_reaches_the_caller_is_never_kept_nor_shared():
     assert again.envelope is sent.envelope  # kept for send(), whose messages stay inside smtpx
     mine = compose_once(m)
     assert mine.envelope is not sent.envelope and mine.headers_string != again.headers_string
+
+
+def test_an_unchanged_spec_is_given_again_and_every_change_makes_a_new_one(tmp_path):
+    """Properties._message_spec() keeps the last spec while nothing it holds changed (a loop
+    of send()); a property, a config setting, the stream or a recipient changed in place
+    each make a new one, checked again."""
+    m = basic()
+    first = m._message_spec()
+    assert m._message_spec() is first
+    recipient = m.message_recipients[0]
+    recipient.address = "moved@example.org"  # in place: the list itself does not know
+    moved = m._message_spec()
+    assert moved is not first and moved.recipients[0][1].addr_spec == "moved@example.org"
+    recipient.address = "not an address"
+    with pytest.raises(SMTPInputError):
+        m._message_spec()  # checked again, never the kept one
+    recipient.address = "moved@example.org"
+    assert m._message_spec() == moved
+    m.subject = "another"
+    assert m._message_spec().subject == "another"
+    m._config.config("Charset=iso-8859-1")
+    assert m._message_spec().settings.charset == "iso-8859-1"
+    import io
+
+    m.set_message_stream(io.BytesIO(b"x\r\n"))
+    streamed = m._message_spec()
+    assert streamed.stream is not None
+    m.set_message_stream(None)
+    assert m._message_spec().stream is None

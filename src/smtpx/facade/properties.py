@@ -236,6 +236,7 @@ class Properties:
     _message_stream: IO[bytes] | None
     _last_sent: ComposedMessage | None  # what went on the wire last, for config()
     _message_settings: tuple[int, MessageSettings]  # the config version they come from, and them
+    _last_spec: tuple[tuple[Any, ...], tuple[tuple[str, str, str, int], ...], MessageSpec] | None = None
 
     # --- connection ----------------------------------------------------------------------------
     allow_extensions = Prop[bool, bool](
@@ -433,8 +434,19 @@ class Properties:
         settings = self._message_settings
         if settings[0] != config.version:  # the settings changed since
             settings = self._message_settings = (config.version, _settings_of(config))
-        recipients = parse_recipients(self.message_recipients)
-        return MessageSpec._make(_spec_values(self.__dict__) + (recipients, self._message_stream, settings[1]))
+        # A loop of send() with unchanged properties builds an equal spec every call: the last
+        # one is kept and given again when the property values (the same objects, mostly) and
+        # every recipient's fields are equal. A MessageRecipient can be changed in place, so its
+        # fields are compared, not the list.
+        values = _spec_values(self.__dict__) + (self._message_stream, settings[1])
+        recipients = self.message_recipients
+        key = tuple([(r.address, r.name, r.options, r.recipient_type) for r in recipients])
+        last = self._last_spec
+        if last is not None and last[0] == values and last[1] == key:
+            return last[2]
+        spec = MessageSpec._make(values[:-2] + (parse_recipients(recipients),) + values[-2:])
+        self._last_spec = (values, key, spec)
+        return spec
 
 
 def _settings_of(config: ConfigStore) -> MessageSettings:

@@ -603,28 +603,28 @@ class _Template:
 
     def again(self) -> ComposedMessage:
         """The kept message with a fresh Date and Message-ID where they are "*"."""
-        kept, fields, text = self.message, self.fields, self.message.headers_string
-        if self.date_at >= 0 or self.id_at >= 0:
-            fields = _renewed(fields, self.date_at, self.id_at, self.spec.settings.message_id_algorithm,
-                              self.id_domain)
+        kept, date_at, id_at = self.message, self.date_at, self.id_at
+        if date_at < 0 and id_at < 0:
+            fields, text = self.fields, kept.headers_string
+        else:
+            fields = _renewed(self.fields, date_at, id_at, self.spec.settings.message_id_algorithm, self.id_domain)
             lines = self.lines.copy()
-            for at in (self.date_at, self.id_at):
-                if at >= 0:
-                    lines[at] = _fold(*fields[at], *self.fold)
+            max_len, charset = self.fold
+            # Fresh values, never seen before: folded without the cache, which would only churn.
+            if date_at >= 0:
+                lines[date_at] = _fold.__wrapped__("Date", fields[date_at][1], max_len, charset)
+            if id_at >= 0:
+                lines[id_at] = _fold.__wrapped__("Message-ID", fields[id_at][1], max_len, charset)
             text = "\r\n".join(lines)
-        head_len = len(text) if text.isascii() else len(text.encode("utf-8"))
-        return ComposedMessage(
-            envelope=kept.envelope,
-            headers_string=text,
-            needs_smtputf8=kept.needs_smtputf8,  # Date and Message-ID are ASCII
-            eight_bit=kept.eight_bit,
-            binary=kept.binary,
-            transfer_encoding=kept.transfer_encoding,
-            size=head_len + len(kept.body or b""),
-            body=kept.body,
-            _text_codec=kept._text_codec,
-            _parts=None if kept._parts is None else kept._parts._replace(fields=fields),
-        )
+        # The same body, envelope and flags (Date and Message-ID are ASCII): a shallow copy,
+        # made without the copy module's protocol (this is a loop of send()'s per-call cost).
+        message = object.__new__(ComposedMessage)
+        message.__dict__.update(kept.__dict__)
+        message.headers_string = text
+        message.size = (len(text) if text.isascii() else len(text.encode("utf-8"))) + len(kept.body or b"")
+        if kept._parts is not None:
+            message._parts = kept._parts._replace(fields=fields)
+        return message
 
 
 _last_template: _Template | None = None
