@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -294,10 +295,18 @@ def test_spins_that_keep_missing_stop_spinning_for_a_while(peer):
         assert stream._spin_skip == SPIN_PROBE_EVERY - 1
 
 
-def test_a_spin_that_catches_a_reply_forgives_the_misses_before_it(peer):
+def test_a_spin_that_catches_a_reply_forgives_the_misses_before_it(peer, request):
     """One slow reply, then quick ones, then slow ones: misses count only in a row."""
-    slow, quick = 0.25, 0  # the spin (0.08 s) misses a slow reply and surely catches a quick one
+    # The spin (0.08 s) misses a slow reply and surely catches a quick one. The quick one comes
+    # after 10 ms, not at once: a reply already there when the read starts is taken without
+    # spinning, and resets nothing (the peer thread answered that fast on a VM here).
+    slow, quick = 0.25, 0.01
     p = peer(answer_each_line(*[slow] * (SPIN_MISSES - 1), quick, *[slow] * (SPIN_MISSES - 1), slow))
+    # The peer is a thread of this process: to answer it needs the GIL from the spinning
+    # reader, which by default it asks for only after 5 ms. A short switch interval hands it over.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    request.addfinalizer(lambda: sys.setswitchinterval(interval))
     with p.connect(timeout=5, spin_wait=0.08) as stream:
         for _ in range(SPIN_MISSES - 1):
             noop(stream)
