@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 
 import pytest
 from tests.compose.compose_helpers import Msg
@@ -145,7 +146,7 @@ def test_a_message_that_reaches_the_caller_is_never_kept_nor_shared():
     assert mine.envelope is not sent.envelope and mine.headers_string != again.headers_string
 
 
-def test_an_unchanged_spec_is_given_again_and_every_change_makes_a_new_one(tmp_path):
+def test_an_unchanged_spec_is_given_again_and_every_change_makes_a_new_one():
     """Properties._message_spec() keeps the last spec while nothing it holds changed (a loop
     of send()); a property, a config setting, the stream or a recipient changed in place
     each make a new one, checked again."""
@@ -165,8 +166,6 @@ def test_an_unchanged_spec_is_given_again_and_every_change_makes_a_new_one(tmp_p
     assert m._message_spec().subject == "another"
     m._config.config("Charset=iso-8859-1")
     assert m._message_spec().settings.charset == "iso-8859-1"
-    import io
-
     m.set_message_stream(io.BytesIO(b"x\r\n"))
     streamed = m._message_spec()
     assert streamed.stream is not None
