@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite's real servers need (Postfix, Cyrus SASL,
-# dante-server, tinyproxy, redis-server, opendkim as a verifying milter). Idempotent: installs only what is missing. Needs root (or sudo).
+# dante-server, tinyproxy, redis-server, opendkim as a verifying milter), and ccache, which
+# spares CI's wheel step a second compile of the same C (scripts/ccache-env.sh). Idempotent:
+# installs only what is missing. Needs root (or sudo).
 set -euo pipefail
-packages=(postfix sasl2-bin libsasl2-modules dante-server tinyproxy openssh-client openssh-server redis-server opendkim)
+packages=(postfix sasl2-bin libsasl2-modules dante-server tinyproxy openssh-client openssh-server redis-server opendkim
+  ccache)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

