@@ -82,7 +82,9 @@ def extensions():
     return kernels + cythonize(
         modules,
         language_level=3,
-        compiler_directives={"annotation_typing": False, "binding": True},
+        # nonecheck: an attribute typed in a .pxd (an extension type) that holds None raises
+        # AttributeError, as in Python, instead of reading through a null pointer.
+        compiler_directives={"annotation_typing": False, "binding": True, "nonecheck": True},
         nthreads=os.cpu_count() or 1,
     )
 

@@ -150,20 +150,11 @@ class Aside:
 class Runner:
     """One send_mail or send_batch operation."""
 
-    raises = False  # send_mail: the message's error is raised, not returned
-    in_flight = 0  # Flight entries in self.due
-    unacknowledged = 0  # bytes of the entries in self.due
-    # send_batch's settings and item supply (class defaults for send_one: a runner is made
-    # per operation, and send_mail's cost per message matters).
-    window = 1  # transactions in flight at most
+    # (Its attributes are declared in runner.pxd too: compiled, Runner is an extension type
+    # whose methods read them from a C struct, not a dict.)
     caps: Capabilities
     followups: list[Message]  # messages with 452 remainders, to run alone
-    total: int | None = None  # len(items) when it has one
     _items: Iterator[tuple[int, Any]]
-    _prefetched: tuple[int, Message | None] | None = None
-    _exhausted = True
-    plans: PlanCache | None = None  # the session's plan cache (send_batch)
-    lane_unread = 0  # transactions the batch lane wrote whose replies are not read yet
 
     def __init__(self, channel: Channel, options: EngineOptions, sink: Any) -> None:
         self.channel = channel
@@ -173,6 +164,16 @@ class Runner:
         self.open: dict[int, Message] = {}  # messages started whose outcome is not known
         self.due: deque[Flight | Aside] = deque()  # replies owed, oldest first
         self.outbox = Outbox(channel)
+        self.raises = False  # send_mail: the message's error is raised, not returned
+        self.in_flight = 0  # Flight entries in self.due
+        self.unacknowledged = 0  # bytes of the entries in self.due
+        # send_batch's settings and item supply (send_all sets them)
+        self.window = 1  # transactions in flight at most
+        self.total: int | None = None  # len(items) when it has one
+        self._prefetched: tuple[int, Message | None] | None = None
+        self._exhausted = True
+        self.plans: PlanCache | None = None  # the session's plan cache (send_batch)
+        self.lane_unread = 0  # transactions the batch lane wrote whose replies are not read yet
 
     # -- send_mail ------------------------------------------------------------------------------
 

@@ -1,0 +1,7 @@
+# Compiled, Outbox is an extension type (outbox.py stays the pure twin and the specification).
+from smtpx.engine.channel cimport Channel
+
+
+cdef class Outbox:
+    cdef public Channel channel
+    cdef public object parts, size, _ends

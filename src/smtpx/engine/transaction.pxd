@@ -1,0 +1,13 @@
+# Compiled, Transaction and Message are extension types: their methods read these from a C
+# struct (transaction.py stays the pure twin and the specification).
+cdef class Message
+
+
+cdef class Transaction:
+    cdef public Message message
+    cdef public object recipients, more_may_follow, early, accepted, deferred
+    cdef public object accepted_before_first_deferral, failing
+
+cdef class Message:
+    cdef public object index, plan, source, result, unacknowledged_end, outcome
+    cdef public object _options, _sink, _pending, _limit, lane_fit
