@@ -11,6 +11,12 @@ smtp-sink: docs/internals.md), nothing else: Cython compiles them with
 source says. A module earns its place by a measured gain: each one adds to every build's
 compile time.
 
+A ``.pxd`` file beside some of these ``.py`` files (runner, channel, outbox, transaction,
+engine, planning, transfer, clock, stream, facade.batch) makes their per-message classes extension types when
+compiled: attributes in a C struct, the helpers that are not generators ``cpdef``. The ``.py``
+stays the pure twin; compiled, an instance takes only its declared attributes
+(tests/kernels/test_typed_classes.py holds each ``.pxd`` to its ``.py``; docs/internals.md).
+
 Python prefers an extension module to a source file of the same name, so at run time
 ``SMTPX_NO_EXTENSIONS=1`` (read once, when smtpx is first imported) installs a finder that loads
 these modules from their ``.py`` files instead, as it selects the pure kernels

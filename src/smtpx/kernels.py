@@ -25,6 +25,7 @@ KERNEL_MODULES: dict[str, tuple[str, ...]] = {
     "classify": ("classify_body", "BodyClass"),
     "dkim_canon": ("DKIMBodyCanonicalizer", "dkim_canonicalize_header"),
     "window": ("data_window", "bdat_window", "match_window"),
+    "sockio": ("recv_nowait",),
 }
 
 
@@ -70,6 +71,7 @@ if TYPE_CHECKING:  # ("X as X": re-exported)
     )
     from smtpx._pure.folding import fold_header as fold_header
     from smtpx._pure.replies import Reply as Reply, ReplyScanner as ReplyScanner
+    from smtpx._pure.sockio import recv_nowait as recv_nowait
     from smtpx._pure.stuffing import CRLFNormalizer as CRLFNormalizer, DotStuffer as DotStuffer
     from smtpx._pure.transfer_encoding import (
         Base64Encoder as Base64Encoder,
@@ -99,5 +101,6 @@ else:
     data_window = _chosen.data_window
     bdat_window = _chosen.bdat_window
     match_window = _chosen.match_window
+    recv_nowait = _chosen.recv_nowait
 
 __all__ = ["IMPLEMENTATION", "load_pure", "load_compiled", *[n for v in KERNEL_MODULES.values() for n in v]]

@@ -344,39 +344,71 @@ def test_the_timeout_still_holds_while_spinning(peer):
             stream.read()
 
 
-# -- a plain socket is polled before it is read ----------------------------------------------------
+# -- a plain socket is read with recv_nowait: one call takes bytes that are there --------------
 
-class CountingSocket:
-    """The stream's socket, with its recv() calls counted."""
+class CountingRecv:
+    """smtpx.kernels.recv_nowait as the stream module calls it, with its calls counted: how
+    many, and how many found nothing (None)."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self.recv_calls = 0
+    def __init__(self, real) -> None:
+        self.real = real
+        self.calls = 0
+        self.misses = 0
 
-    def recv(self, size: int) -> bytes:
-        self.recv_calls += 1
-        return self._sock.recv(size)
+    def __call__(self, fd: int, size: int):
+        self.calls += 1
+        data = self.real(fd, size)
+        if data is None:
+            self.misses += 1
+        return data
 
-    def __getattr__(self, name: str):
-        return getattr(self._sock, name)
+
+@pytest.fixture
+def counting_recv(monkeypatch):
+    from smtpx.transport import stream as stream_module
+    counting = CountingRecv(stream_module.recv_nowait)
+    monkeypatch.setattr(stream_module, "recv_nowait", counting)
+    return counting
 
 
-@pytest.mark.parametrize("spin_wait", [0, 0.001, 2.0], ids=["sleep", "spin-misses", "spin-catches"])
-@pytest.mark.parametrize("delay", [0, 0.02])
-def test_a_read_of_a_plain_socket_calls_recv_only_when_bytes_are_there(peer, spin_wait, delay):
-    """A reply that has not come yet is waited for (spin, then poll) before recv(): no recv()
-    that finds nothing (a system call and an exception each) on the usual read."""
-    p = peer(answer_each_line(delay))
-    with p.connect(timeout=5, spin_wait=spin_wait) as stream:
-        counting = CountingSocket(stream._sock)
-        stream._sock = counting  # type: ignore[assignment]
-        try:
-            for n in range(1, 6):
-                noop(stream)
-                assert counting.recv_calls == n
+def test_bytes_already_there_take_one_receive_and_nothing_else(peer, counting_recv):
+    """No poll() before it and no exception: one system call for a read that has bytes."""
+    p = peer(answer_each_line(0))
+    with p.connect(timeout=5, spin_wait=0) as stream:
+        for n in range(1, 4):
             stream.write(b"NOOP\r\n")
-            time.sleep(0.2 + delay)  # the reply is there before the read: one recv() takes it
+            time.sleep(0.2)  # the reply is there before the read
             assert stream.read() == b"250 ok\r\n"
-            assert counting.recv_calls == 6
-        finally:
-            stream._sock = counting._sock
+            assert (counting_recv.calls, counting_recv.misses) == (n, 0)
+
+
+def test_without_a_spin_a_read_that_must_wait_looks_once_then_sleeps(peer, counting_recv):
+    """SpinWait 0: one look that finds nothing, then a sleep in poll() until the reply comes,
+    then the receive that takes it."""
+    p = peer(answer_each_line(0.05))
+    with p.connect(timeout=5, spin_wait=0) as stream:
+        for n in range(1, 4):
+            noop(stream)
+            assert (counting_recv.calls, counting_recv.misses) == (2 * n, n)
+
+
+def test_a_spin_asks_the_socket_itself_until_the_reply_comes(peer, counting_recv):
+    p = peer(answer_each_line(0.02))
+    with p.connect(timeout=5, spin_wait=2.0) as stream:
+        noop(stream)
+        # many looks that found nothing while the server waited 20 ms, then the one that took it
+        assert counting_recv.misses >= 2 and counting_recv.calls == counting_recv.misses + 1
+        assert stream._spin_misses == 0
+
+
+def test_a_reset_while_reading_a_plain_socket_is_the_streams_typed_error(peer):
+    def reset(conn, peer):
+        conn.recv(100)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # a reset, not a close
+    p = peer(reset)
+    with p.connect(timeout=5, spin_wait=0) as stream:
+        stream.write(b"NOOP\r\n")
+        time.sleep(0.2)
+        with pytest.raises(SMTPConnectionDropped):
+            stream.read()

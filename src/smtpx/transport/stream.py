@@ -43,6 +43,7 @@ from typing import Any, Callable, Optional
 from smtpx import tls as _tls
 from smtpx.errors import (SMTPCommunicationError, SMTPConnectionDropped, SMTPError, SMTPInputError, SMTPInterrupted,
                       SMTPNotConnectedError, SMTPTLSError)
+from smtpx.kernels import recv_nowait
 from smtpx.transport.byte_stream import Address
 from smtpx.transport.clock import TimeoutClock
 
@@ -126,10 +127,10 @@ class SyncStream(TimeoutClock):
                 poller.register(self._fd, mask)
                 poller.register(self._wake_fd, select.POLLIN)
         self.spin_wait = float(spin_wait) if self._polls is not None else 0.0
-        # A plain socket is asked with poll() whether a read has anything before recv(): the
-        # usual read waits for the reply to what was just written, and a recv() that finds
-        # nothing costs a system call and an exception. TLS may hold decrypted bytes that
-        # poll() does not see, so a TLS socket is read first (start_tls turns this off).
+        # A plain socket is read with recv_nowait (a kernel: no exception when nothing has
+        # come, so a spin can ask the socket itself), waiting in poll() only when nothing is
+        # there. A TLS socket is read through its SSL object (start_tls turns this off), and
+        # asked with poll() only after an SSLWantReadError.
         self._poll_first = self._polls is not None
         self._spin_misses = 0  # spins in a row that missed
         self._spin_skip = 0  # waits left before spinning again, after SPIN_MISSES misses
@@ -203,13 +204,10 @@ class SyncStream(TimeoutClock):
         """Bytes that are available (at least one); b"" when the peer has closed."""
         if self._closed or self._interrupted:
             self._check_usable()
+        if self._poll_first:
+            return self._read_plain()
         sock = self._sock
         clocked = False  # the call's clock is set before its first wait (bytes already there need none)
-        if self._poll_first and not self._polls[0].poll(0):  # type: ignore[index]
-            self._start_call(reading=True)
-            clocked = True
-            if not (self.spin_wait and self._spin()):
-                self._wait(False)
         while True:
             try:
                 data = sock.recv(_READ_SIZE)
@@ -233,6 +231,50 @@ class SyncStream(TimeoutClock):
                 raise self._tls_error(exc, reading=True) from exc
             except OSError as exc:
                 raise self._os_error(exc, "reading") from exc
+
+    def _read_plain(self) -> bytes:
+        """read() of a plain socket: one recv_nowait takes what is there (no poll() first, no
+        exception when nothing is). When nothing is, the call's clock starts, the spin asks
+        again without sleeping for up to spin_wait, and then the read sleeps in poll() until
+        bytes (or the peer's close) come."""
+        fd = self._fd
+        data = self._recv_nowait(fd)
+        if data is None:
+            self._start_call(reading=True)
+            if self.spin_wait:
+                data = self._spin_read(fd)
+            while data is None:
+                self._wait(False)  # raises on timeout, interrupt or close
+                data = self._recv_nowait(fd)
+        self._got_data()
+        return data
+
+    def _recv_nowait(self, fd: int) -> bytes | None:
+        try:
+            return recv_nowait(fd, _READ_SIZE)
+        except OSError as exc:
+            raise self._os_error(exc, "reading") from exc
+
+    def _spin_read(self, fd: int) -> bytes | None:
+        """_spin for a plain socket: ask recv_nowait again without sleeping, for up to
+        spin_wait; the bytes when they came. An interrupt() ends it at once (the caller's
+        wait raises)."""
+        if self._spin_skip:
+            self._spin_skip -= 1
+            return None
+        deadline = time.perf_counter() + self.spin_wait
+        while True:
+            data = self._recv_nowait(fd)
+            if data is not None:
+                self._spin_misses = 0
+                return data
+            if self._interrupted:
+                return None
+            if time.perf_counter() >= deadline:
+                self._spin_misses += 1
+                if self._spin_misses >= SPIN_MISSES:
+                    self._spin_skip = SPIN_PROBE_EVERY
+                return None
 
     def read_nowait(self) -> bytes | None:
         """Without waiting (the socket is non-blocking): None when nothing arrived, b"" when the
