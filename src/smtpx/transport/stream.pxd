@@ -9,5 +9,5 @@ cdef class SyncStream(TimeoutClock):
     cdef public object _spin_misses, _spin_skip, local_address, remote_address
 
     cpdef _check_usable(self)
-    cpdef _spin(self)
+    cpdef _spin(self, look)
     cpdef _wait(self, for_write)

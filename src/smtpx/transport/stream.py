@@ -34,6 +34,7 @@ client certificate after a TLS 1.3 handshake), SMTPNotConnectedError (1117) afte
 from __future__ import annotations
 
 import errno
+import functools
 import select
 import socket
 import ssl
@@ -147,22 +148,31 @@ class SyncStream(TimeoutClock):
             raise SMTPInterrupted("operation interrupted", 301)
 
     # ------------------------------------------------------------------ waiting
-    def _spin(self) -> bool:
-        """Poll for something to read (or a wake-up) without sleeping, for up to spin_wait;
-        True when it came. SPIN_MISSES misses in a row turn spinning off for a while."""
+    def _spin(self, look: Callable[[], Any]) -> Any:
+        """Ask ``look()`` again without sleeping, for up to spin_wait, until it gives something
+        (not None): that, or None when the time ran out or interrupt() came. ``look`` is
+        recv_nowait for a plain socket (the bytes themselves), _poll_now for a TLS one.
+        SPIN_MISSES misses in a row turn spinning off for a while."""
         if self._spin_skip:
             self._spin_skip -= 1
-            return False
-        poll = self._polls[0].poll  # type: ignore[index]  # spin_wait is 0 without poll()
+            return None
         deadline = time.perf_counter() + self.spin_wait
-        while not poll(0):
+        while True:
+            found = look()
+            if found is not None:
+                self._spin_misses = 0
+                return found
+            if self._interrupted:  # (not the server being slow: the caller's wait raises)
+                return None
             if time.perf_counter() >= deadline:
                 self._spin_misses += 1
                 if self._spin_misses >= SPIN_MISSES:
                     self._spin_skip = SPIN_PROBE_EVERY
-                return False
-        self._spin_misses = 0
-        return True
+                return None
+
+    def _poll_now(self) -> Any:
+        """Something to read (or a wake-up), without waiting: poll()'s events, else None."""
+        return self._polls[0].poll(0) or None  # type: ignore[index]  # spin_wait is 0 without poll()
 
     def _wait(self, for_write: bool) -> None:
         """Block until the socket is ready; raise on timeout, interrupt or close."""
@@ -217,7 +227,7 @@ class SyncStream(TimeoutClock):
                 if not clocked:
                     self._start_call(reading=True)
                     clocked = True
-                    if self.spin_wait and self._spin():
+                    if self.spin_wait and self._spin(self._poll_now) is not None:
                         continue
                 self._wait(False)
             except ssl.SSLWantWriteError:
@@ -242,7 +252,7 @@ class SyncStream(TimeoutClock):
         if data is None:
             self._start_call(reading=True)
             if self.spin_wait:
-                data = self._spin_read(fd)
+                data = self._spin(functools.partial(self._recv_nowait, fd))
             while data is None:
                 self._wait(False)  # raises on timeout, interrupt or close
                 data = self._recv_nowait(fd)
@@ -254,27 +264,6 @@ class SyncStream(TimeoutClock):
             return recv_nowait(fd, _READ_SIZE)
         except OSError as exc:
             raise self._os_error(exc, "reading") from exc
-
-    def _spin_read(self, fd: int) -> bytes | None:
-        """_spin for a plain socket: ask recv_nowait again without sleeping, for up to
-        spin_wait; the bytes when they came. An interrupt() ends it at once (the caller's
-        wait raises)."""
-        if self._spin_skip:
-            self._spin_skip -= 1
-            return None
-        deadline = time.perf_counter() + self.spin_wait
-        while True:
-            data = self._recv_nowait(fd)
-            if data is not None:
-                self._spin_misses = 0
-                return data
-            if self._interrupted:
-                return None
-            if time.perf_counter() >= deadline:
-                self._spin_misses += 1
-                if self._spin_misses >= SPIN_MISSES:
-                    self._spin_skip = SPIN_PROBE_EVERY
-                return None
 
     def read_nowait(self) -> bytes | None:
         """Without waiting (the socket is non-blocking): None when nothing arrived, b"" when the
