@@ -218,7 +218,8 @@ class AsyncSMTP(FacadeBase):
             return await self._send_item(email_message(msg, from_addr, to_addrs, mail_options, rcpt_options))
 
     async def _send_item(self, item: tuple[Envelope, Content]) -> SendResult:
-        envelope, content = sign_item(self.dkim, item)  # DKIM first, before any connection
+        signers = self.dkim  # DKIM first, before any connection
+        envelope, content = item if signers is None else sign_item(signers, item)
         live: AsyncSession | None = self._live_session()  # the idle check (FAULTS 11)
         if live is not None:  # a loop of sends on an open connection: no context manager
             self._refresh_options(live)

@@ -38,14 +38,16 @@ def check_window(window: Any) -> None:
 
 def batch_item(message: Any, index: int, signers: Signers = None) -> tuple[Envelope, Content]:
     """The engine item for one message, DKIM-signed by ``signers`` (None: not signed)."""
-    if isinstance(message, ComposedMessage):
-        return sign_item(signers, (message.envelope, message.content()))
     if isinstance(message, tuple) and len(message) == 3:
-        return sign_item(signers, raw_message(*message, f"send_batch message {index}"))
-    if isinstance(message, Message):
-        return sign_item(signers, email_message(message, what=f"send_batch message {index}"))
-    raise SMTPInputError(f"send_batch message {index}: expected (mail_from, recipients, message_bytes), "
-                         f"an EmailMessage or a ComposedMessage, not {type(message).__name__}")
+        item = raw_message(*message, f"send_batch message {index}")
+    elif isinstance(message, ComposedMessage):
+        item = message.envelope, message.content()
+    elif isinstance(message, Message):
+        item = email_message(message, what=f"send_batch message {index}")
+    else:
+        raise SMTPInputError(f"send_batch message {index}: expected (mail_from, recipients, message_bytes), "
+                             f"an EmailMessage or a ComposedMessage, not {type(message).__name__}")
+    return item if signers is None else sign_item(signers, item)
 
 
 def remap_batch_error(error: SMTPError, results: list[Any], positions: Sequence[int],

@@ -40,7 +40,7 @@ from smtpx.dkim.apply import sign_item
 from smtpx.message.raw import raw_message
 from smtpx.validators import check_text
 from smtpx.session.settings import local_name
-from smtpx.session.sync import Session, drive
+from smtpx.session.sync import InterruptFlag, Session, drive
 
 __all__ = ["SMTP"]
 
@@ -55,7 +55,7 @@ class SMTP(FacadeBase):
     def __init__(self, **properties: Any) -> None:
         self._busy = threading.Lock()
         self._interrupt_lock = threading.RLock()  # RLock: a handler fired under it may call interrupt()
-        self._interrupt_flag = threading.Event()
+        self._interrupt_flag = InterruptFlag()
         self._operation = _Operation(self)
         super().__init__(**properties)
 
@@ -162,7 +162,7 @@ class SMTP(FacadeBase):
         with self._interrupt_lock:
             if self.idle:
                 return
-            self._interrupt_flag.set()
+            self._interrupt_flag.raised = True
             session = self._session
             if session is not None:
                 session.interrupt()
@@ -243,7 +243,8 @@ class SMTP(FacadeBase):
         """send_raw / send_message: one engine send_mail on the open connection (no context
         manager on this, the hot path of a loop of sends), or on a new one closed after. DKIM
         signing (the dkim property) happens first, before any connection."""
-        envelope, content = sign_item(self.dkim, item)
+        signers = self.dkim
+        envelope, content = item if signers is None else sign_item(signers, item)
         live = self._live_session()
         if live is not None:
             self._refresh_options(live)
@@ -465,8 +466,8 @@ class _Operation:
         if not owner._busy.acquire(blocking=False):
             raise SMTPBusyError("Busy executing current method.", 166)
         flag = owner._interrupt_flag
-        if flag.is_set():  # a stale interrupt (clear() takes a lock: only when needed)
-            flag.clear()
+        if flag.raised:  # a stale interrupt
+            flag.raised = False
         session = owner._session
         if session is not None and session.stream is not None:
             session.stream.begin_operation()  # AbsoluteTimeout: one deadline per method
@@ -489,6 +490,6 @@ class _Operation:
                         owner._session = None
                 finally:
                     flag = owner._interrupt_flag
-                    if flag.is_set():
-                        flag.clear()
+                    if flag.raised:
+                        flag.raised = False
                     owner._busy.release()

@@ -20,7 +20,7 @@ from smtpx.tls import TLSHooks
 from smtpx.transport.byte_stream import SyncByteStream
 from smtpx.transport.stream import SyncStream
 
-__all__ = ["drive", "run", "Session"]
+__all__ = ["drive", "run", "Session", "InterruptFlag"]
 
 Sent = TypeVar("Sent")
 Result = TypeVar("Result")
@@ -56,6 +56,18 @@ def run(
     return drive(calls)
 
 
+class InterruptFlag:
+    """Raised by ``interrupt()`` from another thread, read and lowered by the thread that runs
+    the methods: a ``threading.Event`` without its lock and its ``wait()``, which nobody needs
+    here (one bool, written and read whole under the GIL). Its check runs several times per
+    method, where Event.is_set() is a call into Python each time."""
+
+    __slots__ = ("raised",)
+
+    def __init__(self) -> None:
+        self.raised = False
+
+
 class Session(SessionCore[SyncStream]):
     """One connection: SyncStream + engine. Not thread-safe except ``interrupt()``."""
 
@@ -65,11 +77,11 @@ class Session(SessionCore[SyncStream]):
         sink: object,
         hooks: TLSHooks | None,
         on_status: StatusCallback,
-        interrupted: threading.Event | None = None,
+        interrupted: InterruptFlag | None = None,
     ) -> None:
         super().__init__(settings, sink, hooks, on_status)
         # Shared with the facade, so interrupt() also reaches a method between connections.
-        self._interrupted = interrupted if interrupted is not None else threading.Event()
+        self._interrupted = interrupted if interrupted is not None else InterruptFlag()
         self._lock = threading.Lock()  # guards stream against interrupt() from another thread
 
     def open(self) -> None:
@@ -104,8 +116,8 @@ class Session(SessionCore[SyncStream]):
         return stream
 
     def _check(self) -> None:
-        if self._interrupted.is_set():
-            self._interrupted.clear()
+        if self._interrupted.raised:
+            self._interrupted.raised = False
             raise SMTPInterrupted("Operation interrupted.", 301)
 
     def run(self, generator: Generator[Action, bytes | None, Result]) -> Result:
@@ -138,7 +150,7 @@ class Session(SessionCore[SyncStream]):
 
     def interrupt(self) -> None:
         """From another thread: the blocked read/write (or the next action) raises SMTPInterrupted."""
-        self._interrupted.set()
+        self._interrupted.raised = True
         with self._lock:
             stream = self.stream
         if stream is not None:
