@@ -41,6 +41,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -177,12 +178,20 @@ def _bare_replies(reader, count: int) -> None:
                 break
 
 
-def send_bare(port: int, message: bytes, count: int, pipelined: bool) -> None:
+def busy_wait(seconds: float) -> None:
+    """Keep this CPU busy for ``seconds`` (bench/breakdown.py's stand-in for a client's own work)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def send_bare(port: int, message: bytes, count: int, pipelined: bool, work: float = 0.0) -> None:
     """The least any valid client can do, written for the benchmark: a blocking socket whose
     replies are read by spinning (_SpinningLines), the message stuffed once, no checks, no
     results. ``pipelined``: one round trip per message (its content and "." go with the next
     MAIL / RCPT / DATA, as send_batch does over DATA); else two (MAIL / RCPT / DATA, then the
-    content: what send_raw does without CHUNKING)."""
+    content: what send_raw does without CHUNKING). ``work``: seconds of busy work before each
+    message of the two-round-trip client (bench/breakdown.py)."""
     envelope = f"MAIL FROM:<{FROM}>\r\nRCPT TO:<{TO}>\r\nDATA\r\n".encode()
     content = message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -201,6 +210,8 @@ def send_bare(port: int, message: bytes, count: int, pipelined: bool) -> None:
             _bare_replies(reader, 1)
         else:
             for _ in range(count):
+                if work:
+                    busy_wait(work)
                 sock.sendall(envelope)
                 _bare_replies(reader, 3)
                 sock.sendall(content)
