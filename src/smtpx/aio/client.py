@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from email.message import Message
 from typing import Any, AsyncIterator, Iterable, Optional
 
-from smtpx.facade.batch import BatchMessage
+from smtpx.facade.batch import BatchMessage, signed
 from smtpx.message.compose import ComposedMessage, compose_message
 from smtpx.engine import Content, Envelope, SendResult
 from smtpx.enums import SSLStartMode
@@ -29,7 +29,6 @@ from smtpx.kernels import Reply
 from smtpx.queue.files import QUEUE_WINDOW, QueueRun, queue_text
 from smtpx.queue.runner import Items, Outcomes
 from smtpx.message.email_message import email_message
-from smtpx.dkim.apply import sign_item
 from smtpx.message.raw import raw_message
 from smtpx.validators import check_text
 from smtpx.session import effective_start_mode
@@ -191,14 +190,14 @@ class AsyncSMTP(FacadeBase):
             message = self._message_for(session, verb, composed)
             try:
                 sent: SendResult = await session.run(session.engine.send_mail(
-                    *sign_item(self.dkim, (message.envelope, message.content()))))
+                    *signed(self.dkim, (message.envelope, message.content()))))
             finally:
                 self._sent(message)
             return sent
         async with self._connection() as session:
             with self._outgoing_message(session, verb, composed) as message:
                 result: SendResult = await session.run(session.engine.send_mail(
-                    *sign_item(self.dkim, (message.envelope, message.content()))))
+                    *signed(self.dkim, (message.envelope, message.content()))))
                 return result
 
     async def send_raw(self, mail_from: str, recipients: Iterable[str] | str, message: bytes) -> SendResult:
@@ -218,8 +217,7 @@ class AsyncSMTP(FacadeBase):
             return await self._send_item(email_message(msg, from_addr, to_addrs, mail_options, rcpt_options))
 
     async def _send_item(self, item: tuple[Envelope, Content]) -> SendResult:
-        signers = self.dkim  # DKIM first, before any connection
-        envelope, content = item if signers is None else sign_item(signers, item)
+        envelope, content = signed(self.dkim, item)  # DKIM first, before any connection
         live: AsyncSession | None = self._live_session()  # the idle check (FAULTS 11)
         if live is not None:  # a loop of sends on an open connection: no context manager
             self._refresh_options(live)

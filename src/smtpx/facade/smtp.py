@@ -20,7 +20,7 @@ from email.message import Message
 from contextlib import contextmanager
 from typing import Any, Generator, Iterable, Iterator
 
-from smtpx.facade.batch import BatchMessage
+from smtpx.facade.batch import BatchMessage, signed
 from smtpx.message.compose import ComposedMessage, compose_message
 from smtpx.engine import Content, Envelope, SendResult
 from smtpx.errors import (
@@ -36,7 +36,6 @@ from smtpx.kernels import Reply
 from smtpx.queue.files import QUEUE_WINDOW, QueueRun, queue_text, write_queue_file
 from smtpx.queue.runner import Items, Outcomes, queue_run, run_here
 from smtpx.message.email_message import PreparedMessage, email_message
-from smtpx.dkim.apply import sign_item
 from smtpx.message.raw import raw_message
 from smtpx.validators import check_text
 from smtpx.session.settings import local_name
@@ -201,13 +200,13 @@ class SMTP(FacadeBase):
             message = self._message_for(session, verb, composed)
             try:
                 sent: SendResult = session.run(session.engine.send_mail(
-                    *sign_item(self.dkim, (message.envelope, message.content()))))
+                    *signed(self.dkim, (message.envelope, message.content()))))
             finally:
                 self._sent(message)
             return sent
         with self._connection() as session, self._outgoing_message(session, verb, composed) as message:
             result: SendResult = session.run(session.engine.send_mail(
-                *sign_item(self.dkim, (message.envelope, message.content()))))
+                *signed(self.dkim, (message.envelope, message.content()))))
             return result
 
     def send_raw(self, mail_from: str, recipients: Iterable[str], message: bytes, *,
@@ -243,8 +242,7 @@ class SMTP(FacadeBase):
         """send_raw / send_message: one engine send_mail on the open connection (no context
         manager on this, the hot path of a loop of sends), or on a new one closed after. DKIM
         signing (the dkim property) happens first, before any connection."""
-        signers = self.dkim
-        envelope, content = item if signers is None else sign_item(signers, item)
+        envelope, content = signed(self.dkim, item)
         live = self._live_session()
         if live is not None:
             self._refresh_options(live)
