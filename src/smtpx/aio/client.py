@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from email.message import Message
 from typing import Any, AsyncIterator, Iterable, Optional
 
-from smtpx.facade.batch import BatchMessage, signed
+from smtpx.facade.batch import BatchMessage, signed_item
 from smtpx.message.compose import ComposedMessage, compose_message
 from smtpx.engine import Content, Envelope, SendResult
 from smtpx.enums import SSLStartMode
@@ -190,14 +190,14 @@ class AsyncSMTP(FacadeBase):
             message = self._message_for(session, verb, composed)
             try:
                 sent: SendResult = await session.run(session.engine.send_mail(
-                    *signed(self.dkim, (message.envelope, message.content()))))
+                    *signed_item(self.dkim, (message.envelope, message.content()))))
             finally:
                 self._sent(message)
             return sent
         async with self._connection() as session:
             with self._outgoing_message(session, verb, composed) as message:
                 result: SendResult = await session.run(session.engine.send_mail(
-                    *signed(self.dkim, (message.envelope, message.content()))))
+                    *signed_item(self.dkim, (message.envelope, message.content()))))
                 return result
 
     async def send_raw(self, mail_from: str, recipients: Iterable[str] | str, message: bytes) -> SendResult:
@@ -217,7 +217,7 @@ class AsyncSMTP(FacadeBase):
             return await self._send_item(email_message(msg, from_addr, to_addrs, mail_options, rcpt_options))
 
     async def _send_item(self, item: tuple[Envelope, Content]) -> SendResult:
-        envelope, content = signed(self.dkim, item)  # DKIM first, before any connection
+        envelope, content = signed_item(self.dkim, item)  # DKIM first, before any connection
         live: AsyncSession | None = self._live_session()  # the idle check (FAULTS 11)
         if live is not None:  # a loop of sends on an open connection: no context manager
             self._refresh_options(live)

@@ -14,7 +14,7 @@ from smtpx.errors import SMTPError, SMTPInputError
 from smtpx.message.email_message import email_message
 from smtpx.message.raw import raw_message
 
-__all__ = ["Batch", "BatchMessage", "remap_batch_error", "refuse_one_message", "signed"]
+__all__ = ["Batch", "BatchMessage", "remap_batch_error", "refuse_one_message", "signed_item"]
 
 # One message for send_batch: (mail_from, recipients, message bytes) as for send_raw (a
 # recipient may also be an smtpx.engine.EnvelopeRecipient carrying its DSN options), a
@@ -36,7 +36,7 @@ def check_window(window: Any) -> None:
         raise SMTPInputError(f"send_batch: window must be a whole number >= 1, not {window!r}")
 
 
-def signed(signers: Signers, item: tuple[Envelope, Content]) -> tuple[Envelope, Content]:
+def signed_item(signers: Signers, item: tuple[Envelope, Content]) -> tuple[Envelope, Content]:
     """``item`` DKIM-signed by ``signers``, or as it is when there are none: every send of both
     facades comes here, and without signers it makes no call into smtpx.dkim.apply (which runs
     as Python)."""
@@ -54,7 +54,7 @@ def batch_item(message: Any, index: int, signers: Signers = None) -> tuple[Envel
     else:
         raise SMTPInputError(f"send_batch message {index}: expected (mail_from, recipients, message_bytes), "
                              f"an EmailMessage or a ComposedMessage, not {type(message).__name__}")
-    return signed(signers, item)
+    return signed_item(signers, item)
 
 
 def remap_batch_error(error: SMTPError, results: list[Any], positions: Sequence[int],

@@ -20,7 +20,7 @@ from email.message import Message
 from contextlib import contextmanager
 from typing import Any, Generator, Iterable, Iterator
 
-from smtpx.facade.batch import BatchMessage, signed
+from smtpx.facade.batch import BatchMessage, signed_item
 from smtpx.message.compose import ComposedMessage, compose_message
 from smtpx.engine import Content, Envelope, SendResult
 from smtpx.errors import (
@@ -200,13 +200,13 @@ class SMTP(FacadeBase):
             message = self._message_for(session, verb, composed)
             try:
                 sent: SendResult = session.run(session.engine.send_mail(
-                    *signed(self.dkim, (message.envelope, message.content()))))
+                    *signed_item(self.dkim, (message.envelope, message.content()))))
             finally:
                 self._sent(message)
             return sent
         with self._connection() as session, self._outgoing_message(session, verb, composed) as message:
             result: SendResult = session.run(session.engine.send_mail(
-                *signed(self.dkim, (message.envelope, message.content()))))
+                *signed_item(self.dkim, (message.envelope, message.content()))))
             return result
 
     def send_raw(self, mail_from: str, recipients: Iterable[str], message: bytes, *,
@@ -242,7 +242,7 @@ class SMTP(FacadeBase):
         """send_raw / send_message: one engine send_mail on the open connection (no context
         manager on this, the hot path of a loop of sends), or on a new one closed after. DKIM
         signing (the dkim property) happens first, before any connection."""
-        envelope, content = signed(self.dkim, item)
+        envelope, content = signed_item(self.dkim, item)
         live = self._live_session()
         if live is not None:
             self._refresh_options(live)
