@@ -10,6 +10,7 @@
 # A version that is not installed is skipped with a message; a failure on one that is, fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/test-workers.sh
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(3.13)
 for version in "${versions[@]}"; do
@@ -33,5 +34,5 @@ for version in "${versions[@]}"; do
   else  # in between: the compiled kernels and the engine (CI's 20-minute budget)
     suites=(tests/kernels tests/engine tests/sasl tests/compose)
   fi
-  SMTPX_REQUIRE_COMPILED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider "${suites[@]}"
+  SMTPX_REQUIRE_COMPILED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider -n "$SMTPX_TEST_WORKERS" "${suites[@]}"
 done
