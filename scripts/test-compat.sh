@@ -34,5 +34,5 @@ for version in "${versions[@]}"; do
   else  # in between: the compiled kernels and the engine (CI's 20-minute budget)
     suites=(tests/kernels tests/engine tests/sasl tests/compose)
   fi
-  SMTPX_REQUIRE_COMPILED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider -n "$SMTPX_TEST_WORKERS" "${suites[@]}"
+  SMTPX_REQUIRE_COMPILED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider "${xdist[@]}" "${suites[@]}"
 done

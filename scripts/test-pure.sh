@@ -26,5 +26,5 @@ print('no compiler: installed, kernels', k.IMPLEMENTATION, 'and no compiled modu
 SMTPX_NO_EXTENSIONS=1 .venv-pure/bin/python -m pip install -q --force-reinstall ".[test]"
 export SMTPX_NO_EXTENSIONS=1
 .venv-pure/bin/python -c "import smtpx.kernels as k; assert k.IMPLEMENTATION == 'py'; assert k.load_compiled() is None, 'this install must be pure'; print('smtpx kernels:', k.IMPLEMENTATION)"
-.venv-pure/bin/python -m pytest -q -p no:cacheprovider -n "$SMTPX_TEST_WORKERS" tests/kernels tests/engine tests/transport \
+.venv-pure/bin/python -m pytest -q -p no:cacheprovider "${xdist[@]}" tests/kernels tests/engine tests/transport \
   tests/facade/test_send.py tests/facade/test_driver.py "$@"

@@ -54,4 +54,4 @@ assert k.IMPLEMENTATION == "c" and k.load_compiled() is not None, "the wheel's c
 print("wheel: smtpx", smtpx.__version__, "from", os.path.dirname(where), "kernels", k.IMPLEMENTATION)
 PY
 SMTPX_REQUIRE_COMPILED=1 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider \
-  -c "$root/pyproject.toml" --rootdir "$root" -n "$SMTPX_TEST_WORKERS" "$root/tests/kernels" "$root/tests/engine" "$@"
+  -c "$root/pyproject.toml" --rootdir "$root" "${xdist[@]}" "$root/tests/kernels" "$root/tests/engine" "$@"

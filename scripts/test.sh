@@ -15,4 +15,4 @@ python3 -m venv .venv
 .venv/bin/python -c "import smtpx.kernels as k; assert k.IMPLEMENTATION == 'c', 'compiled kernels missing'; print('smtpx kernels:', k.IMPLEMENTATION)"
 # The package's types are part of its API: mypy --strict must stay clean.
 .venv/bin/python -m mypy --strict src/smtpx
-SMTPX_REQUIRE_COMPILED=1 .venv/bin/python -m pytest -q -p no:cacheprovider -n "$SMTPX_TEST_WORKERS" tests "$@"
+SMTPX_REQUIRE_COMPILED=1 .venv/bin/python -m pytest -q -p no:cacheprovider "${xdist[@]}" tests "$@"

@@ -33,12 +33,16 @@ from tests.facade.reference import CONFIG_SETTINGS, MISSING, REPOSITORY, snake
 # The setting names (lower case) that the tests of this module passed to SMTP.config() in this
 # run, set or read: test_every_reference_setting_has_a_behaviour_test checks them.
 CONFIG_USED: set[str] = set()
+# The test functions of this module that ran in this process (pytest-xdist spreads a run over
+# processes; scripts/test-workers.sh keeps each module's tests on one, in order: --dist loadfile).
+RAN_HERE: set[str] = set()
 
 
 @pytest.fixture(autouse=True)
-def _record_config_use(monkeypatch):
+def _record_config_use(request, monkeypatch):
     """Records each setting name that test code of this module gives to SMTP.config() (not
-    calls made inside smtpx)."""
+    calls made inside smtpx), and which tests ran in this process."""
+    RAN_HERE.add(request.node.originalname)
     real = smtpx.SMTP.config
 
     def config(self, configuration_string="", *args, **kwargs):
@@ -676,7 +680,7 @@ def _uses_setting(path: pathlib.Path, test: str, name: str) -> bool:
     return False
 
 
-def test_every_reference_setting_has_a_behaviour_test(request):
+def test_every_reference_setting_has_a_behaviour_test():
     assert not MISSING, MISSING
     names = CONFIG_SETTINGS
     assert len(names) == 74 and names[0] == "AllowEmptyTo" and names[-1] == "UseInternalSecurityAPI"
@@ -686,11 +690,11 @@ def test_every_reference_setting_has_a_behaviour_test(request):
         path, test = node.split("::")
         assert _uses_setting(REPOSITORY / path, test, name), f"{node} does not use {name}"
     # Each setting listed HERE was given to config() by a test of this module in this run. That
-    # needs the module's other tests to have run (they come first): a run of part of the module
-    # cannot tell.
+    # needs the module's other tests to have run in this process (they come first): a run of
+    # part of the module, or one that spread it over processes, cannot tell.
     defined = {n for n, f in globals().items() if n.startswith("test_") and callable(f)}
-    ran = {item.originalname for item in request.session.items if item.module is request.module}
-    if not defined <= ran:
-        pytest.skip(f"only part of this module was selected ({len(defined - ran)} test functions not): "
-                    "which settings its tests use is known only when all of them run")
+    defined.discard("test_every_reference_setting_has_a_behaviour_test")
+    if not defined <= RAN_HERE:
+        pytest.skip(f"{len(defined - RAN_HERE)} test functions of this module did not run before this one "
+                    "in this process: which settings its tests use is known only when all of them do")
     assert sorted(n for n in HERE if n.lower() not in CONFIG_USED) == []
