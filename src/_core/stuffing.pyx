@@ -4,7 +4,8 @@
 Two passes over each chunk: an exact count of the output size (SSE2 byte counters: bare
 line ends and dots at line starts), then one pass that copies 16 bytes at a time (SSE2;
 else 8 with integer tricks) up to each CR or LF, straight into a bytes object of that
-size. Allocating the exact size costs less than shrinking a worst-case buffer.
+size. Allocating the exact size costs less than shrinking a worst-case buffer. A bytes chunk
+that needs no change (CRLF line ends, no line starting with ".") is handed back after the count.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
@@ -210,36 +211,38 @@ cdef inline Py_ssize_t _normalise(const unsigned char* p, Py_ssize_t n, unsigned
     return _normalise_c(p, n, out, stuff, <int*>line_start, <int*>pending_cr)
 
 
-cdef Py_ssize_t _into_new_bytes(const unsigned char* p, Py_ssize_t n, bint stuff,
-                                bint* line_start, bint* pending_cr,
-                                PyObject** result) noexcept nogil:
-    """Count the exact size, then write into a new bytes object of that size: shrinking a
-    bigger one afterwards (realloc) costs more than the count. ``result`` is left NULL when
-    out of memory (the caller raises)."""
-    cdef Py_ssize_t size = _normalised_size(p, n, stuff, line_start[0], pending_cr[0])
-    with gil:
-        result[0] = _bytes_alloc_raw(NULL, size + 16)
-    if result[0] == NULL:
-        return 0
-    return _normalise(p, n, <unsigned char*>_bytes_buffer(result[0]), stuff, line_start, pending_cr)
-
-
 cdef object _run(object data, bint stuff, bint* line_start, bint* pending_cr):
-    """``data``: bytes or bytearray."""
-    cdef Py_ssize_t n, length
+    """``data``: bytes or bytearray. Count the exact size, then write into a new bytes object
+    of that size (shrinking a bigger one afterwards, realloc, costs more than the count).
+
+    Bytes that need no change come back as they are, without the second pass or a copy: with
+    no CR held back at either end, every change only adds bytes (a bare CR or LF becomes
+    CRLF, a line's leading dot is doubled), so an output of the input's size is the input."""
+    cdef Py_ssize_t n, size, length
     cdef const unsigned char* p
     cdef PyObject* raw = NULL
+    cdef bint without_gil
     p = _pointer(data, &n)
     if n == 0:
         return b""
-    if n >= NOGIL_FROM and isinstance(data, bytes):
+    without_gil = n >= NOGIL_FROM and isinstance(data, bytes)
+    if without_gil:
         with nogil:
-            length = _into_new_bytes(p, n, stuff, line_start, pending_cr, &raw)
+            size = _normalised_size(p, n, stuff, line_start[0], pending_cr[0])
     else:
-        length = _into_new_bytes(p, n, stuff, line_start, pending_cr, &raw)
+        size = _normalised_size(p, n, stuff, line_start[0], pending_cr[0])
+    if size == n and not pending_cr[0] and p[n - 1] != 13 and type(data) is bytes:
+        line_start[0] = p[n - 1] == 10  # it ends with CRLF or mid-line, as _normalise says
+        return data
+    raw = _bytes_alloc_raw(NULL, size + 16)
     if raw == NULL:
         raise MemoryError()
-    if length != PyBytes_GET_SIZE(<object>raw) - 16:  # the count is exact; never hand out a bad result
+    if without_gil:
+        with nogil:
+            length = _normalise(p, n, <unsigned char*>_bytes_buffer(raw), stuff, line_start, pending_cr)
+    else:
+        length = _normalise(p, n, <unsigned char*>_bytes_buffer(raw), stuff, line_start, pending_cr)
+    if length != size:  # the count is exact; never hand out a bad result
         Py_XDECREF(raw)
         raise SystemError("DotStuffer: output size miscounted")
     return _shrink(raw, length)  # only the 16 bytes of slack go: cheap

@@ -109,6 +109,25 @@ def test_dot_at_start_of_next_chunk(kernel_impl):
     assert stuffer.finish() == b".\r\n"
 
 
+@pytest.mark.parametrize("name", ["DotStuffer", "CRLFNormalizer"])
+def test_chunks_that_need_no_change_keep_the_line_state(kernel_impl, name):
+    # Each of these chunks comes out as it went in (the compiled kernel hands such bytes back
+    # without a copy); what matters is the state it leaves for the next chunk.
+    stuffer = getattr(kernel_impl, name)()
+    dot = b".." if name == "DotStuffer" else b"."
+    assert stuffer.feed(b"a\r\nb\r\n") == b"a\r\nb\r\n"
+    assert stuffer.feed(b".c") == dot + b"c"  # the last chunk ended a line: this one starts one
+    assert stuffer.feed(b" d\r\ne") == b" d\r\ne"
+    assert stuffer.feed(b".f\r\n") == b".f\r\n"  # mid-line: no dot added
+    assert stuffer.feed(b"g\r") == b"g"  # ends with a CR: held back, never handed back as is
+    assert stuffer.feed(b"\nh\r\n") == b"\r\nh\r\n"
+    assert stuffer.feed(b"\r\n") == b"\r\n"
+    assert stuffer.feed(b".") == dot
+    if type(stuffer).__module__ == "smtpx._core.stuffing":  # the compiled twin
+        clean = b"x\r\n" * 100
+        assert stuffer.feed(clean) is clean
+
+
 def test_trailing_cr_is_finished_as_a_line_end(kernel_impl):
     assert run(kernel_impl.DotStuffer, b"a\r") == b"a\r\n.\r\n"
     assert run(kernel_impl.DotStuffer, b"\r") == b"\r\n.\r\n"

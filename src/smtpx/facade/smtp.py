@@ -461,7 +461,7 @@ class _Operation:
 
     def __enter__(self) -> None:
         owner = self._owner
-        if not owner._busy.acquire(blocking=False):
+        if not owner._busy.acquire(False):  # not blocking (a keyword costs a dict per call)
             raise SMTPBusyError("Busy executing current method.", 166)
         flag = owner._interrupt_flag
         if flag.raised:  # a stale interrupt
