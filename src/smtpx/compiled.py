@@ -4,7 +4,9 @@ A build compiles the modules in ``HOT_PATH`` with Cython, unchanged: each ``.py`
 both the source of its extension module and its own pure twin (unlike the kernels, which are
 typed Cython in ``src/_core`` beside pure twins in ``smtpx._pure``). These are the modules a
 message passes through: the facade's send methods, the sync session driver, the engine's
-transaction loop, the stream, and the pools' dispatch. Compiled, they lose the interpreter's
+transaction loop and the values it makes for every message (actions, envelope: their
+``__init__`` written out, as a generated dataclass one stays Python), the stream, and the pools'
+dispatch. Compiled, they lose the interpreter's
 dispatch (about 17% of ``send_raw``'s time, 8% of ``send()``'s and 10-20% of a pool's, on
 smtp-sink: docs/internals.md), nothing else: Cython compiles them with
 ``annotation_typing=False``, so annotations stay annotations and every module behaves as its
@@ -49,6 +51,8 @@ HOT_PATH: tuple[str, ...] = (
     "smtpx.engine.planning",
     "smtpx.engine.transfer",
     "smtpx.engine.outbox",
+    "smtpx.engine.actions",
+    "smtpx.engine.envelope",
     "smtpx.transport.stream",
     "smtpx.transport.clock",
     "smtpx.message.raw",

@@ -13,12 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Write:
     """Write all of ``data`` to the peer. Result: None once all of it is written; when it
     cannot be, the driver throws the error in (with ``bytes_written``, see the module doc)."""
 
     data: bytes
+
+    def __init__(self, data: bytes) -> None:
+        # Written out, not generated: compiled (smtpx.compiled.HOT_PATH) it is C, and the
+        # engine makes one or two Writes a message. (object.__setattr__: the class is frozen.)
+        object.__setattr__(self, "data", data)
 
 
 class WriteParts(Write):

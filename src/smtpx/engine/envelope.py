@@ -1,4 +1,9 @@
-"""What send_mail takes (Envelope, Content) and what it returns (SendResult)."""
+"""What send_mail takes (Envelope, Content) and what it returns (SendResult).
+
+Content, RecipientResult and SendResult are made for every message: their ``__init__`` is
+written out (``init=False``) rather than generated, so that compiled (smtpx.compiled.HOT_PATH)
+it is C, where a generated one runs as Python however the module is built.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -23,7 +28,7 @@ class Envelope:
     verb: str = "MAIL"  # MAIL, or SEND / SOML / SAML for the SendToTerminal* methods
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Content:
     """The message as the server must store it (not dot-stuffed).
 
@@ -39,23 +44,43 @@ class Content:
     smtputf8: bool = False  # a header is not ASCII (needs SMTPUTF8)
     normalise: bool = True  # line ends become CRLF for BDAT; False sends the bytes as they are
 
+    def __init__(self, chunks: Iterable[bytes], size: int | None, eight_bit: bool = False, binary: bool = False,
+                 smtputf8: bool = False, normalise: bool = True) -> None:
+        self.chunks = chunks
+        self.size = size
+        self.eight_bit = eight_bit
+        self.binary = binary
+        self.smtputf8 = smtputf8
+        self.normalise = normalise
+
     @classmethod
     def from_bytes(cls, data: bytes, **flags: bool) -> Content:
         return cls([data], len(data), **flags)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RecipientResult:
     address: str
     kind: RecipientType
     reply: Reply
 
+    def __init__(self, address: str, kind: RecipientType, reply: Reply) -> None:
+        self.address = address
+        self.kind = kind
+        self.reply = reply
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class SendResult:
     accepted: list[RecipientResult] = field(default_factory=list)
     refused: list[RecipientResult] = field(default_factory=list)
     reply: Reply | None = None  # the reply to the end of data (of the last transaction)
+
+    def __init__(self, accepted: list[RecipientResult] | None = None, refused: list[RecipientResult] | None = None,
+                 reply: Reply | None = None) -> None:
+        self.accepted = [] if accepted is None else accepted
+        self.refused = [] if refused is None else refused
+        self.reply = reply
 
     @property
     def refused_addresses(self) -> list[str]:
