@@ -10,7 +10,7 @@ message's end of data went out (delivery unknown) or not (not delivered): see by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -22,8 +22,12 @@ class Write:
 
     def __init__(self, data: bytes) -> None:
         # Written out, not generated: compiled (smtpx.compiled.HOT_PATH) it is C, and the
-        # engine makes one or two Writes a message. (object.__setattr__: the class is frozen.)
-        object.__setattr__(self, "data", data)
+        # engine makes one or two Writes a message. The class is frozen, so the slot is set
+        # through its descriptor: object.__setattr__ would cost about a thousand instructions.
+        _set_write_data(self, data)
+
+
+_set_write_data: Callable[[Write, bytes], None] = vars(Write)["data"].__set__  # the slot's member descriptor
 
 
 class WriteParts(Write):
