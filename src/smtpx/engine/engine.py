@@ -50,7 +50,7 @@ class State(enum.Enum):
 
 # State.CLOSED, read per operation and by ``closed`` (which drivers ask after every method) as a
 # module constant: on Python 3.11 a member read from the Enum class goes through EnumType's
-# __getattr__ hook, about 800 instructions each time (a tenth of a message's engine bookkeeping).
+# __getattr__ hook, about 800 instructions each time, several times a message.
 _CLOSED = State.CLOSED
 
 _ANY_OPEN = frozenset({State.CONNECTED, State.GREETED, State.READY})
