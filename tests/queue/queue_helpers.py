@@ -18,6 +18,9 @@ def composed(i: int, body: str | None = None, **props):
     m.bcc = "hidden@example.org"
     m.subject = f"message {i} — ünïcode"
     m.message_id = f"msg{i}@example.com"
+    # A fixed Date: two compositions of message i are the same bytes even across a second's
+    # boundary (a test compares a queued file with the message composed again).
+    m.message_date = "Mon, 07 Dec 2026 00:00:00 +0000"
     m.message_text = body if body is not None else f"Body of message {i}\n.leading dot\nline ü\n"
     for k, v in props.items():
         setattr(m, k, v)
