@@ -42,6 +42,27 @@ def test_reply_class_is_shared(kernel_impl):
     assert type(reply) is PureReply
 
 
+def test_a_scanned_reply_is_a_whole_reply_object(kernel_impl):
+    """The compiled scanner fills Reply's slots from C: the object must be what the class's
+    constructor makes, seen as such by the garbage collector, and freed when dropped."""
+    import gc
+    import sys
+
+    (reply,) = scan(kernel_impl, b"250-first\r\n250 2.0.0 last\r\n")
+    assert type(reply) is PureReply
+    assert reply == PureReply(250, "2.0.0", ["first", "2.0.0 last"])
+    assert gc.is_tracked(reply)
+    referents = gc.get_referents(reply)  # what the collector walks: the slots and the class
+    assert any(item is reply.lines for item in referents) and PureReply in referents
+    lines = reply.lines
+    before = sys.getrefcount(lines)
+    reply.lines = ["changed"]  # the slots stay ordinary, writable attributes
+    assert sys.getrefcount(lines) == before - 1  # the scanner's reference went with the slot
+    assert reply.text == "changed"
+    del reply
+    assert sys.getrefcount(lines) == before - 1
+
+
 def test_multi_line_ehlo(kernel_impl):
     data = b"250-mx.example.org Hello\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 SMTPUTF8\r\n"
     (reply,) = scan(kernel_impl, data)
