@@ -51,7 +51,7 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
         address_utf8 = not sender.isascii() or any(not rcpt.address.isascii() for rcpt in rcpts)
         if type(recipients) is list and _all_str(recipients):
             _last = (mail_from, list(recipients), envelope, address_utf8)
-    data = bytes(message)
+    data = message if type(message) is bytes else bytes(message)  # (bytes(bytes) is a costly no-op)
     if data.isascii():  # the common case: one scan, no header split
         eight_bit, utf8 = False, False
     else:
