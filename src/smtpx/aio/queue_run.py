@@ -18,6 +18,7 @@ from smtpx.dkim.apply import Signers
 from smtpx.queue.files import QueueRun, write_queue_file
 from smtpx.queue.runner import Items, OnError, Outcomes, queue_run
 from smtpx.session.aio import drive
+from smtpx.session.core import as_call
 
 __all__ = ["run_queue", "write_in_thread"]
 
@@ -53,7 +54,7 @@ async def run_queue(queue_dir: str, send: Callable[[Items], Awaitable[Outcomes]]
     sent with ``await send(items)`` on this loop; ``on_error(name, exc)`` on this loop for each
     failed file."""
     return await drive(queue_run(os.fspath(queue_dir), send, in_thread, keep_queue=keep_queue, on_error=on_error,
-                                 dkim=dkim))
+                                 dkim=dkim), as_call)
 
 
 async def write_in_thread(queue_dir: str, composed: Any) -> str:

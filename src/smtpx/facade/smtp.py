@@ -38,6 +38,7 @@ from smtpx.queue.runner import Items, Outcomes, queue_run, run_here
 from smtpx.message.email_message import PreparedMessage, email_message
 from smtpx.message.raw import raw_message
 from smtpx.validators import check_text
+from smtpx.session.core import as_call
 from smtpx.session.settings import local_name
 from smtpx.session.sync import InterruptFlag, Session, drive
 
@@ -409,7 +410,7 @@ class SMTP(FacadeBase):
 
             try:
                 return drive(queue_run(queue_dir, send, run_here, keep_queue=self._config.value("KeepQueue"),
-                                       on_error=self._queue_error_handler(), dkim=self.dkim))
+                                       on_error=self._queue_error_handler(), dkim=self.dkim), as_call)
             finally:
                 if opened:
                     self._close()

@@ -1,8 +1,9 @@
 """The asyncio driver: engine operations over an AsyncStream, and one connection's life.
 
-``drive(calls)`` is the driver core's loop (session/core.py) that waits with ``await``, and
-``run(generator, stream)`` drives one engine operation with it (AsyncSMTP.process_queue drives
-its queue run with it too). ``AsyncSession`` owns one connection: connect with the sync ``open_connection`` in
+``drive(steps, call_for)`` is the driver core's loop (session/core.py) that waits with ``await``,
+and ``run(generator, stream)`` drives one engine operation with it (its steps are the engine's
+actions, which ``engine_calls`` turns into stream calls; AsyncSMTP.process_queue drives its queue
+run with it too). ``AsyncSession`` owns one connection: connect with the sync ``open_connection`` in
 a worker thread (so firewalls, bind, socket options and the IPv6 rules are exactly the sync
 ones), then hand the socket to asyncio; the opening sequence; engine operations; QUIT and
 close. ``on_connection_status`` handlers run on the event loop's thread, in order, even for
@@ -29,27 +30,32 @@ if TYPE_CHECKING:
 
 __all__ = ["drive", "run", "AsyncSession"]
 
+Step = TypeVar("Step")  # what the generator yields: an engine Action, or a Call itself
 Sent = TypeVar("Sent")
 Result = TypeVar("Result")
 
 
-async def drive(calls: Generator[Call[Awaitable[Sent]], Sent, Result]) -> Result:
-    """Await each call ``calls`` yields and send back its result, or throw in the Exception it
-    raised; return what ``calls`` returns. The asyncio loop of the driver core (session/core.py)."""
+async def drive(steps: Generator[Step, Sent, Result],
+                call_for: Callable[[Step], Call[Awaitable[Sent]]]) -> Result:
+    """Await the call for each step ``steps`` yields (``call_for(step)``: ``engine_calls`` for
+    an engine operation, ``as_call`` for steps that are calls already) and send back its
+    result, or throw in the Exception it raised; return what ``steps`` returns. The asyncio
+    loop of the driver core (session/core.py)."""
     try:
-        function, args = next(calls)
+        step = next(steps)
         while True:
             try:
+                function, args = call_for(step)
                 sent = await function(*args)
             except Exception as exc:
-                function, args = calls.throw(exc)
+                step = steps.throw(exc)
             else:
-                function, args = calls.send(sent)
+                step = steps.send(sent)
     except StopIteration as stop:
         result: Result = stop.value
         return result
     finally:
-        calls.close()
+        steps.close()
 
 
 async def run(
@@ -59,8 +65,7 @@ async def run(
 ) -> Result:
     """Run one engine operation to completion over ``stream`` and return its result.
     ``start_tls`` performs the handshake for a StartTLS action. The rules: session.core.engine_calls."""
-    calls: Generator[Call[Awaitable[bytes | None]], bytes | None, Result] = engine_calls(generator, stream, start_tls)
-    return await drive(calls)
+    return await drive(generator, engine_calls(stream, start_tls))
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, callback: StatusCallback) -> StatusCallback:

@@ -5,8 +5,8 @@ The two drivers differ only in how they wait: ``function(*args)`` or ``await fun
 (their ``drive`` loops). Everything else is here, over the typed stream interface
 (smtpx.transport.byte_stream.ByteStream) that SyncStream and AsyncStream both implement:
 
-- ``engine_calls`` is itself a generator, like the engine: it turns each engine action into
-  one stream call (a ``Call``: function and arguments) for the driver to make:
+- ``engine_calls`` makes the function that turns each engine action into one stream call (a
+  ``Call``: function and arguments) for the driver's ``drive`` loop to make:
   ``Write(data)`` -> ``stream.write(data)`` (a write that fails raises with ``bytes_written``,
   the streams' side of the Write contract), a ``WriteParts`` -> ``stream.write_parts(parts)``; ``Read(reply)`` -> ``stream.track_reply(...)`` (the
   engine's word on how much of the awaited reply has arrived, turned into the clock's terms for
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from smtpx.kernels import Reply
     from smtpx.tls import TLSHooks, TLSInfo, TLSSettings
 
-__all__ = ["Call", "NO_ARGS", "engine_calls", "SessionCore", "keeps_connection", "StatusCallback"]
+__all__ = ["Call", "NO_ARGS", "as_call", "engine_calls", "SessionCore", "keeps_connection", "StatusCallback"]
 
 Result = TypeVar("Result")  # what an engine operation returns
 IOResult = TypeVar("IOResult")  # what one stream call gives: bytes | None, or an awaitable of it
@@ -60,51 +60,44 @@ StatusCallback = Callable[[str, int, str], None]  # on_connection_status(event, 
 
 
 def engine_calls(
-    generator: Generator[Action, bytes | None, Result],
     stream: ByteStream[IOResult, IOResult],
     start_tls: Callable[[], IOResult] | None = None,
-) -> Generator[Call[IOResult], bytes | None, Result]:
-    """The engine operation ``generator`` as the stream calls that perform it, one per action
-    (see the module doc): Read -> ``track_reply(...)`` and ``read()``, Write -> ``write(data)``,
-    StartTLS -> ``start_tls()`` (SMTPTLSError without one). A call's Exception, thrown in here
-    by the driver, goes into the engine at its action; a BaseException (KeyboardInterrupt, a
-    cancellation) is not thrown in: the driver closes this generator, which closes the
-    engine's. Returns the operation's result."""
+) -> Callable[[Action], Call[IOResult]]:
+    """The function that turns each engine action into the stream call performing it (see the
+    module doc): Read -> ``track_reply(...)`` then ``read()``, Write -> ``write(data)``,
+    WriteParts -> ``write_parts(parts)``, StartTLS -> ``start_tls()`` (SMTPTLSError without
+    one). A driver's ``drive`` loop calls it on every action the engine yields (a function, not
+    a generator between the two: one generator fewer to resume on every action); what it
+    raises, and what the call raises, is an Exception the driver throws into the engine at the
+    action, and a BaseException (KeyboardInterrupt, a cancellation) closes the engine's
+    generator instead."""
     track_reply, read, write, write_parts = stream.track_reply, stream.read, stream.write, stream.write_parts
     # Without a reply deadline (MaxReplyTime 0; the facades' default is 300 s) track_reply has
     # nothing to do.
     tracking = getattr(stream, "max_reply_time", True) != 0
-    value: bytes | None = None
-    error: Exception | None = None
-    try:
-        while True:
-            try:
-                action = generator.send(value) if error is None else generator.throw(error)
-            except StopIteration as stop:
-                result: Result = stop.value
-                return result
-            value = error = None
-            try:
-                if isinstance(action, Read):
-                    if tracking:
-                        reply = action.reply
-                        track_reply(reply != REPLY_NOT_BEGUN, reply == REPLY_BEGUN_IN_LAST_READ)
-                    value = yield read, NO_ARGS
-                elif isinstance(action, Write):
-                    if type(action) is WriteParts:  # a big content: no join (stream.write_parts)
-                        value = yield write_parts, (action.parts,)
-                    else:
-                        value = yield write, (action.data,)
-                elif isinstance(action, StartTLS):
-                    if start_tls is None:
-                        raise SMTPTLSError("the engine asked for TLS but this driver has no TLS settings")
-                    value = yield start_tls, NO_ARGS
-                else:  # an engine bug, never a user's or a server's doing
-                    raise TypeError(f"unknown engine action {action!r}")
-            except Exception as exc:
-                error = exc
-    finally:
-        generator.close()
+
+    def call_for(action: Action) -> Call[IOResult]:
+        if isinstance(action, Read):
+            if tracking:
+                reply = action.reply
+                track_reply(reply != REPLY_NOT_BEGUN, reply == REPLY_BEGUN_IN_LAST_READ)
+            return read, NO_ARGS
+        if isinstance(action, Write):
+            if type(action) is WriteParts:  # a big content: no join (stream.write_parts)
+                return write_parts, (action.parts,)
+            return write, (action.data,)
+        if isinstance(action, StartTLS):
+            if start_tls is None:
+                raise SMTPTLSError("the engine asked for TLS but this driver has no TLS settings")
+            return start_tls, NO_ARGS
+        raise TypeError(f"unknown engine action {action!r}")  # an engine bug, never a user's or a server's doing
+
+    return call_for
+
+
+def as_call(step: Call[IOResult]) -> Call[IOResult]:
+    """``drive``'s ``call_for`` for a generator that yields its calls itself (smtpx.queue.runner)."""
+    return step
 
 
 def keeps_connection(engine: Engine, exc: BaseException) -> bool:

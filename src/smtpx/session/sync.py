@@ -1,8 +1,9 @@
 """The sync driver: engine operations over a SyncStream, and one connection's life.
 
-``drive(calls)`` is the driver core's loop (session/core.py) that waits by calling, and
-``run(generator, stream)`` drives one engine operation with it (SMTP.process_queue drives its
-queue run with it too).
+``drive(steps, call_for)`` is the driver core's loop (session/core.py) that waits by calling,
+and ``run(generator, stream)`` drives one engine operation with it (its steps are the engine's
+actions, which ``engine_calls`` turns into stream calls; SMTP.process_queue drives its queue
+run with it too).
 ``Session`` owns one connection: connect, the opening sequence, engine operations, QUIT and
 close; ``interrupt()`` from another thread wakes a blocked read or write.
 """
@@ -22,27 +23,31 @@ from smtpx.transport.stream import SyncStream
 
 __all__ = ["drive", "run", "Session", "InterruptFlag"]
 
+Step = TypeVar("Step")  # what the generator yields: an engine Action, or a Call itself
 Sent = TypeVar("Sent")
 Result = TypeVar("Result")
 
 
-def drive(calls: Generator[Call[Sent], Sent, Result]) -> Result:
-    """Make each call ``calls`` yields and send back its result, or throw in the Exception it
-    raised; return what ``calls`` returns. The sync loop of the driver core (session/core.py)."""
+def drive(steps: Generator[Step, Sent, Result], call_for: Callable[[Step], Call[Sent]]) -> Result:
+    """Make the call for each step ``steps`` yields (``call_for(step)``: ``engine_calls`` for
+    an engine operation, ``as_call`` for steps that are calls already) and send back its
+    result, or throw in the Exception it raised; return what ``steps`` returns. The sync
+    loop of the driver core (session/core.py)."""
     try:
-        function, args = next(calls)
+        step = next(steps)
         while True:
             try:
+                function, args = call_for(step)
                 sent = function(*args)
             except Exception as exc:
-                function, args = calls.throw(exc)
+                step = steps.throw(exc)
             else:
-                function, args = calls.send(sent)
+                step = steps.send(sent)
     except StopIteration as stop:
         result: Result = stop.value
         return result
     finally:
-        calls.close()
+        steps.close()
 
 
 def run(
@@ -52,8 +57,7 @@ def run(
 ) -> Result:
     """Run one engine operation to completion over ``stream`` and return its result.
     ``start_tls`` performs the handshake for a StartTLS action. The rules: session.core.engine_calls."""
-    calls: Generator[Call[bytes | None], bytes | None, Result] = engine_calls(generator, stream, start_tls)
-    return drive(calls)
+    return drive(generator, engine_calls(stream, start_tls))
 
 
 class InterruptFlag:
