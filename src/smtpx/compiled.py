@@ -3,7 +3,8 @@
 A build compiles the modules in ``HOT_PATH`` with Cython, unchanged: each ``.py`` file here is
 both the source of its extension module and its own pure twin (unlike the kernels, which are
 typed Cython in ``src/_core`` beside pure twins in ``smtpx._pure``). These are the modules a
-message passes through: the facade's send methods, the sync session driver, the engine's
+message passes through: the facade's send methods and its property table (the spec each send()
+checks), the sync session driver, the engine's
 transaction loop and the values it makes for every message (actions, envelope: their
 ``__init__`` written out, as a generated dataclass one stays Python), the stream, and the pools'
 dispatch. Compiled, they lose the interpreter's
@@ -42,6 +43,7 @@ HOT_PATH: tuple[str, ...] = (
     "smtpx.facade.base",
     "smtpx.facade.smtp",
     "smtpx.facade.batch",
+    "smtpx.facade.properties",
     "smtpx.session.core",
     "smtpx.session.sync",
     "smtpx.engine.engine",
