@@ -6,7 +6,8 @@ import socket
 import pytest
 
 import smtpx
-from smtpx.engine import Engine, EngineOptions, StartTLS
+from smtpx.engine import Engine, EngineOptions, Read, StartTLS
+from smtpx.engine.actions import REPLY_NOT_BEGUN
 from smtpx.session.sync import run
 from smtpx.transport.stream import SyncStream
 
@@ -89,3 +90,43 @@ def test_start_tls_handler_is_called_for_the_action():
 
     assert run(wants_tls(), BytesStream(), start_tls=lambda: calls.append("tls")) == ("done", None)
     assert calls == ["tls"]
+
+
+def test_an_error_is_thrown_into_the_operation_at_its_action_which_may_handle_it():
+    """What the action's mapping raises (an unknown action: an engine bug) and what a stream
+    call raises both go into the generator at the action that caused them."""
+    seen = []
+
+    def operation():
+        try:
+            yield object()  # not an engine action
+        except TypeError as exc:
+            seen.append(str(exc))
+        try:
+            yield Read(REPLY_NOT_BEGUN)
+        except ConnectionResetError as exc:
+            seen.append(repr(exc))
+        return "handled"
+
+    assert run(operation(), BytesStream(fail_read=ConnectionResetError("reset"))) == "handled"
+    assert seen[0].startswith("unknown engine action <object object")
+    assert seen[1] == "ConnectionResetError('reset')"
+
+
+def test_a_base_exception_is_not_thrown_in_and_the_operation_is_closed():
+    """A KeyboardInterrupt from a stream call leaves the loop at once; the operation sees only
+    its close (GeneratorExit), never the interrupt itself."""
+    seen = []
+
+    def operation():
+        try:
+            yield Read(REPLY_NOT_BEGUN)
+        except GeneratorExit:
+            seen.append("closed")
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the test: this must not happen
+            seen.append(f"thrown in: {exc!r}")
+
+    with pytest.raises(KeyboardInterrupt):
+        run(operation(), BytesStream(fail_read=KeyboardInterrupt()))
+    assert seen == ["closed"]
