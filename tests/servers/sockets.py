@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from typing import Callable, Protocol, TypeVar
@@ -90,21 +91,67 @@ def ipv6_available() -> bool:
         return False
 
 
+# A server started later (Postfix, Redis, a proxy) gets its port from free_port() and binds it
+# some time after. A port the kernel hands out (bind to port 0) is from its ephemeral range, the
+# same range every outgoing connection takes its local port from: with the suite on four
+# workers, a client connection of another worker took such a port in between once, and Postfix
+# failed with "Address already in use". So the ports come from below that range, where neither
+# outgoing connections nor bind(0) go, from a slice of their own per pytest-xdist worker and
+# starting at an offset from the process id (two runs at once on one machine), each checked
+# free before it is handed out.
+_SLICE = 2000
+
+
+def _ephemeral_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+            return int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # not Linux: no known range, the kernel picks (the ephemeral way)
+
+
+def _worker_slice() -> range | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    start = 10000 + index * _SLICE
+    if start + _SLICE > _ephemeral_start():
+        return None
+    return range(start, start + _SLICE)
+
+
+_slice = _worker_slice()
+_next = os.getpid() % _SLICE
+
+
+def _bindable(port: int, both_families: bool) -> bool:
+    families = [(socket.AF_INET, "127.0.0.1")] + ([(socket.AF_INET6, "::1")] if both_families else [])
+    for family, host in families:
+        try:
+            with socket.socket(family) as probe:
+                probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(both_families: bool = False) -> int:
     """A port free on 127.0.0.1 (and on ::1 when asked) at the time of the call: nothing
-    listens there, for a connection that must be refused or a server started later."""
-    for _ in range(50):
+    listens there, for a connection that must be refused or a server started later. Outside
+    the kernel's ephemeral range, so no connection takes it meanwhile (see above)."""
+    global _next
+    if _slice is not None:
+        for _ in range(len(_slice)):
+            port = _slice[_next % len(_slice)]
+            _next += 1
+            if _bindable(port, both_families):
+                return port
+        raise RuntimeError(f"no free port left in {_slice}")
+    for _ in range(50):  # no room below the ephemeral range: the kernel picks
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port: int = probe.getsockname()[1]
-        if not both_families:
+        if not both_families or _bindable(port, True):
             return port
-        try:
-            with socket.socket(socket.AF_INET6) as probe6:
-                probe6.bind(("::1", port))
-            return port
-        except OSError:
-            continue
     raise RuntimeError("no free port found on both 127.0.0.1 and ::1")
 
 
