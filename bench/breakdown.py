@@ -1,6 +1,6 @@
 """Where one message's time goes, in parts that the wall-clock benchmarks do not separate.
 
-    .venv/bin/python bench/breakdown.py [busy] [memory]
+    .venv/bin/python bench/breakdown.py [busy] [memory] [multiplex]
 
 ``memory``: the engine and the sync driver alone, over an in-memory stream that answers each
 Write at once with the replies smtp-sink would give (no system call, no waiting, no facade):
@@ -13,6 +13,12 @@ message takes on a socket (bench/test_bench_throughput.py).
 with 0, 30 and 60 µs of busy work added to each message. When the time a message grows by
 about the work added, a client's own CPU time is on the critical path: what smtpx takes
 beyond the bare client is then its CPU, not waiting.
+
+``multiplex``: a design measured before it is built. N connections to smtp-sink (N = 4, 16),
+each running the engine's ``send_batch`` on its share, driven by one thread over one
+``poll()`` (a connection whose reply has not come waits while the others go on), beside
+``SMTPPool(N)`` (a thread per connection, as built) and ``smtp-source -d -s N``, in the same
+round. Not a pool: no retries, reconnects or rate limit, only the sending.
 
 Not part of the test command. Times move from run to run on these VMs: each part runs three
 rounds and prints them all. docs/benchmarks.md (eleventh session) has the figures and what
@@ -32,7 +38,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from test_bench_throughput import FROM, TO, make_message, pinned, send_bare  # noqa: E402
 
-from smtpx.engine import Engine  # noqa: E402
+import select  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+
+import smtpx  # noqa: E402
+from smtpx.engine import Engine, Read, WriteParts  # noqa: E402
 from smtpx.message.raw import raw_message  # noqa: E402
 from smtpx.session.sync import run  # noqa: E402
 
@@ -122,13 +133,103 @@ def busy(count: int = 3000) -> None:
         sink.stop()
 
 
+def multiplexed_send(port: int, connections: int, count: int, message: bytes) -> list[object]:
+    """``count`` messages over ``connections`` connections from this one thread: each
+    connection's engine ``send_batch`` on its share, every Write made at once (small), every
+    Read answered from the socket when poll() says it has bytes. The outcomes, connection by
+    connection."""
+    clients = []
+    try:
+        for _ in range(connections):
+            client = smtpx.SMTP(mail_server="127.0.0.1", mail_port=port)
+            client.config("SpinWait=0")
+            client.connect()
+            clients.append(client)
+        poller = select.poll()
+        running: dict[int, tuple] = {}  # fd -> (engine operation, stream, its outcomes' slot)
+        outcomes: list[object] = []
+        shares = [count // connections + (1 if n < count % connections else 0) for n in range(connections)]
+        for client, share in zip(clients, shares):
+            session = client._session  # the facade's connection (a private attribute: bench only)
+            items = [raw_message(FROM, [TO], message, "multiplex") for _ in range(share)]
+            fd = session.stream.raw_socket.fileno()
+            running[fd] = (session.engine.send_batch(items), session.stream, len(outcomes))
+            outcomes.append(None)
+            poller.register(fd, select.POLLIN)
+
+        def advance(fd: int, value: bytes | None) -> None:
+            operation, stream, slot = running[fd]
+            while True:
+                try:
+                    action = operation.send(value)
+                except StopIteration as stop:
+                    outcomes[slot] = stop.value
+                    del running[fd]
+                    poller.unregister(fd)
+                    return
+                if type(action) is Read:
+                    value = stream.read_nowait()
+                    if value is None:
+                        return  # poll() says when its bytes come
+                elif type(action) is WriteParts:
+                    stream.write_parts(action.parts)
+                    value = None
+                else:
+                    stream.write(action.data)
+                    value = None
+
+        for fd in list(running):
+            advance(fd, None)
+        while running:
+            for fd, _ in poller.poll():
+                if fd in running:
+                    data = running[fd][1].read_nowait()
+                    if data is not None:
+                        advance(fd, data)
+        return [outcome for share in outcomes for outcome in share]  # type: ignore[union-attr]
+    finally:
+        for client in clients:
+            client.disconnect()
+
+
+def multiplex(count: int = 8000) -> None:
+    from tests.servers.postfix import start_smtp_sink
+
+    message = make_message(1024)
+    source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    sink = start_smtp_sink()
+    try:
+        with pinned([sink.process.pid]):
+            for connections in (4, 16):
+                for _ in range(ROUNDS):
+                    times = {}
+                    start = time.perf_counter()
+                    outcomes = multiplexed_send(sink.port, connections, count, message)
+                    times["one thread, poll()"] = time.perf_counter() - start
+                    assert len(outcomes) == count and not any(isinstance(o, Exception) for o in outcomes)
+                    with smtpx.SMTPPool(connections, mail_server="127.0.0.1", mail_port=sink.port) as pool:
+                        start = time.perf_counter()
+                        pool.send_batch([(FROM, [TO], message)] * count)
+                        times["SMTPPool"] = time.perf_counter() - start
+                    start = time.perf_counter()
+                    subprocess.run([source, "-d", "-s", str(connections), "-m", str(count), "-l", "1024",
+                                    "-f", FROM, "-t", TO, f"127.0.0.1:{sink.port}"], check=True,
+                                   stdout=subprocess.DEVNULL)
+                    times["smtp-source"] = time.perf_counter() - start
+                    cells = [f"{name} {elapsed / count * 1e6:6.1f} µs ({times['smtp-source'] / elapsed:.2f}x)"
+                             for name, elapsed in times.items()]
+                    print(f"multiplex N={connections:<2} µs a message (vs smtp-source): " + ", ".join(cells))
+    finally:
+        sink.stop()
+
+
 # busy first: the memory part leaves a large heap behind it, which slows a Python client after it.
-PARTS: dict[str, Callable[[], None]] = {"busy": busy, "memory": memory}
+PARTS: dict[str, Callable[[], None]] = {"busy": busy, "memory": memory, "multiplex": multiplex}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("parts", nargs="*", help="busy, memory (default: both)")
+    parser.add_argument("parts", nargs="*", help="busy, memory, multiplex (default: all)")
     args = parser.parse_args()
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown:

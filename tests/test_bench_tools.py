@@ -33,3 +33,20 @@ def test_the_scripted_sink_refuses_a_read_with_no_reply_due() -> None:
     assert sink.read().startswith(b"220 ")
     with pytest.raises(AssertionError, match="out of step"):
         sink.read()
+
+
+@pytest.mark.postfix  # smtp-sink
+def test_the_multiplexed_send_delivers_every_message_on_every_connection() -> None:
+    """bench/breakdown.py's multiplex part: one thread driving several connections' engines
+    over poll() against a real smtp-sink; every message gets its SendResult, in order."""
+    import smtpx
+    from tests.servers.postfix import start_smtp_sink
+
+    breakdown = _breakdown()
+    sink = start_smtp_sink()
+    try:
+        outcomes = breakdown.multiplexed_send(sink.port, 3, 40, breakdown.make_message(1024))
+    finally:
+        sink.stop()
+    assert len(outcomes) == 40
+    assert all(isinstance(o, smtpx.SendResult) and o.reply.code == 250 for o in outcomes)
