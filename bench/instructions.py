@@ -1,6 +1,6 @@
 """Instructions per message, counted by valgrind: the noise-free A/B for one message per call.
 
-    .venv/bin/python bench/instructions.py [--src DIR] [smtplib] [send_raw] [send] [send_batch]
+    .venv/bin/python bench/instructions.py [--src DIR] [smtplib] [send_raw] [send] [send_batch] [pool]
 
 Wall-clock benchmarks on this VM move by tens of percent from run to run, far more than most
 single changes to the per-message path. This script counts instead: each client sends 1 KB
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 FROM, TO = "sender@example.test", "rcpt@example.test"
 SMALL, LARGE = 200, 1000
-KINDS = ("smtplib", "send_raw", "send", "send_batch")
+KINDS = ("smtplib", "send_raw", "send", "send_batch", "pool")
 
 
 def client(kind: str, port: int, count: int) -> None:
@@ -51,6 +51,10 @@ def client(kind: str, port: int, count: int) -> None:
         return
     import smtpx
 
+    if kind == "pool":  # SMTPPool(4).send_batch: four connections driven from one thread
+        with smtpx.SMTPPool(4, mail_server="127.0.0.1", mail_port=port) as pool:
+            pool.send_batch([(FROM, [TO], message)] * count)
+        return
     if kind == "send":
         body = message.partition(b"\r\n\r\n")[2].decode("ascii")
         smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=port, from_=f"<{FROM}>", send_to=f"<{TO}>",
@@ -85,7 +89,7 @@ def count_instructions(kind: str, port: int, count: int, src: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("kinds", nargs="*", help="smtplib, send_raw, send, send_batch (default: all four)")
+    parser.add_argument("kinds", nargs="*", help="smtplib, send_raw, send, send_batch, pool (default: all five)")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the smtpx source folder to count")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -46,6 +46,7 @@ HOT_PATH: tuple[str, ...] = (
     "smtpx.facade.properties",
     "smtpx.session.core",
     "smtpx.session.sync",
+    "smtpx.session.multiplex",
     "smtpx.engine.engine",
     "smtpx.engine.runner",
     "smtpx.engine.channel",

@@ -16,7 +16,8 @@ from smtpx.errors import (
     SMTPNotConnectedError,
     SMTPSenderRefused,
 )
-from tests.servers.scripted import CLOSE
+from smtpx.enums import SSLStartMode
+from tests.servers.scripted import CLOSE, STALL, ScriptedServer
 from tests.pool.helpers import CountingInput, arrivals, connections, message
 from tests.servers.sockets import free_port
 
@@ -71,6 +72,23 @@ def test_a_drop_after_an_end_of_data_is_reported_unknown_and_the_rest_go_elsewhe
     assert all(isinstance(r, SendResult) for n, r in enumerate(results) if n not in unknown)
     assert arrivals(server) == {n: 1 for n in range(30)}  # the unknown one too: it did arrive, once
     assert connections(server) >= 2
+
+
+def test_a_connection_whose_server_stalls_times_out_alone_and_the_others_send_the_rest(server, caplog):
+    """FAULTS 9 in a pool: one connection's server stops answering after an end of data. The
+    pool's connections are driven from one thread over one poll(), so that connection's wait
+    is its own: its Timeout ends it (that message's delivery is unknown, never sent again),
+    and every other message goes out on the other connections, once."""
+    server.reply("DATA_END", STALL, times=1)
+    with make_pool(server, size=3, window=2, timeout=1) as pool:
+        results = pool.send_batch(message(n) for n in range(40))
+    stalled = [n for n, r in enumerate(results) if not isinstance(r, SendResult)]
+    assert len(stalled) == 1, results
+    error = results[stalled[0]]
+    assert isinstance(error, SMTPConnectionDropped) and getattr(error, "delivery_unknown", False) is True
+    # the connection ended on its own Timeout (logged as the session's failure), not on a drop
+    assert [r for r in caplog.records if "SMTPTimeoutError" in r.getMessage()], caplog.text
+    assert arrivals(server) == {n: 1 for n in range(40)}  # the stalled one too: stored before the stall
 
 
 def test_a_421_mid_batch_sends_the_unsent_again_exactly_once(server):
@@ -232,3 +250,16 @@ def test_many_messages_to_smtp_sink_in_order(smtp_sink):
     dump = smtp_sink.dump_text()
     for n in (0, 999, 1999):
         assert dump.count(f"Subject: pool-{n}\r\n") == 1 or dump.count(f"Subject: pool-{n}\n") == 1
+
+
+def test_a_pool_over_starttls_sends_every_message_once(tls):
+    """The pool's one-thread driver reads TLS connections through their SSL objects (a record
+    may arrive in parts): every message arrives once, over connections that all started TLS."""
+    server_context, ca_pem = tls
+    with ScriptedServer(tls_context=server_context, require_starttls=True) as srv:
+        with make_pool(srv, size=3, window=4, ssl_start_mode=SSLStartMode.EXPLICIT,
+                       config=[f"SSLServerCACerts={ca_pem}"]) as pool:
+            results = pool.send_batch(message(n) for n in range(60))
+        assert all(isinstance(r, SendResult) for r in results), results
+        assert arrivals(srv) == {n: 1 for n in range(60)}
+        assert srv.verbs().count("STARTTLS") == connections(srv) // 2  # EHLO twice per connection

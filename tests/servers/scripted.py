@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -28,6 +29,8 @@ from aiosmtpd.smtp import SMTP as AioSMTP, AuthResult, LoginPassword
 from tests.servers.sockets import LoopbackServer, drain
 
 CLOSE = "CLOSE"  # scripted "reply": drop the connection without answering
+STALL = "STALL"  # scripted "reply": answer nothing more on this connection, and keep it open
+STALL_SECONDS = 30  # how long a stalled connection's handler sleeps (the server's stop ends it)
 
 
 @dataclass
@@ -66,6 +69,10 @@ class _Handler:
         self.server._store(envelope)
         reply = self.server._scripted("DATA_END", "")
         if reply == CLOSE:
+            smtp.transport.close()
+            return "250 never seen"
+        if reply == STALL:
+            await asyncio.sleep(STALL_SECONDS)
             smtp.transport.close()
             return "250 never seen"
         if reply is not None:
@@ -154,6 +161,10 @@ class _ScriptedMethods:
             owner.commands.append(command if arg is None else f"{command} {arg}")
             reply = owner._scripted(command, arg or "")
             if reply == CLOSE:
+                self.smtp.transport.close()
+                return
+            if reply == STALL:
+                await asyncio.sleep(STALL_SECONDS)
                 self.smtp.transport.close()
                 return
             if reply is not None:

@@ -40,7 +40,8 @@ from smtpx.message.raw import raw_message
 from smtpx.validators import check_text
 from smtpx.session.core import as_call
 from smtpx.session.settings import local_name
-from smtpx.session.sync import InterruptFlag, Session, drive
+from smtpx.session.sync import InterruptFlag, Session, blocking_read, drive
+from smtpx.transport.stream import SyncStream
 
 __all__ = ["SMTP"]
 
@@ -276,12 +277,19 @@ class SMTP(FacadeBase):
         ``delivery_unknown`` when its end of data went out without a reply) and ``.unsent`` (the
         indexes that are safe to send again; the messages never reached are checked only when
         sent, so they are None there too). Connects and disconnects like send()."""
+        return drive(self._batch_steps(messages, window), blocking_read)
+
+    def _batch_steps(self, messages: Iterable[BatchMessage], window: int
+                     ) -> Generator[SyncStream, bytes, list[SendResult | SMTPError]]:
+        """send_batch as steps that yield the stream they wait on (Session.stream_steps):
+        send_batch drives them with blocking reads, SMTPPool with many connections' at once
+        (smtpx.session.multiplex). Everything else happens in here, as for any method."""
         with self._operation:
             batch = self._prepare_batch(messages, window)
             with batch:
                 if batch.has_items:
                     with self._connection() as session:
-                        session.run(batch.send(session.engine))
+                        yield from session.stream_steps(batch.send(session.engine))
             return self._finish_batch(batch)
 
     def send_command(self, command: str) -> Reply:

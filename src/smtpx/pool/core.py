@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import random as _random
 from collections import deque
-from itertools import count
+from itertools import count, islice
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from smtpx.errors import SMTPError
@@ -67,6 +67,8 @@ class PoolRun:
     def __init__(self, messages: Iterable[Any], options: PoolOptions, workers: int,
                  limiter: RateLimiter | None = None, random: Callable[[], float] = _random.random) -> None:
         self.options = options
+        # Read once: PoolOptions computes them, and they are asked for every chunk and message.
+        self._chunk, self._ahead_limit, self._retries = options.chunk, options.ahead, options.retries
         self._input: Iterator[Any] = iter(messages)
         self._limiter = limiter
         self._random = random
@@ -124,6 +126,16 @@ class PoolRun:
         self._ahead += 1
         return work
 
+    def _pull_many(self, wanted: int) -> list[Work]:
+        """Up to ``wanted`` messages from the input, as _pull takes them one by one."""
+        messages = list(islice(self._input, wanted))
+        if len(messages) < wanted:
+            self.exhausted = True
+        first = self._taken
+        self._taken += len(messages)
+        self._ahead += len(messages)
+        return [Work(first + offset, normalise(message)) for offset, message in enumerate(messages)]
+
     # ------------------------------------------------------------------------ connections
     def next_chunk(self, budget: int | None, now: float) -> list[Work] | float | None:
         """The next messages for one connection (at most ``budget``, e.g. what is left of its
@@ -133,12 +145,10 @@ class PoolRun:
             return None
         while self._later and self._later[0][0] <= now:
             self._ready.append(heapq.heappop(self._later)[2])
-        limit = self.options.chunk if budget is None else min(budget, self.options.chunk)
-        while len(self._ready) < limit and self._ahead < self.options.ahead:
-            work = self._pull()
-            if work is None:
-                break
-            self._ready.append(work)
+        limit = self._chunk if budget is None else min(budget, self._chunk)
+        wanted = min(limit - len(self._ready), self._ahead_limit - self._ahead)
+        if wanted > 0 and not self.exhausted:
+            self._ready.extend(self._pull_many(wanted))
         if not self._ready:
             return self._later[0][0] - now if self._later else None
         wanted = min(limit, len(self._ready))
@@ -153,6 +163,9 @@ class PoolRun:
     def settle(self, chunk: list[Work], outcomes: list[Outcome], now: float) -> None:
         """A connection's send_batch returned: one outcome per message of the chunk."""
         self._in_flight -= len(chunk)
+        if not self._retries:  # every outcome is final
+            self._settled.extend([(work.index, outcome) for work, outcome in zip(chunk, outcomes)])
+            return
         for work, outcome in zip(chunk, outcomes):
             self._resolve(work, outcome, now)
 
@@ -199,6 +212,9 @@ class PoolRun:
         self._later.clear()
 
     def _resolve(self, work: Work, outcome: Outcome, now: float) -> None:
+        if work.attempts >= self._retries:  # no retry left (the common case: retries=0)
+            self._settled.append((work.index, outcome))
+            return
         delay = retry_delay(self.options, outcome, work.attempts, self._random)
         if delay is not None:
             work.attempts += 1
@@ -211,7 +227,7 @@ class PoolRun:
         """The outcomes settled since the last call, as (input index, outcome). Once no
         connection is left, the messages not yet read fail here, a chunk at a time."""
         if not self._settled and self.failure is not None:
-            for _ in range(self.options.chunk):
+            for _ in range(self._chunk):
                 work = self._pull()
                 if work is None:
                     break
@@ -259,6 +275,10 @@ class Slots(Generic[Client]):
 
     def take(self) -> Slot[Client] | None:
         return self._free.pop() if self._free else None
+
+    @property
+    def has_free(self) -> bool:
+        return bool(self._free)
 
     def give(self, slot: Slot[Client]) -> None:
         self._free.append(slot)

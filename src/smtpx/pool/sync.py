@@ -11,13 +11,14 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
 from smtpx.engine import SendResult
-from smtpx.errors import SMTPError, SMTPReplyError
+from smtpx.errors import SMTPError, SMTPNotConnectedError, SMTPReplyError
 from smtpx.facade.smtp import SMTP
 from smtpx.pool.base import PoolBase, resendable
-from smtpx.pool.core import PoolRun, Slot
+from smtpx.pool.core import PoolRun, Slot, Work
 from smtpx.pool.policy import Outcome, PoolMessage, retry_delay
 from smtpx.pool.queue import merge_queue_runs
 from smtpx.queue.files import QueueRun
+from smtpx.session.multiplex import Multiplexer
 
 __all__ = ["SMTPPool"]
 
@@ -66,8 +67,8 @@ class SMTPPool(PoolBase[SMTP]):
         for a single message; a connection that drops is replaced and its unsent messages go
         out on another one."""
         outcomes: dict[int, Outcome] = {}
-        for index, outcome in self.iter_batch(messages):
-            outcomes[index] = outcome
+        for settled in self._outcome_lists(self._new_run(messages, time.monotonic())):
+            outcomes.update(settled)
         return [outcomes[index] for index in range(len(outcomes))]
 
     def iter_batch(self, messages: Iterable[PoolMessage]) -> Iterator[tuple[int, SendResult | SMTPError]]:
@@ -75,81 +76,35 @@ class SMTPPool(PoolBase[SMTP]):
         The input is read as the connections need it, at most a few chunks ahead, so a
         generator of a million messages runs in flat memory. Leaving the loop early stops the
         pool after the chunks in flight."""
-        run = self._new_run(messages, time.monotonic())
-        return self._iterate(run)
+        return self._iterate(self._new_run(messages, time.monotonic()))
 
     def _iterate(self, run: PoolRun) -> Iterator[tuple[int, Outcome]]:
-        threads = [threading.Thread(target=self._work, args=(run,), daemon=True, name=f"smtpx-pool-{n}")
-                   for n in range(self._options.size)]
-        for thread in threads:
-            thread.start()
+        for settled in self._outcome_lists(run):
+            yield from settled
+
+    def _outcome_lists(self, run: PoolRun) -> Iterator[list[tuple[int, Outcome]]]:
+        """The batch, driven from the caller's thread: every connection it holds runs its
+        chunk's send_batch at once, over one poll() (smtpx.session.multiplex). Yields the
+        outcomes as they settle, a list at a time."""
+        batch = _PoolBatch(self, run)
         try:
             while True:
-                with self._cond:
-                    while True:
-                        if run.error is not None:
-                            raise run.error
-                        outcomes = run.take_outcomes()
-                        if outcomes or run.done:
-                            break
-                        self._cond.wait()
-                    self._cond.notify_all()  # room for more input
-                if not outcomes:
+                outcomes = run.take_outcomes()
+                if outcomes:
+                    yield outcomes
+                    continue
+                if run.error is not None:
+                    raise run.error
+                if run.done:
                     return
-                yield from outcomes
+                batch.step()
+        except BaseException as error:
+            # Stopped early (the caller left the loop, or an error): the chunks in flight
+            # finish first, as a send_batch call would; a KeyboardInterrupt drops them.
+            batch.stop(finish=isinstance(error, (Exception, GeneratorExit)))
+            raise
         finally:
-            with self._cond:
-                run.cancelled = run.cancelled or not run.done
-                self._cond.notify_all()
-            for thread in threads:
-                thread.join()
-
-    def _work(self, run: PoolRun) -> None:
-        """One connection's thread for one batch."""
-        slot = self._checkout(lambda: run.workers_done)
-        if slot is None:
-            return
-        try:
-            self._serve(run, slot)
-        except BaseException as error:  # not an SMTPError: the batch stops, the caller gets it
-            with self._cond:
-                run.abort(error)
-                self._cond.notify_all()
-        finally:
-            self._checkin(slot)
-
-    def _serve(self, run: PoolRun, slot: Slot[SMTP]) -> None:
-        options, client = self._options, slot.client
-        while True:
-            with self._cond:
-                while True:
-                    step = run.next_chunk(slot.budget(options), time.monotonic())
-                    if isinstance(step, list):
-                        break
-                    if run.workers_done:
-                        return
-                    self._cond.wait(step)
-            if not client.connected:
-                try:
-                    client.connect()
-                except SMTPError as error:
-                    with self._cond:
-                        run.connect_failed(step, error)
-                        self._cond.notify_all()
-                    return
-                slot.sent = 0
-            try:
-                outcomes = client.send_batch([work.message for work in step], window=options.window)
-            except SMTPError as error:  # a session failure: .results / .unsent say what happened
-                with self._cond:
-                    run.session_failed(step, error, time.monotonic())
-                    self._cond.notify_all()
-                continue
-            with self._cond:
-                run.settle(step, outcomes, time.monotonic())
-                self._cond.notify_all()
-            if slot.spent(options, len(step)):
-                _quit(client)
+            batch.give_back()
 
     # ------------------------------------------------------------------------ single sends
     def _checkout(self, give_up: Any = None) -> Slot[SMTP] | None:
@@ -276,3 +231,109 @@ class SMTPPool(PoolBase[SMTP]):
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+class _PoolBatch:
+    """One batch's connections, driven from one thread: which connections it holds, the
+    chunk each is sending, and one step of the loop (start what can start, then wait)."""
+
+    # While the batch holds fewer connections than it may (others are lent to single sends),
+    # it looks again this often for one that came back.
+    LOOK_FOR_FREE = 0.05
+
+    def __init__(self, pool: SMTPPool, run: PoolRun) -> None:
+        self.pool = pool
+        self.run = run
+        self.options = pool._options
+        self.held: list[Slot[SMTP]] = []
+        self.sending: dict[Slot[SMTP], list[Work]] = {}
+        self.mux: Multiplexer[Slot[SMTP]] = Multiplexer()
+        self.connections_left = self.options.size  # each connection that cannot connect leaves the run
+
+    def step(self) -> None:
+        """Start a chunk on every idle connection that may send now; then wait for the first
+        of: a connection's chunk settles, a wait asked by the rate limit or a retry ends, a
+        connection comes back to the pool."""
+        self._take_free()
+        wait = self._start_chunks()
+        if not self.mux.running:
+            if self.run.workers_done:
+                return
+            if not self.held:  # every connection is lent out: wait for one
+                with self.pool._cond:
+                    if self.pool._slots.closed:  # close() from another thread: nothing can send
+                        self.run.abort(SMTPNotConnectedError(f"{self.pool._name} was closed during the batch", 1117))
+                    elif not self.pool._slots.has_free:
+                        self.pool._cond.wait(wait)
+                return
+            if wait is not None:
+                time.sleep(wait)
+            return
+        if len(self.held) < self.connections_left:
+            wait = self.LOOK_FOR_FREE if wait is None else min(wait, self.LOOK_FOR_FREE)
+        for slot, outcomes, error in self.mux.wait(wait):
+            self._settle(slot, outcomes, error)
+
+    def _take_free(self) -> None:
+        if len(self.held) >= self.connections_left:
+            return
+        with self.pool._cond:
+            while len(self.held) < self.connections_left:
+                ready, slot = self.pool._look_for_slot(lambda: True)
+                if slot is None:
+                    return
+                self.held.append(slot)
+
+    def _start_chunks(self) -> float | None:
+        """A chunk for each idle connection, as long as there is one to send now; the seconds
+        to wait before asking again (None: until something changes)."""
+        run, options = self.run, self.options
+        for slot in list(self.held):
+            if slot in self.sending:
+                continue
+            step = run.next_chunk(slot.budget(options), time.monotonic())
+            if not isinstance(step, list):
+                return step
+            client = slot.client
+            if not client.connected:
+                try:
+                    client.connect()  # blocking: once per connection, and after a drop or messages_per_connection
+                except SMTPError as error:
+                    run.connect_failed(step, error)
+                    self.connections_left -= 1
+                    self.held.remove(slot)
+                    self.pool._checkin(slot)
+                    continue
+                slot.sent = 0
+            self.sending[slot] = step
+            self.mux.start(slot, client._batch_steps([work.message for work in step], options.window))
+        return None
+
+    def _settle(self, slot: Slot[SMTP], outcomes: Any, error: Exception | None) -> None:
+        chunk = self.sending.pop(slot)
+        if error is None:
+            self.run.settle(chunk, outcomes, time.monotonic())
+            if slot.spent(self.options, len(chunk)):
+                _quit(slot.client)
+        elif isinstance(error, SMTPError):  # a session failure: .results / .unsent say what happened
+            self.run.session_failed(chunk, error, time.monotonic())
+        else:  # not an SMTPError: the batch stops, the caller gets it
+            self.run.abort(error)
+
+    def stop(self, finish: bool) -> None:
+        """The batch ends early: let the chunks in flight finish (``finish``), or drop them."""
+        self.run.cancelled = True
+        if finish:
+            try:
+                while self.mux.running:
+                    self.mux.wait(None)
+                return
+            except BaseException:
+                self.mux.close()
+                raise
+        self.mux.close()
+
+    def give_back(self) -> None:
+        for slot in self.held:
+            self.pool._checkin(slot)
+        self.held.clear()

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from smtpx.kernels import Reply
     from smtpx.tls import TLSHooks, TLSInfo, TLSSettings
 
-__all__ = ["Call", "NO_ARGS", "as_call", "engine_calls", "SessionCore", "keeps_connection", "StatusCallback"]
+__all__ = ["Call", "NO_ARGS", "as_call", "engine_calls", "wait_for_bytes", "SessionCore", "keeps_connection", "StatusCallback"]
 
 Result = TypeVar("Result")  # what an engine operation returns
 IOResult = TypeVar("IOResult")  # what one stream call gives: bytes | None, or an awaitable of it
@@ -59,9 +59,16 @@ NO_ARGS: tuple[object, ...] = ()
 StatusCallback = Callable[[str, int, str], None]  # on_connection_status(event, code, description)
 
 
+def wait_for_bytes() -> None:
+    """``engine_calls(..., read=wait_for_bytes)``: a marker, never called. The caller (the sync
+    Session's ``stream_steps``) sees it as the call for a Read and waits for bytes its own way."""
+    raise AssertionError("wait_for_bytes is a marker, not a call")
+
+
 def engine_calls(
     stream: ByteStream[IOResult, IOResult],
     start_tls: Callable[[], IOResult] | None = None,
+    read: Callable[[], IOResult] | None = None,
 ) -> Callable[[Action], Call[IOResult]]:
     """The function that turns each engine action into the stream call performing it (see the
     module doc): Read -> ``track_reply(...)`` then ``read()``, Write -> ``write(data)``,
@@ -70,8 +77,11 @@ def engine_calls(
     a generator between the two: one generator fewer to resume on every action); what it
     raises, and what the call raises, is an Exception the driver throws into the engine at the
     action, and a BaseException (KeyboardInterrupt, a cancellation) closes the engine's
-    generator instead."""
-    track_reply, read, write, write_parts = stream.track_reply, stream.read, stream.write, stream.write_parts
+    generator instead. ``read``, when given, is the call for a Read instead of
+    ``stream.read`` (``wait_for_bytes``: the caller waits for the bytes itself)."""
+    track_reply, write, write_parts = stream.track_reply, stream.write, stream.write_parts
+    if read is None:
+        read = stream.read
     # Without a reply deadline (MaxReplyTime 0; the facades' default is 300 s) track_reply has
     # nothing to do.
     tracking = getattr(stream, "max_reply_time", True) != 0

@@ -15,13 +15,13 @@ from typing import Callable, Generator, TypeVar
 from smtpx.engine.actions import Action
 from smtpx.enums import SSLStartMode
 from smtpx.errors import SMTPError, SMTPInterrupted
-from smtpx.session.core import Call, SessionCore, StatusCallback, engine_calls
+from smtpx.session.core import NO_ARGS, Call, SessionCore, StatusCallback, engine_calls, wait_for_bytes
 from smtpx.session.settings import SessionSettings, local_name, prepare_open
 from smtpx.tls import TLSHooks
 from smtpx.transport.byte_stream import SyncByteStream
 from smtpx.transport.stream import SyncStream
 
-__all__ = ["drive", "run", "Session", "InterruptFlag"]
+__all__ = ["blocking_read", "drive", "run", "Session", "InterruptFlag"]
 
 Step = TypeVar("Step")  # what the generator yields: an engine Action, or a Call itself
 Sent = TypeVar("Sent")
@@ -58,6 +58,12 @@ def run(
     """Run one engine operation to completion over ``stream`` and return its result.
     ``start_tls`` performs the handshake for a StartTLS action. The rules: session.core.engine_calls."""
     return drive(generator, engine_calls(stream, start_tls))
+
+
+def blocking_read(stream: SyncStream) -> Call[bytes]:
+    """``drive``'s ``call_for`` for steps that yield the stream they wait on
+    (``Session.stream_steps``): its blocking read."""
+    return stream.read, NO_ARGS
 
 
 class InterruptFlag:
@@ -136,6 +142,36 @@ class Session(SessionCore[SyncStream]):
             if not self.keeps_connection(exc):
                 self._drop()
             raise
+
+    def stream_steps(self, generator: Generator[Action, bytes | None, Result]
+                     ) -> Generator[SyncStream, bytes, Result]:
+        """``run(generator)`` for a driver that waits in its own way: each write (and TLS
+        handshake) is made here, and for each read this yields the stream, to be sent back its
+        bytes (b"" when the peer closed) or thrown the read's error. ``drive(steps,
+        blocking_read)`` waits as ``run`` does; smtpx.session.multiplex waits for many
+        connections at once. The same rules as ``run`` (session.core.engine_calls)."""
+        stream = self._connected(generator)
+        try:
+            self._check()
+            call_for = engine_calls(stream, self._start_tls, read=wait_for_bytes)
+            step = next(generator)
+            while True:
+                try:
+                    function, args = call_for(step)
+                    sent = (yield stream) if function is wait_for_bytes else function(*args)
+                except Exception as exc:
+                    step = generator.throw(exc)
+                else:
+                    step = generator.send(sent)
+        except StopIteration as stop:
+            result: Result = stop.value
+            return result
+        except BaseException as exc:
+            if not self.keeps_connection(exc):
+                self._drop()
+            raise
+        finally:
+            generator.close()
 
     def close(self, quit: bool = True) -> None:
         """QUIT when the connection is still good (errors ignored: we are leaving), then close."""

@@ -97,6 +97,19 @@ class TimeoutClock:
             deadline = reply_deadline
         return None if deadline is None else deadline - time.monotonic()
 
+    def start_wait(self) -> Optional[float]:
+        """For a driver that waits for several streams at once (smtpx.session.multiplex): a
+        read found nothing, and its wait starts now, under the same rules as a blocking read's.
+        Returns the ``time.monotonic()`` by which bytes must come, or None (no deadline); past
+        it, ``timed_out()`` is the read's error."""
+        self._start_call(reading=True)
+        remaining = self._remaining()
+        return None if remaining is None else time.monotonic() + remaining
+
+    def timed_out(self) -> SMTPTimeoutError:
+        """The error of a wait that ran past ``start_wait()``'s deadline."""
+        return self._timed_out()
+
     def _timed_out(self) -> SMTPTimeoutError:
         """The error for a wait that ran out (_remaining() <= 0): the reply deadline's when
         that is what passed."""

@@ -216,31 +216,63 @@ class SyncStream(TimeoutClock):
             self._check_usable()
         if self._poll_first:
             return self._read_plain()
-        sock = self._sock
         clocked = False  # the call's clock is set before its first wait (bytes already there need none)
         while True:
             try:
-                data = sock.recv(_READ_SIZE)
-                self._got_data()
-                return data
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-                if not clocked:
-                    self._start_call(reading=True)
-                    clocked = True
-                    if self.spin_wait and self._spin(self._poll_now) is not None:
-                        continue
-                self._wait(False)
-            except ssl.SSLWantWriteError:
+                data = self._recv_tls()
+            except ssl.SSLWantWriteError:  # the TLS layer must write first (renegotiation)
                 if not clocked:
                     self._start_call(reading=True)
                     clocked = True
                 self._wait(True)
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                return b""  # close_notify, or a close without it (common after QUIT)
-            except ssl.SSLError as exc:
-                raise self._tls_error(exc, reading=True) from exc
-            except OSError as exc:
-                raise self._os_error(exc, "reading") from exc
+                continue
+            if data is not None:
+                self._got_data()
+                return data
+            if not clocked:
+                self._start_call(reading=True)
+                clocked = True
+                if self.spin_wait and self._spin(self._poll_now) is not None:
+                    continue
+            self._wait(False)
+
+    def _recv_tls(self) -> bytes | None:
+        """One recv of a TLS socket: its bytes (b"" when the peer closed), or None when no
+        whole record has come. SSLWantWriteError is the caller's to wait out."""
+        try:
+            return self._sock.recv(_READ_SIZE)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+            return None
+        except ssl.SSLWantWriteError:
+            raise
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""  # close_notify, or a close without it (common after QUIT)
+        except ssl.SSLError as exc:
+            raise self._tls_error(exc, reading=True) from exc
+        except OSError as exc:
+            raise self._os_error(exc, "reading") from exc
+
+    def try_read(self) -> bytes | None:
+        """read() for a driver that waits for several streams at once (smtpx.session.multiplex):
+        the bytes that have come (b"" when the peer closed), or None when none has. Then the
+        driver calls ``start_wait()``, waits until ``fileno()`` is readable or the deadline
+        passes, and asks again. Raises as read() does."""
+        if self._closed or self._interrupted:
+            self._check_usable()
+        if self._poll_first:
+            data = self._recv_nowait(self._fd)
+        else:
+            try:
+                data = self._recv_tls()
+            except ssl.SSLWantWriteError:  # rare: the blocking read waits it out
+                return self.read()
+        if data is not None:
+            self._got_data()
+        return data
+
+    def fileno(self) -> int:
+        """The socket's descriptor (the same after the TLS upgrade), for poll()."""
+        return self._fd
 
     def _read_plain(self) -> bytes:
         """read() of a plain socket: one recv_nowait takes what is there (no poll() first, no
