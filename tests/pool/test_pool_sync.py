@@ -19,7 +19,7 @@ from smtpx.errors import (
 from smtpx.enums import SSLStartMode
 from tests.servers.scripted import CLOSE, STALL, ScriptedServer
 from tests.pool.helpers import CountingInput, arrivals, connections, message
-from tests.servers.sockets import free_port
+from tests.servers.sockets import LoopbackServer, free_port
 
 
 def make_pool(server, size=3, **options):
@@ -263,3 +263,46 @@ def test_a_pool_over_starttls_sends_every_message_once(tls):
         assert all(isinstance(r, SendResult) for r in results), results
         assert arrivals(srv) == {n: 1 for n in range(60)}
         assert srv.verbs().count("STARTTLS") == connections(srv) // 2  # EHLO twice per connection
+
+
+def _greet_when_all_are_open(barrier: threading.Barrier):
+    """A minimal SMTP server's connection handler that sends its greeting only once
+    ``barrier.parties`` connections are open (BrokenBarrierError when they are not, in time)."""
+
+    def handle(conn) -> None:
+        barrier.wait()
+        conn.sendall(b"220 ready\r\n")
+        reader = conn.makefile("rb")
+        in_data = False
+        for line in reader:
+            if in_data:
+                if line == b".\r\n":
+                    in_data = False
+                    conn.sendall(b"250 queued\r\n")
+                continue
+            verb = line[:4].upper()
+            if verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            if verb == b"DATA":
+                in_data = True
+                conn.sendall(b"354 go on\r\n")
+            else:
+                conn.sendall(b"250 ok\r\n")
+
+    return handle
+
+
+def test_a_batch_opens_its_connections_at_the_same_time():
+    """The batch's loop is one thread, but connecting is not done in turn: a server that
+    greets nobody until three connections are open still gets every message (in turn, the
+    first connection would wait for its greeting until its timeout)."""
+    barrier = threading.Barrier(3, timeout=10)
+    server = LoopbackServer(_greet_when_all_are_open(barrier))
+    try:
+        with smtpx.SMTPPool(3, mail_server=server.host, mail_port=server.port, window=1, timeout=5) as pool:
+            results = pool.send_batch(message(n) for n in range(6))
+        assert all(isinstance(r, SendResult) for r in results), results
+        assert server.connections == 3 and not server.errors
+    finally:
+        server.close()

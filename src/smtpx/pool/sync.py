@@ -288,26 +288,58 @@ class _PoolBatch:
         """A chunk for each idle connection, as long as there is one to send now; the seconds
         to wait before asking again (None: until something changes)."""
         run, options = self.run, self.options
-        for slot in list(self.held):
+        wait: float | None = None
+        assigned: list[tuple[Slot[SMTP], list[Work]]] = []
+        for slot in self.held:
             if slot in self.sending:
                 continue
             step = run.next_chunk(slot.budget(options), time.monotonic())
             if not isinstance(step, list):
-                return step
-            client = slot.client
-            if not client.connected:
-                try:
-                    client.connect()  # blocking: once per connection, and after a drop or messages_per_connection
-                except SMTPError as error:
-                    run.connect_failed(step, error)
-                    self.connections_left -= 1
-                    self.held.remove(slot)
-                    self.pool._checkin(slot)
-                    continue
+                wait = step
+                break
+            assigned.append((slot, step))
+        for slot, chunk, error in self._connect([pair for pair in assigned if not pair[0].client.connected]):
+            if error is not None:
+                run.connect_failed(chunk, error)
+                self.connections_left -= 1
+                self.held.remove(slot)
+                self.pool._checkin(slot)
+                assigned.remove((slot, chunk))
+        for slot, chunk in assigned:
+            self.sending[slot] = chunk
+            self.mux.start(slot, slot.client._batch_steps([work.message for work in chunk], options.window))
+        return wait
+
+    @staticmethod
+    def _connect(pairs: list[tuple[Slot[SMTP], list[Work]]]
+                 ) -> list[tuple[Slot[SMTP], list[Work], SMTPError | None]]:
+        """Connect these connections (at a batch's start, after a drop or messages_per_connection):
+        at the same time, each in a thread of its own, as a link's round trips add up otherwise."""
+        errors: dict[int, SMTPError] = {}
+        crashes: list[BaseException] = []
+
+        def connect(position: int, slot: Slot[SMTP]) -> None:
+            try:
+                slot.client.connect()
                 slot.sent = 0
-            self.sending[slot] = step
-            self.mux.start(slot, client._batch_steps([work.message for work in step], options.window))
-        return None
+            except SMTPError as error:
+                errors[position] = error
+            except BaseException as error:  # not an SMTPError: the batch stops (raised below)
+                crashes.append(error)
+
+        if len(pairs) == 1:
+            connect(0, pairs[0][0])
+        else:
+            threads = [threading.Thread(target=connect, args=(position, slot), daemon=True,
+                                        name=f"smtpx-pool-connect-{position}")
+                       for position, (slot, _chunk) in enumerate(pairs)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        if crashes:
+            raise crashes[0]
+        return [(slot, chunk, errors.get(position)) for position, (slot, chunk) in enumerate(pairs)]
 
     def _settle(self, slot: Slot[SMTP], outcomes: Any, error: Exception | None) -> None:
         chunk = self.sending.pop(slot)
