@@ -241,6 +241,41 @@ def test_a_closed_pool_refuses_work(server):
     assert connections(server) == 0
 
 
+def test_a_batch_waiting_for_a_lent_connection_stops_when_the_pool_is_closed(server):
+    """The pool's only connection is lent to a thread; a batch waits for it. close() from
+    another thread ends the wait: the batch raises SMTPNotConnectedError and sent nothing,
+    and the lent connection is closed (QUIT) when it comes back."""
+    pool = make_pool(server, size=1)
+    lent, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with pool.connection():
+            lent.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert lent.wait(10)
+    outcome: list = []
+    batch = threading.Thread(target=lambda: outcome.append(_raised(pool.send_batch, [message(0), message(1)])))
+    batch.start()
+    batch.join(0.3)
+    assert batch.is_alive()  # waiting for the lent connection
+    pool.close()
+    batch.join(10)
+    assert not batch.is_alive() and isinstance(outcome[0], SMTPNotConnectedError), outcome
+    release.set()
+    holder.join(10)
+    assert server.messages == [] and server.verbs().count("QUIT") == 1
+
+
+def _raised(function, *args):
+    try:
+        return function(*args)
+    except Exception as error:  # the test looks at what was raised
+        return error
+
+
 @pytest.mark.postfix
 def test_many_messages_to_smtp_sink_in_order(smtp_sink):
     pool = smtpx.SMTPPool(4, mail_server=smtp_sink.host, mail_port=smtp_sink.port)
