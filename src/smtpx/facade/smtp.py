@@ -476,21 +476,22 @@ class _Operation:
         if flag.raised:  # a stale interrupt
             flag.raised = False
         session = owner._session
-        if session is not None and session.stream is not None:
-            session.stream.begin_operation()  # AbsoluteTimeout: one deadline per method
+        stream = session.stream if session is not None else None
+        if stream is not None:
+            stream.begin_operation()  # AbsoluteTimeout: one deadline per method
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         owner = self._owner
+        session = owner._session  # (interrupt() does not change it: read once)
         try:
             if exc is not None:
                 owner._log.failed(exc)  # a WARNING record (docs/logging.md)
-            session = owner._session
-            if session is not None and session.stream is not None:
-                session.stream.end_operation()
+            stream = session.stream if session is not None else None
+            if stream is not None:
+                stream.end_operation()
         finally:
             with owner._interrupt_lock:  # an interrupt() now comes before or after, not between
                 try:
-                    session = owner._session
                     if session is not None and not session.alive:
                         # Also a stream that a late interrupt() reached: it stays unusable.
                         session.close(quit=False)

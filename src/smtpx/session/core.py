@@ -144,7 +144,8 @@ class SessionCore(Generic[StreamT]):
     @property
     def alive(self) -> bool:
         """Usable: the stream is open and not known to be broken, and the engine has not closed."""
-        return self.stream is not None and self.stream.usable and not self.engine.closed
+        stream = self.stream
+        return stream is not None and stream.usable and not self.engine.closed
 
     @property
     def tls_info(self) -> TLSInfo | None:

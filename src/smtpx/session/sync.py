@@ -93,6 +93,8 @@ class Session(SessionCore[SyncStream]):
         # Shared with the facade, so interrupt() also reaches a method between connections.
         self._interrupted = interrupted if interrupted is not None else InterruptFlag()
         self._lock = threading.Lock()  # guards stream against interrupt() from another thread
+        # engine_calls for the stream it was made for: made once per connection, not per run
+        self._calls: tuple[SyncStream, Callable[[Action], Call[bytes | None]]] | None = None
 
     def open(self) -> None:
         """Connect, then the opening sequence (TLS as the mode says, greeting, EHLO/HELO, AUTH)."""
@@ -137,7 +139,11 @@ class Session(SessionCore[SyncStream]):
             # An interrupt() from now on reaches the stream, whose next read or write raises;
             # one check here covers one that came before (while connecting, or idle).
             self._check()
-            return run(generator, stream, self._start_tls)
+            calls = self._calls
+            if calls is None or calls[0] is not stream:
+                byte_stream: SyncByteStream = stream
+                calls = self._calls = (stream, engine_calls(byte_stream, self._start_tls))
+            return drive(generator, calls[1])
         except BaseException as exc:
             if not self.keeps_connection(exc):
                 self._drop()
@@ -185,6 +191,7 @@ class Session(SessionCore[SyncStream]):
         self._drop()
 
     def _detach(self) -> SyncStream | None:
+        self._calls = None  # (it refers to this session: no cycle left behind)
         with self._lock:
             return super()._detach()
 
