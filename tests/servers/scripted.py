@@ -31,6 +31,8 @@ from tests.servers.sockets import LoopbackServer, drain
 CLOSE = "CLOSE"  # scripted "reply": drop the connection without answering
 STALL = "STALL"  # scripted "reply": answer nothing more on this connection, and keep it open
 STALL_SECONDS = 30  # how long a stalled connection's handler sleeps (the server's stop ends it)
+SLOW = "SLOW"  # scripted "reply": the usual answer, SLOW_SECONDS late
+SLOW_SECONDS = 0.5
 
 
 @dataclass
@@ -75,6 +77,9 @@ class _Handler:
             await asyncio.sleep(STALL_SECONDS)
             smtp.transport.close()
             return "250 never seen"
+        if reply == SLOW:
+            await asyncio.sleep(SLOW_SECONDS)
+            reply = None
         if reply is not None:
             if reply.startswith("421"):
                 smtp.loop.call_soon(smtp.transport.close)

@@ -8,7 +8,7 @@ import threading
 import time
 from email.message import Message
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 from smtpx.engine import SendResult
 from smtpx.errors import SMTPError, SMTPNotConnectedError, SMTPReplyError
@@ -79,10 +79,14 @@ class SMTPPool(PoolBase[SMTP]):
         return self._iterate(self._new_run(messages, time.monotonic()))
 
     def _iterate(self, run: PoolRun) -> Iterator[tuple[int, Outcome]]:
-        for settled in self._outcome_lists(run):
-            yield from settled
+        lists = self._outcome_lists(run)
+        try:
+            for settled in lists:
+                yield from settled
+        finally:
+            lists.close()  # the caller left the loop: the chunks in flight finish now, not at garbage collection
 
-    def _outcome_lists(self, run: PoolRun) -> Iterator[list[tuple[int, Outcome]]]:
+    def _outcome_lists(self, run: PoolRun) -> Generator[list[tuple[int, Outcome]], None, None]:
         """The batch, driven from the caller's thread: every connection it holds runs its
         chunk's send_batch at once, over one poll() (smtpx.session.multiplex). Yields the
         outcomes as they settle, a list at a time."""
@@ -279,7 +283,7 @@ class _PoolBatch:
             return
         with self.pool._cond:
             while len(self.held) < self.connections_left:
-                ready, slot = self.pool._look_for_slot(lambda: True)
+                _found, slot = self.pool._look_for_slot(lambda: True)
                 if slot is None:
                     return
                 self.held.append(slot)
