@@ -91,6 +91,11 @@ class PoolRun:
         return self.cancelled or self.error is not None or self.failure is not None
 
     @property
+    def connections_alive(self) -> int:
+        """The connections still taking part (each one that cannot connect leaves the run)."""
+        return self._alive
+
+    @property
     def workers_done(self) -> bool:
         """Nothing more for any connection to do, now or later."""
         if self.stopped:

@@ -252,7 +252,6 @@ class _PoolBatch:
         self.held: list[Slot[SMTP]] = []
         self.sending: dict[Slot[SMTP], list[Work]] = {}
         self.mux: Multiplexer[Slot[SMTP]] = Multiplexer()
-        self.connections_left = self.options.size  # each connection that cannot connect leaves the run
 
     def step(self) -> None:
         """Start a chunk on every idle connection that may send now; then wait for the first
@@ -273,16 +272,16 @@ class _PoolBatch:
             if wait is not None:
                 time.sleep(wait)
             return
-        if len(self.held) < self.connections_left:
+        if len(self.held) < self.run.connections_alive:
             wait = self.LOOK_FOR_FREE if wait is None else min(wait, self.LOOK_FOR_FREE)
         for slot, outcomes, error in self.mux.wait(wait):
             self._settle(slot, outcomes, error)
 
     def _take_free(self) -> None:
-        if len(self.held) >= self.connections_left:
+        if len(self.held) >= self.run.connections_alive:
             return
         with self.pool._cond:
-            while len(self.held) < self.connections_left:
+            while len(self.held) < self.run.connections_alive:
                 _found, slot = self.pool._look_for_slot(lambda: True)
                 if slot is None:
                     return
@@ -305,7 +304,6 @@ class _PoolBatch:
         for slot, chunk, error in self._connect([pair for pair in assigned if not pair[0].client.connected]):
             if error is not None:
                 run.connect_failed(chunk, error)
-                self.connections_left -= 1
                 self.held.remove(slot)
                 self.pool._checkin(slot)
                 assigned.remove((slot, chunk))
