@@ -133,3 +133,30 @@ def test_fast_path_agrees_with_the_full_parser(text):
     if fast is None:
         return
     assert fast == tuple(_Parser(text, "x").address_list())
+
+
+def test_an_address_is_parsed_once_whatever_the_label():
+    """The cache is keyed by the text alone: send_batch labels each message's addresses with
+    its index ("send_batch message 17 mail_from"), and the sender of a whole mailing must
+    not be parsed again for every message."""
+    from smtpx.message import addresses
+
+    text = "Once Only <once.only@example.test>"
+    first = addresses.parse_mailbox(text, "send_batch message 1 mail_from")
+    assert addresses.parse_mailbox(text, "send_batch message 2 mail_from") is first
+
+
+def test_a_refused_address_names_the_label_of_each_call():
+    for label in ("send_batch message 1 recipient", "send_batch message 2 recipient"):
+        with pytest.raises(SMTPInputError) as refused:
+            parse_mailbox("a@@b.example", label)
+        assert refused.value.description.startswith(f"{label}: ")
+
+
+def test_the_address_cache_stays_bounded():
+    from smtpx.message import addresses
+
+    for index in range(addresses._PARSED_MAX + 10):
+        parse_mailbox(f"bounded{index}@example.test", "x")
+    assert 0 < len(addresses._PARSED) <= addresses._PARSED_MAX
+    assert parse_mailbox("bounded1@example.test", "x").addr_spec == "bounded1@example.test"

@@ -25,7 +25,6 @@ starting or ending with '-', and address literals that are not IPv4, IPv6 or tag
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import NamedTuple
 
 from smtpx.errors import SMTPInputError
@@ -287,6 +286,8 @@ _MAX_LOCAL, _MAX_DOMAIN, _MAX_ADDR, _MAX_LABEL = 64, 255, 254, 63
 def _check_limits(addr: str, what: str) -> None:
     """Length limits, label shape and address-literal syntax of one parsed ``local@domain``."""
     local, _, domain = addr.rpartition("@")
+    if len(addr) <= _MAX_LOCAL and addr.isascii() and "-" not in domain and not domain.startswith("["):
+        return  # (the usual address: within every length limit, no label can start or end with '-')
     size = len(addr) if addr.isascii() else len(addr.encode("utf-8"))
     if size > _MAX_ADDR:
         raise SMTPInputError(f"{what}: address longer than {_MAX_ADDR} octets (RFC 5321 4.5.3.1.3): {addr[:60]!r}...")
@@ -320,8 +321,25 @@ def _check_address_literal(literal: str, addr: str, what: str) -> None:
         raise SMTPInputError(f"{what}: bad address literal {literal!r} in {addr!r}") from None
 
 
-@lru_cache(maxsize=4096)
+# Addresses parsed before, by their text: bulk senders repeat them (the sender above all). The
+# key is the text alone, not the caller's label for error messages, which may differ on every
+# call ("send_batch message 17"); errors are not kept. Cleared when full, which is cheaper
+# than an LRU's bookkeeping on every call and safe from several threads.
+_PARSED: dict[str, tuple[Mailbox, ...]] = {}
+_PARSED_MAX = 4096
+
+
 def _parse_cached(text: str, what: str) -> tuple[Mailbox, ...]:
+    found = _PARSED.get(text)
+    if found is None:
+        found = _parse(text, what)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[text] = found
+    return found
+
+
+def _parse(text: str, what: str) -> tuple[Mailbox, ...]:
     check_no_controls(text, what, allow_tab=True)  # tab is white space here
     stripped = text.strip(_WSP)
     if _SIMPLE_ADDR.match(stripped):
