@@ -1,5 +1,7 @@
 """The small pure helpers behind the engine: xtext, capability parsing, address checks."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.commands import recipient_params, xtext
@@ -50,3 +52,53 @@ def test_each_character_is_allowed_exactly_where_rfc_5321_and_6531_allow_it(char
     letter_digit = non_ascii or char in _LET_DIG
     assert bool(validation._DOMAIN.fullmatch(char)) == letter_digit
     assert bool(validation._DOMAIN.fullmatch(f"a{char}b")) == (letter_digit or char in "-.")  # "." parts labels
+
+
+_ADDRESS_PARTS = st.sampled_from(list("aZ09.-_+@\"\\ <>[]:é\t\x7f") + ["example", ".test", "@b.c", "postmaster"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_ADDRESS_PARTS, max_size=10).map("".join))
+def test_the_one_match_check_agrees_with_the_full_check(text):
+    """check_address first tries one regular expression for the usual ASCII address; whatever
+    it accepts, the full check must accept unchanged, so the two can never disagree."""
+    from smtpx.engine import validation
+
+    if validation._PLAIN_ADDRESS.fullmatch(text) is None:
+        return
+    assert validation._checked_address.__wrapped__(text, False) == text
+
+
+@pytest.mark.parametrize("address", ["a@b", "first.last@example.test", "x+tag@mail-1.example.test",
+                                     "!#$%&'*+/=?^_`{|}~-@example.test"])
+def test_usual_addresses_take_the_one_match_check(address):
+    from smtpx.engine import validation
+
+    assert validation._PLAIN_ADDRESS.fullmatch(address)
+    assert check_address(address, "x") == address
+
+
+@pytest.mark.parametrize("address,problem", [("a..b@example.test", "invalid local part"),
+                                             ("a@-example.test", "invalid domain"),
+                                             ("a@example-.test", "invalid domain"),
+                                             (".a@example.test", "invalid local part"),
+                                             ("a@b@example.test", "exactly one '@'"),
+                                             ("a b@example.test", "invalid local part"),
+                                             ("a@exa\rmple.test", "CR")])
+def test_what_the_one_match_check_passes_over_is_still_refused(address, problem):
+    with pytest.raises(SMTPInputError, match=problem):
+        check_address(address, "the address")
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\tb", "a\rb", "a\nb", "a\x1fb", "a\x7fb", "\x0b"])
+def test_control_characters_are_refused_past_the_printable_shortcut(value):
+    from smtpx.validators import check_no_controls
+
+    with pytest.raises(SMTPInputError, match="contains"):
+        check_no_controls(value, "the value")
+    if value != "a\tb":
+        with pytest.raises(SMTPInputError, match="contains"):
+            check_no_controls(value, "the value", allow_tab=True)
+    else:
+        assert check_no_controls(value, "the value", allow_tab=True) == value
+    assert check_no_controls("a\u00a0b\u2028", "the value") == "a\u00a0b\u2028"  # not C0 or DEL: allowed
