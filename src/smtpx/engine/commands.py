@@ -1,18 +1,32 @@
 """Command lines: one place that turns validated input into the bytes sent and the text traced."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from smtpx.engine.validation import check_esmtp_param, check_no_controls
 from smtpx.errors import SMTPInputError
 
 
-@dataclass(frozen=True, slots=True)
 class Command:
-    """One command line: ``wire`` is sent (with CRLF), ``trace`` goes to pi_trail."""
+    """One command line: ``wire`` is sent (with CRLF), ``trace`` goes to pi_trail. Never
+    changed once made (a cached plan's commands serve many messages). A plain class with its
+    ``__init__`` written out: a frozen dataclass's sets each field through
+    ``object.__setattr__``, which cost more than the rest of building a RCPT line."""
 
-    wire: bytes
-    trace: str
+    __slots__ = ("wire", "trace")
+
+    def __init__(self, wire: bytes, trace: str) -> None:
+        self.wire = wire
+        self.trace = trace
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Command):
+            return NotImplemented
+        return self.wire == other.wire and self.trace == other.trace
+
+    def __hash__(self) -> int:
+        return hash((self.wire, self.trace))
+
+    def __repr__(self) -> str:
+        return f"Command(wire={self.wire!r}, trace={self.trace!r})"
 
 
 def command(line: str, *, trace: str | None = None, utf8: bool = False) -> Command:

@@ -79,7 +79,10 @@ def stops_send(options: EngineOptions, kind: int) -> bool:
     return options.stop_on_to_errors
 
 
-def plan_send(envelope: Envelope, content: Content, caps: Capabilities, options: EngineOptions) -> Plan:
+def plan_send(envelope: Envelope, content: Content, caps: Capabilities, options: EngineOptions,
+              keep: bool = False) -> Plan:
+    """The plan of one message. ``keep``: the plan will outlive the caller's Envelope (PlanCache
+    keeps it), so its recipients are copies, as the results name them."""
     verb = VERBS.get(envelope.verb.upper())
     if verb is None:
         raise SMTPInputError(f"unknown transaction verb {envelope.verb!r} (MAIL, SEND, SOML or SAML)")
@@ -140,6 +143,8 @@ def plan_send(envelope: Envelope, content: Content, caps: Capabilities, options:
     for recipient, bare, params in checked:
         if params and not dsn:  # DSN requests are dropped for a server without DSN (RFC 3461 needs it)
             params = [(key, value) for key, value in params if key not in _DSN_KEYWORDS]
+        if keep:
+            recipient = EnvelopeRecipient(recipient.address, recipient.kind, recipient.options)
         planned.append(PlannedRecipient(recipient, path_command("RCPT TO", bare, params, utf8),
                                         f"RCPT TO:<{recipient.address}>"))
     pipelining = options.use_pipelining and "PIPELINING" in offered
@@ -200,10 +205,8 @@ class PlanCache:
         # ``caps`` compares by identity: every EHLO makes a new Capabilities.
         if cached is not None and key == self._key:
             return cached
-        plan = plan_send(envelope, content, caps, options)
-        # The results name the recipients: keep copies, not the caller's (mutable) objects.
-        kept = Plan(plan.mail, [PlannedRecipient(EnvelopeRecipient(p.recipient.address, p.recipient.kind,
-                                                                   p.recipient.options), p.command, p.label)
-                                for p in plan.recipients], plan.pipelining, plan.use_bdat)
-        self._key, self._plan = key, kept
-        return kept
+        # The results name the recipients: the kept plan has copies, not the caller's (mutable)
+        # objects.
+        plan = plan_send(envelope, content, caps, options, keep=True)
+        self._key, self._plan = key, plan
+        return plan
