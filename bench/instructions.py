@@ -1,6 +1,7 @@
 """Instructions per message, counted by valgrind: the noise-free A/B for one message per call.
 
     .venv/bin/python bench/instructions.py [--src DIR] [smtplib] [send_raw] [send] [send_batch] [pool]
+        [smtplib_distinct] [send_raw_distinct] [send_batch_distinct]
 
 Wall-clock benchmarks on this VM move by tens of percent from run to run, far more than most
 single changes to the per-message path. This script counts instead: each client sends 1 KB
@@ -34,26 +35,32 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 FROM, TO = "sender@example.test", "rcpt@example.test"
 SMALL, LARGE = 200, 1000
-KINDS = ("smtplib", "send_raw", "send", "send_batch", "pool")
+KINDS = ("smtplib", "send_raw", "send", "send_batch", "pool", "smtplib_distinct", "send_raw_distinct",
+         "send_batch_distinct")
 
 
 def client(kind: str, port: int, count: int) -> None:
-    """Runs inside valgrind: ``count`` messages of 1 KB over one connection."""
+    """Runs inside valgrind: ``count`` messages of 1 KB over one connection. A ``_distinct``
+    kind sends each message to a recipient of its own (a bulk mailing: nothing learned about
+    one address serves the next); the others send every message to the same one."""
     from test_bench_throughput import make_message
 
     message = make_message(1024)
+    distinct = kind.endswith("_distinct")
+    kind = kind.removesuffix("_distinct")
+    recipients = [f"rcpt{index}@example.test" if distinct else TO for index in range(count)]
     if kind == "smtplib":
         import smtplib
 
         with smtplib.SMTP("127.0.0.1", port) as lib:
-            for _ in range(count):
-                lib.sendmail(FROM, [TO], message)
+            for recipient in recipients:
+                lib.sendmail(FROM, [recipient], message)
         return
     import smtpx
 
     if kind == "pool":  # SMTPPool(4).send_batch: four connections driven from one thread
         with smtpx.SMTPPool(4, mail_server="127.0.0.1", mail_port=port) as pool:
-            pool.send_batch([(FROM, [TO], message)] * count)
+            pool.send_batch([(FROM, [recipient], message) for recipient in recipients])
         return
     if kind == "send":
         body = message.partition(b"\r\n\r\n")[2].decode("ascii")
@@ -62,12 +69,15 @@ def client(kind: str, port: int, count: int) -> None:
         send = smtp.send
     else:
         smtp = smtpx.SMTP(mail_server="127.0.0.1", mail_port=port)
-        send = lambda: smtp.send_raw(FROM, [TO], message)  # noqa: E731
     smtp.config("SpinWait=0")
     smtp.connect()
     try:
         if kind == "send_batch":  # all of them in one call: the batch lane
-            smtp.send_batch([(FROM, [TO], message)] * count)
+            smtp.send_batch([(FROM, [recipient], message) for recipient in recipients])
+            return
+        if kind == "send_raw":
+            for recipient in recipients:
+                smtp.send_raw(FROM, [recipient], message)
             return
         for _ in range(count):
             send()
@@ -89,7 +99,7 @@ def count_instructions(kind: str, port: int, count: int, src: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("kinds", nargs="*", help="smtplib, send_raw, send, send_batch, pool (default: all five)")
+    parser.add_argument("kinds", nargs="*", help=f"{', '.join(KINDS)} (default: all)")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the smtpx source folder to count")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -109,7 +119,7 @@ def main() -> None:
         for kind in kinds:
             small = count_instructions(kind, sink.port, SMALL, args.src)
             large = count_instructions(kind, sink.port, LARGE, args.src)
-            print(f"{kind:9s} {(large - small) / (LARGE - SMALL):10,.0f} instructions a message")
+            print(f"{kind:19s} {(large - small) / (LARGE - SMALL):10,.0f} instructions a message")
     finally:
         sink.stop()
 
