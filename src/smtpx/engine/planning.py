@@ -17,22 +17,38 @@ _DSN_KEYWORDS = {"NOTIFY", "ORCPT"}
 DATA = command("DATA")
 
 
-@dataclass(slots=True)
+# A message to a recipient the session has not planned for makes a Plan, a Lane and a
+# PlannedRecipient per recipient: their __init__s are written out (init=False), so that compiled
+# (smtpx.compiled.HOT_PATH) they are C, where a generated one runs as Python.
+
+
+@dataclass(slots=True, init=False)
 class PlannedRecipient:
     recipient: EnvelopeRecipient
     command: Command
     label: str  # what its RCPT reply answers, for error messages
 
+    def __init__(self, recipient: EnvelopeRecipient, command: Command, label: str) -> None:
+        self.recipient = recipient
+        self.command = command
+        self.label = label
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Lane:
     commands: list[Command]  # traced, in wire order
     wire: bytes  # the commands' bytes
     labels: list[str]  # one per reply, for error messages
     expect: bytes  # one byte per reply for smtpx.kernels.match_window: b"2" any 2xx, b"3" 354
 
+    def __init__(self, commands: list[Command], wire: bytes, labels: list[str], expect: bytes) -> None:
+        self.commands = commands
+        self.wire = wire
+        self.labels = labels
+        self.expect = expect
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Plan:
     mail: Command
     recipients: list[PlannedRecipient]
@@ -40,9 +56,17 @@ class Plan:
     use_bdat: bool
     # MAIL, every RCPT and DATA as one Write, with their reply labels: made once per plan (a
     # plan the PlanCache keeps serves many messages).
-    _data_envelope: tuple[list[Command], bytes, list[str]] | None = None
+    _data_envelope: tuple[list[Command], bytes, list[str]] | None
     # The batch lane's view of the first transaction (smtpx.engine.runner): made once per plan.
-    _lane: Lane | None = None
+    _lane: Lane | None
+
+    def __init__(self, mail: Command, recipients: list[PlannedRecipient], pipelining: bool, use_bdat: bool) -> None:
+        self.mail = mail
+        self.recipients = recipients
+        self.pipelining = pipelining
+        self.use_bdat = use_bdat
+        self._data_envelope = None
+        self._lane = None
 
     def lane(self) -> Lane:
         """The bytes, reply labels and reply expectation of the first transaction's commands
@@ -53,11 +77,12 @@ class Plan:
             if self.use_bdat:
                 commands = [self.mail, *[p.command for p in self.recipients]]
                 labels = ["MAIL FROM", *[p.label for p in self.recipients], "BDAT"]
+                wire = b"".join([cmd.wire for cmd in commands])
                 expect = b"2" * len(labels)
             else:
-                commands, _, labels = self.data_envelope()
+                commands, wire, labels = self.data_envelope()
                 expect = b"2" * (len(labels) - 1) + b"3"
-            made = self._lane = Lane(commands, b"".join([cmd.wire for cmd in commands]), labels, expect)
+            made = self._lane = Lane(commands, wire, labels, expect)
         return made
 
     def data_envelope(self) -> tuple[list[Command], bytes, list[str]]:

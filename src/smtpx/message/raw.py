@@ -48,7 +48,10 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
         if not rcpts:
             raise SMTPInputError("Please specify a recipient.", 165)
         envelope = Envelope(sender, rcpts)
-        address_utf8 = not sender.isascii() or any(not rcpt.address.isascii() for rcpt in rcpts)
+        address_utf8 = not sender.isascii()
+        for rcpt in rcpts:  # (a loop, not any() over a generator: a new envelope per message in a mailing)
+            if not rcpt.address.isascii():
+                address_utf8 = True
         if type(recipients) is list and _all_str(recipients):
             _last = (mail_from, list(recipients), envelope, address_utf8)
     data = message if type(message) is bytes else bytes(message)  # (bytes(bytes) is a costly no-op)
