@@ -6,15 +6,16 @@ typed Cython in ``src/_core`` beside pure twins in ``smtpx._pure``). These are t
 message passes through: the facade's send methods and its property table (the spec each send()
 checks), the sync session driver, the engine's
 transaction loop and the values it makes for every message (actions, envelope: their
-``__init__`` written out, as a generated dataclass one stays Python), the stream, and the pools'
-dispatch. Compiled, they lose the interpreter's
+``__init__`` written out, as a generated dataclass one stays Python), what a message to a new
+address passes through (the address parser, the envelope checks, the command lines), the
+stream, and the pools' dispatch. Compiled, they lose the interpreter's
 dispatch (about 17% of ``send_raw``'s time, 8% of ``send()``'s and 10-20% of a pool's, on
 smtp-sink: docs/internals.md), nothing else: Cython compiles them with
 ``annotation_typing=False``, so annotations stay annotations and every module behaves as its
 source says. A module earns its place by a measured gain: each one adds to every build's
 compile time.
 
-A ``.pxd`` file beside some of these ``.py`` files (runner, channel, outbox, transaction,
+A ``.pxd`` file beside some of these ``.py`` files (runner, channel, outbox, transaction, commands,
 engine, planning, transfer, clock, stream, facade.batch) makes their per-message classes extension types when
 compiled: attributes in a C struct, the helpers that are not generators ``cpdef``. The ``.py``
 stays the pure twin; compiled, an instance takes only its declared attributes
