@@ -26,6 +26,7 @@ KERNEL_MODULES: dict[str, tuple[str, ...]] = {
     "dkim_canon": ("DKIMBodyCanonicalizer", "dkim_canonicalize_header"),
     "window": ("data_window", "bdat_window", "match_window"),
     "sockio": ("recv_nowait",),
+    "address_check": ("is_plain_address",),
 }
 
 
@@ -64,6 +65,7 @@ def _select() -> tuple[str, SimpleNamespace]:
 IMPLEMENTATION, _chosen = _select()
 
 if TYPE_CHECKING:  # ("X as X": re-exported)
+    from smtpx._pure.address_check import is_plain_address as is_plain_address
     from smtpx._pure.classify import BodyClass as BodyClass, classify_body as classify_body
     from smtpx._pure.dkim_canon import (
         DKIMBodyCanonicalizer as DKIMBodyCanonicalizer,
@@ -102,5 +104,6 @@ else:
     bdat_window = _chosen.bdat_window
     match_window = _chosen.match_window
     recv_nowait = _chosen.recv_nowait
+    is_plain_address = _chosen.is_plain_address
 
 __all__ = ["IMPLEMENTATION", "load_pure", "load_compiled", *[n for v in KERNEL_MODULES.values() for n in v]]

@@ -7,6 +7,7 @@ import functools
 import re
 
 from smtpx.errors import SMTPInputError
+from smtpx.kernels import is_plain_address
 from smtpx.validators import CONTROLS, check_no_controls, describe_character
 
 __all__ = ["check_no_controls", "check_address", "check_hello_name", "check_esmtp_param", "strip_brackets"]
@@ -37,18 +38,12 @@ def strip_brackets(address: str) -> str:
     return address
 
 
-# The usual address, checked in one match: an ASCII dot-string, one '@', ASCII labels (what
-# _checked_address accepts and returns unchanged for such text). A bulk mailing's recipients
-# are each new, so most of them are checked here rather than found in the cache below.
-_PLAIN_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_PLAIN_ADDRESS = re.compile(rf"{_PLAIN_ATOM}(?:\.{_PLAIN_ATOM})*@{_PLAIN_LABEL}(?:\.{_PLAIN_LABEL})*")
-
-
 def check_address(address: str, what: str, *, null_allowed: bool = False) -> str:
     """Return the bare mailbox ('' for the null reverse-path) or raise SMTPInputError
     saying "<what> '<address>' <problem>"."""
-    if type(address) is str and _PLAIN_ADDRESS.fullmatch(address) is not None:
+    # The usual address (smtpx.kernels.is_plain_address), accepted in one pass: a bulk
+    # mailing's recipients are each new, so the cache below rarely serves them.
+    if is_plain_address(address):
         return address
     # Bulk senders repeat the same addresses: remember the good ones (errors are not cached).
     try:

@@ -28,6 +28,7 @@ import re
 from typing import NamedTuple
 
 from smtpx.errors import SMTPInputError
+from smtpx.kernels import is_plain_address
 from smtpx.validators import check_no_controls
 
 __all__ = [
@@ -342,7 +343,7 @@ def _parse_cached(text: str, what: str) -> tuple[Mailbox, ...]:
 def _parse(text: str, what: str) -> tuple[Mailbox, ...]:
     check_no_controls(text, what, allow_tab=True)  # tab is white space here
     stripped = text.strip(_WSP)
-    if _SIMPLE_ADDR.match(stripped):
+    if is_plain_address(stripped) or _SIMPLE_ADDR.match(stripped):  # (the first: one C pass)
         result: tuple[Mailbox, ...] = (Mailbox("", stripped),)
     else:
         fast = _fast_parse(text)
