@@ -171,3 +171,63 @@ def test_an_unchanged_spec_is_given_again_and_every_change_makes_a_new_one():
     assert streamed.stream is not None
     m.set_message_stream(None)
     assert m._message_spec().stream is None
+
+
+def _merge(recipients):
+    """Set the recipients as a mail merge does before each send(): cleared, then set."""
+    def change(m):
+        m.message_recipients.clear()
+        for kind, text in recipients:
+            {"to": lambda t: setattr(m, "send_to", t), "cc": lambda t: setattr(m, "cc", t),
+             "bcc": lambda t: setattr(m, "bcc", t)}[kind](text)
+    return change
+
+
+@pytest.mark.parametrize("recipients", [
+    [("to", "Next <next@example.org>")],
+    [("to", "next@example.org")],
+    [("to", "Jürgen Groß <j@example.org>")],  # an encoded display name
+    [("to", "jürgen@exämple.org")],  # a non-ASCII address: SMTPUTF8
+    [("to", "a@example.org, B <b@example.org>")],
+    [("to", "Next <next@example.org>"), ("cc", "Copy <copy@example.org>")],
+    [("to", "Next <next@example.org>"), ("bcc", "hidden@example.org")],
+    [("to", "a very long display name that must be folded somewhere <x@example.org>, y@example.org")],
+])
+def test_a_mail_merge_makes_only_the_recipients_again(monkeypatch, recipients):
+    """Between sends only the recipients change: the kept message is made again with the new
+    To and Cc, envelope and SMTPUTF8 need, exactly as composing anew would make it, without
+    planning the body again."""
+    m = basic(cc="Old Copy <oldcopy@example.org>" if any(kind == "cc" for kind, _ in recipients) else "")
+    compose(m)
+    _merge(recipients)(m)
+    reference = compose(m, now=0.0)
+    monkeypatch.setattr(composing, "_body_plan", lambda *a, **k: pytest.fail("the body was planned again"))
+    merged = compose(m)
+    assert shape(merged) == shape(reference)
+    assert merged.needs_smtputf8 == reference.needs_smtputf8
+    assert merged.size == len(whole(merged))
+    assert fields(merged)["Message-ID"] != fields(reference)["Message-ID"]
+    again = compose(m)  # and the next send with nothing changed is the kept message again
+    assert shape(again) == shape(reference)
+
+
+@pytest.mark.parametrize("before,after", [
+    ("", "Copy <copy@example.org>"),  # a Cc where there was none
+    ("Copy <copy@example.org>", ""),  # no Cc where there was one
+])
+def test_a_mail_merge_that_changes_the_header_fields_composes_anew(before, after):
+    m = basic(cc=before)
+    compose(m)
+    m.message_recipients.clear()
+    m.send_to, m.cc = "Next <next@example.org>", after
+    assert shape(compose(m)) == shape(compose(m, now=0.0))
+    assert ("Cc" in fields(compose(m))) == bool(after)
+
+
+def test_a_mail_merge_without_recipients_is_refused_as_anew():
+    m = basic()
+    compose(m)
+    m.message_recipients.clear()
+    with pytest.raises(SMTPInputError) as refused:
+        compose(m)
+    assert refused.value.code == 165

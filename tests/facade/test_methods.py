@@ -1,6 +1,8 @@
 """verify, expand, send_command/last_reply, config, reset, queue/process_queue through the facade."""
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import ssl
 
@@ -299,3 +301,25 @@ def test_send_command_quit_ends_the_session(server, make_smtp):
     assert not smtp.connected
     smtp.send()  # and the object connects again for the next send
     assert len(server.messages) == 1
+
+
+def test_a_mail_merge_sends_each_message_to_its_own_recipients(server, make_smtp):
+    """A loop of send() that clears and sets the recipients between sends (the kept message is
+    made again for each recipient: smtpx.message.compose._Template): every message reaches
+    the server with its own RCPT, To and Message-ID, and the same body."""
+    smtp = make_smtp(server, subject="merge", message_text="the same body\n")
+    names = ["Ann <ann@example.com>", "Bob <bob@example.com>", "Jürgen <j@example.com>"]
+    with smtp:
+        for index, name in enumerate(names):
+            smtp.message_recipients.clear()  # (setting send_to or cc adds, as the reference says)
+            smtp.send_to = name
+            if index:
+                smtp.cc = f"copy{index}@example.com"
+            smtp.send()
+    assert [m.rcpt_tos for m in server.messages] == [["ann@example.com"], ["bob@example.com", "copy1@example.com"],
+                                                     ["j@example.com", "copy2@example.com"]]
+    parsed = [email.message_from_bytes(m.data, policy=email.policy.default) for m in server.messages]
+    assert [str(p["To"]) for p in parsed] == names
+    assert [p["Cc"] for p in parsed] == [None, "copy1@example.com", "copy2@example.com"]
+    assert len({p["Message-ID"] for p in parsed}) == 3
+    assert {p.get_content() for p in parsed} == {"the same body\r\n"}  # (as sent: CRLF)

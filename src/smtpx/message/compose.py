@@ -142,7 +142,9 @@ def make_message_id(algorithm: str, domain: str) -> str:
     return f"<{_HASHES[algorithm](material).hexdigest()}@{domain}>"
 
 
+@lru_cache(maxsize=64)  # (a mail merge keeps its sender: three calls a message, one regex each)
 def _id_domain(from_box: Mailbox | None, hello: str) -> str:
+    """The domain of a fresh Message-ID: the sender's, else the HELO name, else this host's."""
     if from_box is not None:
         domain = from_box.addr_spec.rpartition("@")[2]
         if _HOSTNAME.match(domain):
@@ -560,8 +562,13 @@ def compose_message(spec: MessageSpec, *, server_8bitmime: bool | None = None, v
     global _last_template
     template = _last_template if reuse else None
     if template is not None and now is None and template.verb == verb \
-            and template.server_8bitmime == server_8bitmime and template.spec == spec:
-        return template.again()
+            and template.server_8bitmime == server_8bitmime:
+        if template.spec == spec:
+            return template.again()
+        if _same_but_recipients(template.spec, spec):  # a mail merge: the next recipient
+            merged = template.for_recipients(spec)
+            if merged is not None:
+                return merged
     other = parse_other_headers(spec.other_headers)
     body = _body_plan(spec, other, server_8bitmime)
     from_box = _from_box(spec)
@@ -570,7 +577,7 @@ def compose_message(spec: MessageSpec, *, server_8bitmime: bool | None = None, v
     message = _assemble(spec, envelope, fields, other, server_8bitmime, body)
     if reuse and now is None and spec.stream is None:  # a stream is read anew by each send: never kept
         _last_template = _Template.of(spec, server_8bitmime, verb, message, fields, body.mime, other,
-                                      _id_domain(from_box, spec.settings.hello))
+                                      _id_domain(from_box, spec.settings.hello), from_box)
     return message
 
 
@@ -579,7 +586,12 @@ class _Template:
     """The last message composed from an in-memory spec, kept so that the next one from an
     equal spec (a loop of send() with unchanged properties) is this message again with only
     its "*" Date and Message-ID made anew: composition is deterministic otherwise. A spec is
-    immutable, and equal specs mostly hold the very same objects, so the check is cheap."""
+    immutable, and equal specs mostly hold the very same objects, so the check is cheap.
+
+    A spec equal but for its recipients (a mail merge: the recipients cleared and set before
+    each send()) is this message again with its To and Cc fields and its envelope made for
+    them too, when the header has the same fields (a To where there was one, a Cc where there
+    was one); otherwise it is composed anew."""
 
     spec: MessageSpec
     server_8bitmime: bool | None
@@ -591,42 +603,101 @@ class _Template:
     id_at: int  # the index of a "*" Message-ID, or -1
     id_domain: str
     fold: tuple[int, str]  # _fold_settings(spec)
+    to_at: int  # the index of To in fields and lines, or -1 (also -1 when OtherHeaders replace them)
+    cc_at: int  # the index of Cc, or -1
+    from_box: Mailbox | None
 
     @classmethod
     def of(cls, spec: MessageSpec, server_8bitmime: bool | None, verb: str, message: ComposedMessage,
            fields: list[tuple[str, str]], mime: list[tuple[str, str]], other: OtherHeaders,
-           id_domain: str) -> "_Template":
+           id_domain: str, from_box: Mailbox | None) -> "_Template":
         date_at, id_at = _fresh_at(spec, fields)  # fields: [] when OtherHeaders replace them
         lines = [*_header_lines(spec, fields, mime, other), "", ""]
+        names = [name for name, _ in fields]
+        to_at = names.index("To") if "To" in names else -1
+        cc_at = names.index("Cc") if "Cc" in names else -1
         return cls(spec, server_8bitmime, verb, message, fields, lines, date_at, id_at, id_domain,
-                   _fold_settings(spec))
+                   _fold_settings(spec), to_at, cc_at, from_box)
 
     def again(self) -> ComposedMessage:
         """The kept message with a fresh Date and Message-ID where they are "*"."""
-        kept, date_at, id_at = self.message, self.date_at, self.id_at
-        if date_at < 0 and id_at < 0:
-            fields, text = self.fields, kept.headers_string
-        else:
-            fields = _renewed(self.fields, date_at, id_at, self.spec.settings.message_id_algorithm, self.id_domain)
-            lines = self.lines.copy()
-            max_len, charset = self.fold
-            # Fresh values, never seen before: folded without the cache, which would only churn.
-            if date_at >= 0:
-                lines[date_at] = _fold.__wrapped__("Date", fields[date_at][1], max_len, charset)
-            if id_at >= 0:
-                lines[id_at] = _fold.__wrapped__("Message-ID", fields[id_at][1], max_len, charset)
-            text = "\r\n".join(lines)
-        # The same body, envelope and flags (Date and Message-ID are ASCII): a shallow copy,
-        # made without the copy module's protocol (this is a loop of send()'s per-call cost).
-        message = object.__new__(ComposedMessage)
-        message.__dict__.update(kept.__dict__)
-        message.headers_string = text
-        message.size = (len(text) if text.isascii() else len(text.encode("utf-8"))) + len(kept.body or b"")
-        if kept._parts is not None:
-            message._parts = kept._parts._replace(fields=fields)
+        kept = self.message
+        if self.date_at < 0 and self.id_at < 0:
+            return _copy(self, self.fields, kept.headers_string, kept.envelope, kept.needs_smtputf8)
+        fields, lines = _fresh_date_and_id(self, self.fields, self.lines.copy())
+        return _copy(self, fields, "\r\n".join(lines), kept.envelope, kept.needs_smtputf8)
+
+    def for_recipients(self, spec: MessageSpec) -> ComposedMessage | None:
+        """The kept message for ``spec``, equal to the kept one but for its recipients, with
+        their To, Cc and envelope and a fresh Date and Message-ID; None when the header's fields
+        would differ (compose it anew). Kept in turn, for the next message. Raises as
+        composing anew would (165 without recipients)."""
+        to = [mailbox for kind, mailbox, _ in spec.recipients if kind is RecipientType.TO]
+        cc = [mailbox for kind, mailbox, _ in spec.recipients if kind is RecipientType.CC]
+        if (self.to_at >= 0) != bool(to) or (self.cc_at >= 0) != bool(cc) or not (to or cc):
+            return None
+        envelope = _envelope(spec, self.verb, False, self.from_box)
+        fields, lines = list(self.fields), self.lines.copy()
+        charset = mime_charset(spec.settings.charset)
+        max_len, fold_charset = self.fold
+        for at, name, boxes in ((self.to_at, "To", to), (self.cc_at, "Cc", cc)):
+            if at >= 0:
+                value = _address_value(boxes, charset)
+                fields[at] = (name, value)
+                lines[at] = _fold.__wrapped__(name, value, max_len, fold_charset)  # (new each message)
+        self.lines, self.fields, self.spec = lines, fields, spec  # the next message starts from these
+        fields, lines = _fresh_date_and_id(self, fields, lines.copy())
+        text = "\r\n".join(lines)
+        smtputf8 = not text.isascii() or not envelope.mail_from.isascii() or \
+            any(not recipient.address.isascii() for recipient in envelope.recipients)
+        message = _copy(self, fields, text, envelope, smtputf8)
+        self.message = message
         return message
 
+# The template's two steps, as functions rather than methods: called from compiled code, a
+# method is bound to a new object first (about 1% of a loop of send()'s instructions).
 
+
+def _fresh_date_and_id(template: _Template, fields: list[tuple[str, str]], lines: list[str]
+                       ) -> tuple[list[tuple[str, str]], list[str]]:
+    """``fields`` (a copy, when a value changes) and ``lines`` (changed in place), with a
+    fresh Date and Message-ID where they are "*"."""
+    date_at, id_at = template.date_at, template.id_at
+    if date_at < 0 and id_at < 0:
+        return fields, lines
+    fresh = _renewed(fields, date_at, id_at, template.spec.settings.message_id_algorithm, template.id_domain)
+    max_len, charset = template.fold
+    # Fresh values, never seen before: folded without the cache, which would only churn.
+    if date_at >= 0:
+        lines[date_at] = _fold.__wrapped__("Date", fresh[date_at][1], max_len, charset)
+    if id_at >= 0:
+        lines[id_at] = _fold.__wrapped__("Message-ID", fresh[id_at][1], max_len, charset)
+    return fresh, lines
+
+
+def _copy(template: _Template, fields: list[tuple[str, str]], text: str, envelope: Envelope,
+          smtputf8: bool) -> ComposedMessage:
+    """The kept message with this header block, envelope and SMTPUTF8 need: the same body
+    and flags otherwise (Date and Message-ID are ASCII). A shallow copy, made without the
+    copy module's protocol (this is a loop of send()'s per-call cost)."""
+    kept = template.message
+    message = object.__new__(ComposedMessage)
+    message.__dict__.update(kept.__dict__)
+    message.headers_string = text
+    message.envelope = envelope
+    message.needs_smtputf8 = smtputf8
+    message.size = (len(text) if text.isascii() else len(text.encode("utf-8"))) + len(kept.body or b"")
+    if kept._parts is not None:
+        message._parts = kept._parts._replace(spec=template.spec, fields=fields)
+    return message
+
+
+def _same_but_recipients(kept: MessageSpec, spec: MessageSpec) -> bool:
+    """Every field of the two specs equal but the recipients."""
+    return kept[:_RECIPIENTS_AT] == spec[:_RECIPIENTS_AT] and kept[_RECIPIENTS_AT + 1:] == spec[_RECIPIENTS_AT + 1:]
+
+
+_RECIPIENTS_AT = MessageSpec._fields.index("recipients")
 _last_template: _Template | None = None
 
 
