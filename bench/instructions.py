@@ -1,7 +1,7 @@
 """Instructions per message, counted by valgrind: the noise-free A/B for one message per call.
 
     .venv/bin/python bench/instructions.py [--src DIR] [smtplib] [send_raw] [send] [send_batch] [pool]
-        [smtplib_distinct] [send_raw_distinct] [send_batch_distinct]
+        [smtplib_distinct] [send_raw_distinct] [send_distinct] [send_batch_distinct]
 
 Wall-clock benchmarks on this VM move by tens of percent from run to run, far more than most
 single changes to the per-message path. This script counts instead: each client sends 1 KB
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 FROM, TO = "sender@example.test", "rcpt@example.test"
 SMALL, LARGE = 200, 1000
 KINDS = ("smtplib", "send_raw", "send", "send_batch", "pool", "smtplib_distinct", "send_raw_distinct",
-         "send_batch_distinct")
+         "send_distinct", "send_batch_distinct")
 
 
 def client(kind: str, port: int, count: int) -> None:
@@ -78,6 +78,12 @@ def client(kind: str, port: int, count: int) -> None:
         if kind == "send_raw":
             for recipient in recipients:
                 smtp.send_raw(FROM, [recipient], message)
+            return
+        if kind == "send" and distinct:  # a mail merge: the recipients cleared (as the reference says) and set
+            for recipient in recipients:
+                smtp.message_recipients.clear()
+                smtp.send_to = f"<{recipient}>"
+                send()
             return
         for _ in range(count):
             send()
