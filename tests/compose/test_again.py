@@ -231,3 +231,17 @@ def test_a_mail_merge_without_recipients_is_refused_as_anew():
     with pytest.raises(SMTPInputError) as refused:
         compose(m)
     assert refused.value.code == 165
+
+
+def test_a_mail_merge_never_changes_a_kept_template():
+    """The kept template is shared by every SMTP object and thread of the process: a merge
+    keeps a new one and leaves the one it started from as it was."""
+    m = basic()
+    compose(m)
+    before = composing._last_template
+    spec, message, fields_before, lines = before.spec, before.message, list(before.fields), list(before.lines)
+    _merge([("to", "next@example.org")])(m)
+    merged = compose(m)
+    assert composing._last_template is not before and composing._last_template.message is merged
+    assert before.spec is spec and before.message is message
+    assert before.fields == fields_before and before.lines == lines

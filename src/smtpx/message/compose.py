@@ -568,7 +568,8 @@ def compose_message(spec: MessageSpec, *, server_8bitmime: bool | None = None, v
         if _same_but_recipients(template.spec, spec):  # a mail merge: the next recipient
             merged = template.for_recipients(spec)
             if merged is not None:
-                return merged
+                message, _last_template = merged
+                return message
     other = parse_other_headers(spec.other_headers)
     body = _body_plan(spec, other, server_8bitmime)
     from_box = _from_box(spec)
@@ -623,15 +624,16 @@ class _Template:
         """The kept message with a fresh Date and Message-ID where they are "*"."""
         kept = self.message
         if self.date_at < 0 and self.id_at < 0:
-            return _copy(self, self.fields, kept.headers_string, kept.envelope, kept.needs_smtputf8)
+            return _copy(self, self.fields, kept.headers_string, kept.envelope, kept.needs_smtputf8, self.spec)
         fields, lines = _fresh_date_and_id(self, self.fields, self.lines.copy())
-        return _copy(self, fields, "\r\n".join(lines), kept.envelope, kept.needs_smtputf8)
+        return _copy(self, fields, "\r\n".join(lines), kept.envelope, kept.needs_smtputf8, self.spec)
 
-    def for_recipients(self, spec: MessageSpec) -> ComposedMessage | None:
+    def for_recipients(self, spec: MessageSpec) -> tuple[ComposedMessage, _Template] | None:
         """The kept message for ``spec``, equal to the kept one but for its recipients, with
-        their To, Cc and envelope and a fresh Date and Message-ID; None when the header's fields
-        would differ (compose it anew). Kept in turn, for the next message. Raises as
-        composing anew would (165 without recipients)."""
+        their To, Cc and envelope and a fresh Date and Message-ID, and the template to keep
+        for the next message (a new one: a template never changes, as threads share it);
+        None when the header's fields would differ (compose it anew). Raises as composing
+        anew would (165 without recipients)."""
         to = [mailbox for kind, mailbox, _ in spec.recipients if kind is RecipientType.TO]
         cc = [mailbox for kind, mailbox, _ in spec.recipients if kind is RecipientType.CC]
         if (self.to_at >= 0) != bool(to) or (self.cc_at >= 0) != bool(cc) or not (to or cc):
@@ -645,14 +647,14 @@ class _Template:
                 value = _address_value(boxes, charset)
                 fields[at] = (name, value)
                 lines[at] = _fold.__wrapped__(name, value, max_len, fold_charset)  # (new each message)
-        self.lines, self.fields, self.spec = lines, fields, spec  # the next message starts from these
-        fields, lines = _fresh_date_and_id(self, fields, lines.copy())
-        text = "\r\n".join(lines)
+        sent_fields, sent_lines = _fresh_date_and_id(self, fields, lines.copy())
+        text = "\r\n".join(sent_lines)
         smtputf8 = not text.isascii() or not envelope.mail_from.isascii() or \
             any(not recipient.address.isascii() for recipient in envelope.recipients)
-        message = _copy(self, fields, text, envelope, smtputf8)
-        self.message = message
-        return message
+        message = _copy(self, sent_fields, text, envelope, smtputf8, spec)
+        return message, _Template(spec, self.server_8bitmime, self.verb, message, fields, lines, self.date_at,
+                                  self.id_at, self.id_domain, self.fold, self.to_at, self.cc_at, self.from_box)
+
 
 # The template's two steps, as functions rather than methods: called from compiled code, a
 # method is bound to a new object first (about 1% of a loop of send()'s instructions).
@@ -676,10 +678,10 @@ def _fresh_date_and_id(template: _Template, fields: list[tuple[str, str]], lines
 
 
 def _copy(template: _Template, fields: list[tuple[str, str]], text: str, envelope: Envelope,
-          smtputf8: bool) -> ComposedMessage:
-    """The kept message with this header block, envelope and SMTPUTF8 need: the same body
-    and flags otherwise (Date and Message-ID are ASCII). A shallow copy, made without the
-    copy module's protocol (this is a loop of send()'s per-call cost)."""
+          smtputf8: bool, spec: MessageSpec) -> ComposedMessage:
+    """The kept message with this header block, envelope and SMTPUTF8 need, for ``spec``: the
+    same body and flags otherwise (Date and Message-ID are ASCII). A shallow copy, made without
+    the copy module's protocol (this is a loop of send()'s per-call cost)."""
     kept = template.message
     message = object.__new__(ComposedMessage)
     message.__dict__.update(kept.__dict__)
@@ -688,7 +690,7 @@ def _copy(template: _Template, fields: list[tuple[str, str]], text: str, envelop
     message.needs_smtputf8 = smtputf8
     message.size = (len(text) if text.isascii() else len(text.encode("utf-8"))) + len(kept.body or b"")
     if kept._parts is not None:
-        message._parts = kept._parts._replace(spec=template.spec, fields=fields)
+        message._parts = kept._parts._replace(spec=spec, fields=fields)
     return message
 
 
