@@ -20,6 +20,7 @@ engine, planning, transfer, clock, stream, facade.batch) makes their per-message
 compiled: attributes in a C struct, the helpers that are not generators ``cpdef``. The ``.py``
 stays the pure twin; compiled, an instance takes only its declared attributes
 (tests/kernels/test_typed_classes.py holds each ``.pxd`` to its ``.py``; docs/internals.md).
+message.compose's ``.pxd`` declares no class: it makes two module helpers ``cpdef``.
 
 Python prefers an extension module to a source file of the same name, so at run time
 ``SMTPX_NO_EXTENSIONS=1`` (read once, when smtpx is first imported) installs a finder that loads

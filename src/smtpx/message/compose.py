@@ -656,8 +656,9 @@ class _Template:
                                   self.id_at, self.id_domain, self.fold, self.to_at, self.cc_at, self.from_box)
 
 
-# The template's two steps, as functions rather than methods: called from compiled code, a
-# method is bound to a new object first (about 1% of a loop of send()'s instructions).
+# The template's two steps, as module functions rather than methods: compiled, compose.pxd
+# makes them C functions, called without binding a method object first (a loop of send() runs
+# them for every message).
 
 
 def _fresh_date_and_id(template: _Template, fields: list[tuple[str, str]], lines: list[str]
@@ -686,8 +687,9 @@ def _copy(template: _Template, fields: list[tuple[str, str]], text: str, envelop
     message = object.__new__(ComposedMessage)
     message.__dict__.update(kept.__dict__)
     message.headers_string = text
-    message.envelope = envelope
-    message.needs_smtputf8 = smtputf8
+    if envelope is not kept.envelope:  # (a mail merge's; again() keeps the kept one, already copied)
+        message.envelope = envelope
+        message.needs_smtputf8 = smtputf8
     message.size = (len(text) if text.isascii() else len(text.encode("utf-8"))) + len(kept.body or b"")
     if kept._parts is not None:
         message._parts = kept._parts._replace(spec=spec, fields=fields)
