@@ -43,12 +43,12 @@ def client(kind: str, port: int, count: int) -> None:
     """Runs inside valgrind: ``count`` messages of 1 KB over one connection. A ``_distinct``
     kind sends each message to a recipient of its own (a bulk mailing: nothing learned about
     one address serves the next); the others send every message to the same one."""
-    from test_bench_throughput import make_message
+    from test_bench_throughput import make_message, recipient_each
 
     message = make_message(1024)
     distinct = kind.endswith("_distinct")
     kind = kind.removesuffix("_distinct")
-    recipients = [f"rcpt{index}@example.test" if distinct else TO for index in range(count)]
+    recipients = recipient_each(count) if distinct else [TO] * count
     if kind == "smtplib":
         import smtplib
 

@@ -342,7 +342,7 @@ def test_sink_throughput(benchmark, ratios, sink, size, count, rounds, floor):
     _compare(benchmark, ratios, group, _runners(sink.port, size, count, ceiling=True), count, rounds, floor)
 
 
-def _recipients(count: int) -> list[str]:
+def recipient_each(count: int) -> list[str]:
     """A recipient per message, as a bulk mailing has: no cache of an address or of a plan
     made for one message serves the next (the runs above send every message to TO)."""
     return [f"rcpt{index}@example.test" for index in range(count)]
@@ -352,13 +352,13 @@ def send_smtplib_each(port: int, message: bytes, count: int) -> None:
     import smtplib
 
     with smtplib.SMTP("127.0.0.1", port) as client:
-        for recipient in _recipients(count):
+        for recipient in recipient_each(count):
             client.sendmail(FROM, [recipient], message)
 
 
 def send_smtpx_each(port: int, message: bytes, count: int) -> None:
     with smtpx.SMTP(mail_server="127.0.0.1", mail_port=port) as client:
-        for recipient in _recipients(count):
+        for recipient in recipient_each(count):
             client.send_raw(FROM, [recipient], message)
 
 
@@ -368,7 +368,7 @@ def send_smtpx_send_each(port: int, message: bytes, count: int) -> None:
     head, _, body = message.partition(b"\r\n\r\n")
     with smtpx.SMTP(mail_server="127.0.0.1", mail_port=port, from_=f"<{FROM}>", subject="throughput",
                     message_text=body.decode("ascii")) as client:
-        for recipient in _recipients(count):
+        for recipient in recipient_each(count):
             client.message_recipients.clear()
             client.send_to = f"<{recipient}>"
             client.send()
@@ -376,7 +376,7 @@ def send_smtpx_send_each(port: int, message: bytes, count: int) -> None:
 
 def send_smtpx_batch_each(port: int, message: bytes, count: int) -> None:
     with smtpx.SMTP(mail_server="127.0.0.1", mail_port=port) as client:
-        results = client.send_batch([(FROM, [recipient], message) for recipient in _recipients(count)])
+        results = client.send_batch([(FROM, [recipient], message) for recipient in recipient_each(count)])
     failed = [r for r in results if isinstance(r, smtpx.SMTPError)]
     assert not failed, failed[0]
 
