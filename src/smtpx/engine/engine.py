@@ -232,10 +232,13 @@ class Engine:
         return reply
 
     @_operation("send_mail")
-    def send_mail(self, envelope: Envelope, content: Content) -> IO:
-        """One message: its SendResult, or its error raised (see smtpx.engine.runner)."""
+    def send_mail(self, envelope: Envelope, content: Content, meanwhile: Callable[[], object] | None = None) -> IO:
+        """One message: its SendResult, or its error raised (see smtpx.engine.runner).
+        ``meanwhile`` is called once, when the end of data has gone out and its reply is the
+        next thing read: the caller's work for the server's turn (it must not raise)."""
         check_requiretls(self.options, self.capabilities, self._tls_active)
-        return run_mail(self._channel, self.options, self.capabilities, self.sink, envelope, content, self._plans)
+        return run_mail(self._channel, self.options, self.capabilities, self.sink, envelope, content, self._plans,
+                        meanwhile)
 
     @_operation("send_batch")
     def send_batch(self, items: Iterable[tuple[Envelope, Content]], *,

@@ -10,7 +10,7 @@ cdef class Runner:
     cdef public Outbox outbox
     cdef public object options, sink, results, open, due
     cdef public object raises, in_flight, unacknowledged, window, total
-    cdef public object caps, followups, _items, _prefetched, _exhausted, plans, lane_unread
+    cdef public object caps, followups, _items, _prefetched, _exhausted, plans, lane_unread, meanwhile
 
     # The methods that are not generators, called through C from the others.
     cpdef send_one(self, Message message)
@@ -23,6 +23,7 @@ cdef class Runner:
     cpdef _expect(self, entry)
     cpdef _commands(self, commands, wire=*)
     cpdef _queue_rset(self)
+    cpdef _meanwhile(self)
     cpdef _end_of_data(self, Transaction tx, reply, alone)
     cpdef _fits_lane(self, Message message)
     cpdef _lane_carries(self, Message message)

@@ -43,7 +43,7 @@ unknown": the server processed nothing after it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,14 +104,18 @@ SETTLED = "settled"  # nothing
 # message or window raises before anything is written (and one generator fewer runs per I/O).
 
 def send_mail(channel: Channel, options: EngineOptions, caps: Capabilities, sink: Any,
-              envelope: Envelope, content: Content, plans: PlanCache | None = None) -> IO:
+              envelope: Envelope, content: Content, plans: PlanCache | None = None,
+              meanwhile: Callable[[], object] | None = None) -> IO:
     """One message: its SendResult, or its error raised. ``plans``: the session's last plan,
-    reused for the same envelope (smtpx.engine.planning.PlanCache)."""
+    reused for the same envelope (smtpx.engine.planning.PlanCache). ``meanwhile``: called once
+    when the end of data has gone out and its reply is the next thing read (Runner.meanwhile)."""
     if plans is None:
         plan = plan_send(envelope, content, caps, options)
     else:
         plan = plans.plan(envelope, content, caps, options)
-    return Runner(channel, options, sink).send_one(Message(0, plan, ContentSource(content), options, sink))
+    runner = Runner(channel, options, sink)
+    runner.meanwhile = meanwhile
+    return runner.send_one(Message(0, plan, ContentSource(content), options, sink))
 
 
 def send_batch(channel: Channel, options: EngineOptions, caps: Capabilities, sink: Any,
@@ -174,6 +178,11 @@ class Runner:
         self._exhausted = True
         self.plans: PlanCache | None = None  # the session's plan cache (send_batch)
         self.lane_unread = 0  # transactions the batch lane wrote whose replies are not read yet
+        # send_mail's caller's work for the server's turn after the end of data: called once,
+        # when the end has gone out and its reply is the next thing read. A client's work then
+        # costs it no time (the reply is not there yet); a loop of send() makes its next
+        # message then (docs/internals.md, "Work while the server answers"). It must not raise.
+        self.meanwhile: Callable[[], object] | None = None
 
     # -- send_mail ------------------------------------------------------------------------------
 
@@ -389,6 +398,8 @@ class Runner:
         # Every recipient accepted: recorded while the server takes the content (the record is
         # read only once its final reply is in).
         message.judge(tx, got[1:-1])
+        if self.meanwhile is not None:
+            self._meanwhile()
         reply: Reply = yield from channel.read_reply(END_OF_DATA)
         self._end_of_data(tx, reply, alone=True)
 
@@ -604,6 +615,8 @@ class Runner:
                 self.channel.dirty = not is_ok(reply)
             return
         self.in_flight -= 1
+        if self.meanwhile is not None and entry.tx.message.unacknowledged_end:
+            self._meanwhile()  # (send_mail: its end of data is out, and these replies answer it)
         if entry.stage == FINAL:
             yield from self._settle_final(entry)
         elif entry.stage == CHUNKS:
@@ -681,6 +694,11 @@ class Runner:
         reply: Reply = yield from self.channel.read_reply(END_OF_DATA)
         flight.stage = SETTLED
         self._end_of_data(flight.tx, reply, flight.alone)
+
+    def _meanwhile(self) -> None:
+        work, self.meanwhile = self.meanwhile, None
+        if work is not None:
+            work()
 
     def _end_of_data(self, tx: Transaction, reply: Reply, alone: bool) -> None:
         """The reply to a DATA transaction's "." decides its message."""
