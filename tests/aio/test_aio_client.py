@@ -82,6 +82,34 @@ def test_a_loop_of_send_on_an_open_connection_composes_each_message_and_keeps_th
     assert server.verbs().count("EHLO") == 1  # one connection
 
 
+def test_a_loop_of_send_sends_the_message_made_while_the_server_answered(server, monkeypatch):
+    """As the sync facade: the engine's ``meanwhile`` makes the next message during send(), and
+    the next send() with unchanged properties sends that very message."""
+    import time
+    import types
+
+    from smtpx.message import compose
+
+    clock = types.SimpleNamespace(time=lambda: 1_800_000_000.5, localtime=time.localtime)
+    monkeypatch.setattr(compose, "time", clock)  # one second throughout: a made-ahead Date stays fit
+
+    async def go():
+        client = client_for(server, from_="sender@example.com", send_to="rcpt@example.com",
+                            subject="first", message_text="body\r\n")
+        await client.connect()
+        await client.send()
+        made = client._ahead
+        await client.send()
+        await client.disconnect()
+        return made
+
+    made = arun(go)
+    assert made is not None
+    made_id = [line for line in made.message.headers_string.encode().split(b"\r\n") if line.startswith(b"Message-ID:")]
+    sent_ids = [[line for line in m.data.split(b"\r\n") if line.startswith(b"Message-ID:")] for m in server.messages]
+    assert sent_ids[1] == made_id and sent_ids[0] != made_id
+
+
 def test_commands_are_pipelined_and_visible_in_pi_trail(server):
     async def go():
         client = client_for(server, send_to="a@example.com, b@example.com", message_text="x")

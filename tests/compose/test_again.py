@@ -245,3 +245,69 @@ def test_a_mail_merge_never_changes_a_kept_template():
     assert composing._last_template is not before and composing._last_template.message is merged
     assert before.spec is spec and before.message is message
     assert before.fields == fields_before and before.lines == lines
+
+
+# -- a message made ahead (compose.message_ahead: the facades' send() makes the next message
+# while the server answers the last one, and compose_message gives it when it is still fit)
+
+def test_a_message_made_ahead_is_the_next_one_and_is_given_once_fit():
+    m = basic()
+    spec = m._message_spec()
+    first = compose_message_reuse(spec)
+    ahead = composing.message_ahead(spec, None)
+    assert ahead is not None and ahead.template is composing._last_template
+    assert shape(ahead.message) == shape(first)
+    assert fields(ahead.message)["Message-ID"] != fields(first)["Message-ID"]
+    assert b"".join(ahead.content.chunks) == whole(ahead.message) and ahead.content.size == ahead.message.size
+    assert compose_message_reuse(spec, ahead=ahead) is ahead.message
+
+
+def test_a_message_made_ahead_in_another_second_is_not_given():
+    # Its Date is of the second it was made in: a later send composes again, with a fresh one.
+    spec = basic()._message_spec()
+    compose_message_reuse(spec)
+    ahead = composing.message_ahead(spec, None)
+    ahead.second -= 1
+    again = compose_message_reuse(spec, ahead=ahead)
+    assert again is not ahead.message and shape(again) == shape(ahead.message)
+    assert fields(again)["Message-ID"] != fields(ahead.message)["Message-ID"]
+
+
+@pytest.mark.parametrize("change", [{"subject": "other"}, {"message_text": "other body\n"}, {"send_to": "x@example.org"}])
+def test_a_message_made_ahead_is_not_given_once_the_properties_changed(change):
+    spec = basic()._message_spec()
+    compose_message_reuse(spec)
+    ahead = composing.message_ahead(spec, None)
+    changed = basic(**change)._message_spec()
+    message = compose_message_reuse(changed, ahead=ahead)
+    assert message is not ahead.message
+    assert shape(message) == shape(compose_once(basic(**change)))
+
+
+def test_a_message_made_ahead_is_not_given_for_another_verb_or_8bitmime():
+    spec = basic()._message_spec()
+    compose_message_reuse(spec)
+    ahead = composing.message_ahead(spec, None)
+    assert compose_message_reuse(spec, ahead=ahead, verb="SEND") is not ahead.message
+    compose_message_reuse(spec)
+    ahead = composing.message_ahead(spec, None)
+    assert compose_message_reuse(spec, ahead=ahead, server_8bitmime=True) is not ahead.message
+
+
+def test_nothing_is_made_ahead_for_another_spec_or_a_stream(tmp_path):
+    spec = basic()._message_spec()
+    compose_message_reuse(spec)
+    assert composing.message_ahead(basic(subject="other")._message_spec(), None) is None
+    assert composing.message_ahead(spec, True) is None  # the kept one is for a server of unknown 8BITMIME
+    path = tmp_path / "body.txt"
+    path.write_bytes(b"streamed\r\n")
+    with open(path, "rb") as stream:
+        streamed = basic()
+        streamed.set_message_stream(stream)
+        streamed_spec = streamed._message_spec()
+        compose_message_reuse(streamed_spec)
+        assert composing.message_ahead(streamed_spec, None) is None
+
+
+def compose_message_reuse(spec, **options):
+    return composing.compose_message(spec, reuse=True, **options)

@@ -5,6 +5,8 @@ import email
 import email.policy
 import os
 import ssl
+import time
+import types
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -323,3 +325,29 @@ def test_a_mail_merge_sends_each_message_to_its_own_recipients(server, make_smtp
     assert [p["Cc"] for p in parsed] == [None, "copy1@example.com", "copy2@example.com"]
     assert len({p["Message-ID"] for p in parsed}) == 3
     assert {p.get_content() for p in parsed} == {"the same body\r\n"}  # (as sent: CRLF)
+
+
+def test_a_loop_of_send_makes_the_next_message_while_the_server_answers(server, make_smtp, monkeypatch):
+    """A connected send() makes the message the next send() wants while the server answers its
+    end of data (the engine's ``meanwhile``, compose.message_ahead): the next send() sends that
+    very message when the properties did not change, and composes anew when they did."""
+    from smtpx.message import compose
+
+    clock = types.SimpleNamespace(time=lambda: 1_800_000_000.5, localtime=time.localtime)
+    monkeypatch.setattr(compose, "time", clock)  # one second throughout: a made-ahead Date stays fit
+    smtp = make_smtp(server, subject="first", message_text="the body\n")
+    with smtp:
+        smtp.send()
+        made = smtp._ahead
+        assert made is not None
+        smtp.send()
+        assert smtp._ahead is not None and smtp._ahead is not made
+        smtp.subject = "changed"
+        smtp.send()
+    parsed = [email.message_from_bytes(m.data, policy=email.policy.default) for m in server.messages]
+    ids = [p["Message-ID"] for p in parsed]
+    assert len(set(ids)) == 3
+    made_id = email.message_from_bytes(b"".join(made.message.iter_bytes()), policy=email.policy.default)["Message-ID"]
+    assert ids[1] == made_id  # the second send sent the message made during the first
+    assert [p["Subject"] for p in parsed] == ["first", "first", "changed"]
+    assert {p.get_content() for p in parsed} == {"the body\r\n"}

@@ -187,10 +187,9 @@ class AsyncSMTP(FacadeBase):
         session = self._live_session() if composed is None else None
         if session is not None:  # connected (a loop of send()): no context managers, as SMTP._send
             self._refresh_options(session)
-            message = self._message_for(session, verb, composed)
+            message, (envelope, content) = self._connected_send(session, verb)
             try:
-                sent: SendResult = await session.run(session.engine.send_mail(
-                    *signed_item(self.dkim, (message.envelope, message.content()))))
+                sent: SendResult = await session.run(session.engine.send_mail(envelope, content, self._make_ahead))
             finally:
                 self._sent(message)
             return sent

@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from smtpx import events as ev
-from smtpx.facade.batch import Batch, BatchMessage
+from smtpx.facade.batch import Batch, BatchMessage, signed_item
 from smtpx.tls.certificate import Certificate
-from smtpx.message.compose import ComposedMessage, compose_message
-from smtpx.engine import Expansion, SendResult
+from smtpx.message.compose import Ahead, ComposedMessage, compose_message, message_ahead
+from smtpx.engine import Content, Envelope, Expansion, SendResult
 from smtpx.engine.tracing import reply_lines
 from smtpx.errors import SMTPConfigError, SMTPError, SMTPInputError, SMTPNotSupportedError, SMTPServiceClosing
 from smtpx.facade.event_sink import EventSink, FacadeTLSHooks
@@ -106,6 +106,7 @@ class FacadeBase(Properties):
         self._last_reply = ""  # the last reply of connections before the current engine's
         self._reply_engine: Any = None  # the engine whose last_reply is the newest
         self._options_version = -1  # the config version the open connection's options follow
+        self._ahead: Ahead | None = None  # the next send()'s message, made ahead (_make_ahead)
 
     @classmethod
     def _is_settable(cls, name: str) -> bool:
@@ -302,12 +303,35 @@ class FacadeBase(Properties):
         finally:
             self._sent(message)
 
-    def _message_for(self, session: Any, verb: str, composed: ComposedMessage | None) -> ComposedMessage:
-        """_outgoing_message's message (the facades' connected send() calls it directly)."""
+    def _message_for(self, session: Any, verb: str, composed: ComposedMessage | None,
+                     ahead: Ahead | None = None) -> ComposedMessage:
+        """_outgoing_message's message (and a connected send()'s, with the one made ahead:
+        compose_message gives it when it is still fit)."""
         eight = bool(session.engine.capabilities.has("8BITMIME"))
         if composed is None:
-            return compose_message(self._message_spec(), server_8bitmime=eight, verb=verb, reuse=True)
+            return compose_message(self._message_spec(), server_8bitmime=eight, verb=verb, reuse=True, ahead=ahead)
         return composed.for_server(eight)
+
+    def _connected_send(self, session: Any, verb: str) -> tuple[ComposedMessage, tuple[Envelope, Content]]:
+        """A connected send()'s message and its engine item (signed, when dkim is set): the
+        message made during the last send() when it is still fit, else composed now. The
+        facades pass _make_ahead as the engine's ``meanwhile``."""
+        ahead, self._ahead = self._ahead, None
+        message = self._message_for(session, verb, None, ahead)
+        content = ahead.content if ahead is not None and message is ahead.message else message.content()
+        return message, signed_item(self.dkim, (message.envelope, content))
+
+    def _make_ahead(self) -> None:
+        """A connected send()'s work for the server's turn after its end of data (the engine's
+        ``meanwhile``): the message the next send() wants if the properties stay as they are,
+        made now from the kept template, when the time costs nothing (docs/internals.md, "Work
+        while the server answers"). An error only means the next send() composes (and raises)."""
+        try:
+            last, session = self._last_spec, self._session
+            if last is not None and session is not None:
+                self._ahead = message_ahead(last[2], bool(session.engine.capabilities.has("8BITMIME")))
+        except Exception:
+            self._ahead = None
 
     def _sent(self, message: ComposedMessage) -> None:
         """After a send, whatever happened: kept for config(), the stream closed if asked."""

@@ -199,10 +199,9 @@ class SMTP(FacadeBase):
         session = self._live_session() if composed is None else None
         if session is not None:  # connected (the common case of a loop of send()): no context managers
             self._refresh_options(session)
-            message = self._message_for(session, verb, composed)
+            message, (envelope, content) = self._connected_send(session, verb)
             try:
-                sent: SendResult = session.run(session.engine.send_mail(
-                    *signed_item(self.dkim, (message.envelope, message.content()))))
+                sent: SendResult = session.run(session.engine.send_mail(envelope, content, self._make_ahead))
             finally:
                 self._sent(message)
             return sent

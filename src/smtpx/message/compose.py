@@ -114,9 +114,19 @@ _id_seed = os.urandom(16)
 _id_pid = b"%s%d." % (_id_seed, os.getpid())  # os.getpid() is a system call: once per process
 
 
+def _seeded() -> dict[str, hashlib._Hash]:
+    """Per algorithm, a hash that has taken the seed and the pid: each id copies it and adds
+    its own time and count (the same digest as hashing it all, without setting up a hash)."""
+    return {name: new(_id_pid) for name, new in _HASHES.items()}
+
+
+_id_hashes = _seeded()
+
+
 def _new_id_pid() -> None:
-    global _id_pid
+    global _id_pid, _id_hashes
     _id_pid = b"%s%d." % (_id_seed, os.getpid())
+    _id_hashes = _seeded()
 
 
 if hasattr(os, "register_at_fork"):
@@ -137,9 +147,11 @@ def _local_domain() -> str:
 
 def make_message_id(algorithm: str, domain: str) -> str:
     """``<hash@domain>``: the hash (MD5, SHA1 or SHA256) of a per-process random seed, the
-    process id, the time in ns and a counter, so ids never repeat, even across fork()."""
-    material = b"%s%d.%d" % (_id_pid, time.time_ns(), next(_id_counter))
-    return f"<{_HASHES[algorithm](material).hexdigest()}@{domain}>"
+    process id and a counter, so ids never repeat, even across fork() (the child's pid
+    differs) or in another process (its seed does)."""
+    digest = _id_hashes[algorithm].copy()
+    digest.update(str(next(_id_counter)).encode("ascii"))
+    return f"<{digest.hexdigest()}@{domain}>"
 
 
 @lru_cache(maxsize=64)  # (a mail merge keeps its sender: three calls a message, one regex each)
@@ -251,8 +263,8 @@ class ComposedMessage:
         return _assemble(parts.spec, self.envelope, parts.fields, parts.other, server_8bitmime, body)
 
     def content(self) -> Content:
-        return Content(self.iter_bytes(), self.size, eight_bit=self.eight_bit, binary=self.binary,
-                       smtputf8=self.needs_smtputf8, normalise=True)
+        # (positional: keywords cost the compiled Content a parse of them per message)
+        return Content(self.iter_bytes(), self.size, self.eight_bit, self.binary, self.needs_smtputf8, True)
 
     def iter_bytes(self) -> Iterable[bytes]:
         """The message bytes (headers, empty line, body), not dot-stuffed, in chunks. In-memory
@@ -549,7 +561,7 @@ def preview_headers(spec: MessageSpec) -> ComposedHeaders:
 
 
 def compose_message(spec: MessageSpec, *, server_8bitmime: bool | None = None, verb: str = "MAIL",
-                    now: float | None = None, reuse: bool = False) -> ComposedMessage:
+                    now: float | None = None, reuse: bool = False, ahead: Ahead | None = None) -> ComposedMessage:
     """Compose the message ``spec`` describes.
 
     server_8bitmime: True/False once EHLO said whether the server has 8BITMIME; None when it is
@@ -557,13 +569,16 @@ def compose_message(spec: MessageSpec, *, server_8bitmime: bool | None = None, v
     or SEND/SOML/SAML for send_to_terminal_*. reuse: the message goes to the engine and to no
     one else (the facades' send()): it may be the last one composed again, with a fresh "*"
     Date and Message-ID, when the spec is equal (_Template); a message that reaches the caller
-    never shares its mutable envelope that way. Raises SMTPInputError: 164 without From, 165
-    without recipients, 10022 for bad input."""
+    never shares its mutable envelope that way. ahead: a message made ahead from the kept
+    template (message_ahead), given when it is still fit (same template, same second). Raises
+    SMTPInputError: 164 without From, 165 without recipients, 10022 for bad input."""
     global _last_template
     template = _last_template if reuse else None
     if template is not None and now is None and template.verb == verb \
             and template.server_8bitmime == server_8bitmime:
         if template.spec == spec:
+            if ahead is not None and ahead.template is template and ahead.second == int(time.time()):
+                return ahead.message
             return template.again()
         if _same_but_recipients(template.spec, spec):  # a mail merge: the next recipient
             merged = template.for_recipients(spec)
@@ -656,6 +671,33 @@ class _Template:
                                   self.id_at, self.id_domain, self.fold, self.to_at, self.cc_at, self.from_box)
 
 
+class Ahead:
+    """The kept template's next message, made before it is asked for: a loop of send() makes
+    it while the server answers the message before (the stream's when_idle), where its time
+    costs nothing (docs/internals.md, "Work while the server answers"). Its Date is that
+    second's, so it is given only in the same second; its Message-ID is as unique as any."""
+
+    __slots__ = ("template", "message", "content", "second")
+
+    def __init__(self, template: _Template, message: ComposedMessage, content: Content, second: int) -> None:
+        self.template = template
+        self.message = message
+        self.content = content  # message.content(), made ahead too
+        self.second = second
+
+
+def message_ahead(spec: MessageSpec, server_8bitmime: bool | None) -> Ahead | None:
+    """The next message compose_message(spec, ..., reuse=True) would give, made now from the
+    kept template; None when the template is not this spec's (compose_message checks the verb)."""
+    template = _last_template
+    if template is None or template.server_8bitmime != server_8bitmime \
+            or not (template.spec is spec or template.spec == spec):
+        return None
+    second = int(time.time())  # read first: the Date made below is of this second or a later one
+    message = template.again()
+    return Ahead(template, message, message.content(), second)
+
+
 # The template's two steps, as module functions rather than methods: compiled, compose.pxd
 # makes them C functions, called without binding a method object first (a loop of send() runs
 # them for every message).
@@ -670,11 +712,16 @@ def _fresh_date_and_id(template: _Template, fields: list[tuple[str, str]], lines
         return fields, lines
     fresh = _renewed(fields, date_at, id_at, template.spec.settings.message_id_algorithm, template.id_domain)
     max_len, charset = template.fold
-    # Fresh values, never seen before: folded without the cache, which would only churn.
+    # Fresh values, never seen before: folded without the cache, which would only churn. Both
+    # are short ASCII without "=?", which _fold gives as they are when they fit on the line.
     if date_at >= 0:
-        lines[date_at] = _fold.__wrapped__("Date", fresh[date_at][1], max_len, charset)
+        value = fresh[date_at][1]
+        lines[date_at] = "Date: " + value if len(value) + 6 <= max_len else \
+            _fold.__wrapped__("Date", value, max_len, charset)
     if id_at >= 0:
-        lines[id_at] = _fold.__wrapped__("Message-ID", fresh[id_at][1], max_len, charset)
+        value = fresh[id_at][1]
+        lines[id_at] = "Message-ID: " + value if len(value) + 12 <= max_len else \
+            _fold.__wrapped__("Message-ID", value, max_len, charset)
     return fresh, lines
 
 
