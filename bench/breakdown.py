@@ -10,9 +10,12 @@ pipelined). This is the CPU the protocol logic costs in a warm loop; set it besi
 message takes on a socket (bench/test_bench_throughput.py).
 
 ``busy``: the bare two-round-trip client of bench/test_bench_throughput.py against smtp-sink,
-with 0, 30 and 60 µs of busy work added to each message. When the time a message grows by
-about the work added, a client's own CPU time is on the critical path: what smtpx takes
-beyond the bare client is then its CPU, not waiting.
+with 0, 30 and 60 µs of busy work added to each message, before it ("before") or in halves
+after each of its two writes, before the read of their replies ("waits"). When the time a
+message grows by about the work added before it, a client's own CPU time is on the critical
+path: what smtpx takes beyond the bare client is then its CPU, not waiting. What the same
+work costs in the waits is what a client gains by doing it there (the engine's ``meanwhile``,
+docs/internals.md, "Work while the server answers").
 
 ``multiplex``: N connections to smtp-sink (N = 4, 16), each running the bare engine's
 ``send_batch`` on its share, driven by one thread over one ``poll()`` (a connection whose
@@ -126,10 +129,11 @@ def busy(count: int = 3000) -> None:
         with pinned([sink.process.pid]):  # the sink on one CPU, this client on another
             for _ in range(ROUNDS):
                 cells = []
-                for work_us in (0, 30, 60):
+                for work_us, where in ((0, "before"), (30, "before"), (30, "waits"), (60, "before"), (60, "waits")):
                     start = time.perf_counter()
-                    send_bare(sink.port, message, count, pipelined=False, work=work_us / 1e6)
-                    cells.append(f"+{work_us} µs work: {(time.perf_counter() - start) / count * 1e6:6.1f}")
+                    send_bare(sink.port, message, count, pipelined=False, work=work_us / 1e6,
+                              in_waits=where == "waits")
+                    cells.append(f"+{work_us} µs {where}: {(time.perf_counter() - start) / count * 1e6:6.1f}")
                 print("busy     bare client, µs a message: " + ", ".join(cells))
     finally:
         sink.stop()

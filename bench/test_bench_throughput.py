@@ -185,13 +185,15 @@ def busy_wait(seconds: float) -> None:
         pass
 
 
-def send_bare(port: int, message: bytes, count: int, pipelined: bool, work: float = 0.0) -> None:
+def send_bare(port: int, message: bytes, count: int, pipelined: bool, work: float = 0.0,
+              in_waits: bool = False) -> None:
     """The least any valid client can do, written for the benchmark: a blocking socket whose
     replies are read by spinning (_SpinningLines), the message stuffed once, no checks, no
     results. ``pipelined``: one round trip per message (its content and "." go with the next
     MAIL / RCPT / DATA, as send_batch does over DATA); else two (MAIL / RCPT / DATA, then the
     content: what send_raw does without CHUNKING). ``work``: seconds of busy work before each
-    message of the two-round-trip client (bench/breakdown.py)."""
+    message of the two-round-trip client, or with ``in_waits`` half of it after each of its
+    writes, before the read of their replies (bench/breakdown.py)."""
     envelope = f"MAIL FROM:<{FROM}>\r\nRCPT TO:<{TO}>\r\nDATA\r\n".encode()
     content = message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -209,12 +211,17 @@ def send_bare(port: int, message: bytes, count: int, pipelined: bool, work: floa
             sock.sendall(content)
             _bare_replies(reader, 1)
         else:
+            before, after_write = (0.0, work / 2) if in_waits else (work, 0.0)
             for _ in range(count):
-                if work:
-                    busy_wait(work)
+                if before:
+                    busy_wait(before)
                 sock.sendall(envelope)
+                if after_write:
+                    busy_wait(after_write)
                 _bare_replies(reader, 3)
                 sock.sendall(content)
+                if after_write:
+                    busy_wait(after_write)
                 _bare_replies(reader, 1)
         sock.sendall(b"QUIT\r\n")
         _bare_replies(reader, 1)
