@@ -98,3 +98,42 @@ def match_window(replies, expected):
                 good = False
         verdicts.append(good)
     return verdicts
+
+
+def plain_replies(data, expect, Py_ssize_t max_line):
+    cdef bytes data_bytes = data if type(data) is bytes else bytes(data)
+    cdef bytes expect_bytes = expect if type(expect) is bytes else bytes(expect)
+    cdef const unsigned char* d = <const unsigned char*> PyBytes_AS_STRING(data_bytes)
+    cdef const unsigned char* e = <const unsigned char*> PyBytes_AS_STRING(expect_bytes)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(data_bytes)
+    cdef Py_ssize_t count = PyBytes_GET_SIZE(expect_bytes)
+    cdef Py_ssize_t at = 0, end, i, j
+    cdef unsigned char want, c
+    for i in range(count):
+        want = e[i]
+        if want != EXPECT_2XX and want != EXPECT_354:
+            raise ValueError(f"plain_replies: an expectation byte is b'2' or b'3', not {bytes([want])!r}")
+        end = -1  # the line's CRLF (a CR or LF anywhere else: not a plain reply)
+        j = at
+        while j < size:
+            c = d[j]
+            if c == 13:  # CR
+                if j + 1 < size and d[j + 1] == 10:
+                    end = j
+                break
+            if c == 10:  # a bare LF
+                break
+            j += 1
+        if end < 0 or end - at < 3 or end - at > max_line:
+            return False
+        if not (48 <= d[at + 1] <= 57 and 48 <= d[at + 2] <= 57):
+            return False
+        if want == EXPECT_354:
+            if not (d[at] == 51 and d[at + 1] == 53 and d[at + 2] == 52):
+                return False
+        elif d[at] != 50:
+            return False
+        if end - at > 3 and d[at + 3] != 32:  # "-": a multi-line reply
+            return False
+        at = end + 2
+    return at == size

@@ -24,7 +24,7 @@ KERNEL_MODULES: dict[str, tuple[str, ...]] = {
     "transfer_encoding": ("b64_encode_wrapped", "qp_encode", "Base64Encoder", "QPEncoder"),
     "classify": ("classify_body", "BodyClass"),
     "dkim_canon": ("DKIMBodyCanonicalizer", "dkim_canonicalize_header"),
-    "window": ("data_window", "bdat_window", "match_window"),
+    "window": ("data_window", "bdat_window", "match_window", "plain_replies"),
     "sockio": ("recv_nowait",),
     "address_check": ("is_plain_address",),
 }
@@ -85,6 +85,7 @@ if TYPE_CHECKING:  # ("X as X": re-exported)
         bdat_window as bdat_window,
         data_window as data_window,
         match_window as match_window,
+        plain_replies as plain_replies,
     )
 else:
     DotStuffer = _chosen.DotStuffer
@@ -103,6 +104,7 @@ else:
     data_window = _chosen.data_window
     bdat_window = _chosen.bdat_window
     match_window = _chosen.match_window
+    plain_replies = _chosen.plain_replies
     recv_nowait = _chosen.recv_nowait
     is_plain_address = _chosen.is_plain_address
 

@@ -141,3 +141,101 @@ def test_encoders_agree_between_implementations(both_kernel_impls, body, crlf):
     pure, compiled = both_kernel_impls
     assert pure.data_window(body, ENVELOPE) == compiled.data_window(body, ENVELOPE)
     assert pure.bdat_window([ENVELOPE], [body], [crlf]) == compiled.bdat_window([ENVELOPE], [body], [crlf])
+
+
+# -- plain_replies -------------------------------------------------------------------------
+
+PLAIN_CASES = [
+    # (bytes, expect, plain?)
+    (b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n", b"223", True),
+    (b"250 2.0.0 Ok: queued\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n", b"2223", True),
+    (b"250\r\n354\r\n", b"23", True),  # a code alone on its line
+    (b"299 x\r\n", b"2", True),
+    (b"", b"", True),
+    (b"250 Ok\r\n354 go\r\n", b"22", False),  # 354 where any 2xx is expected
+    (b"250 Ok\r\n355 go\r\n", b"23", False),  # only exactly 354 is DATA's go-ahead
+    (b"250 Ok\r\n550 no\r\n", b"22", False),
+    (b"421 closing\r\n", b"2", False),
+    (b"250-first\r\n250 last\r\n", b"2", False),  # a multi-line reply
+    (b"250 Ok\r\n250 Ok", b"22", False),  # the second reply is not complete
+    (b"250 Ok\r\n", b"22", False),  # one reply short
+    (b"250 Ok\r\n250 Ok\r\n", b"2", False),  # one reply more than asked for
+    (b"250 Ok\n", b"2", False),  # a bare LF ends a line for the scanner: not plain
+    (b"250 O\rk\r\n", b"2", False),  # a CR inside the text
+    (b"250 O\nk\r\n", b"2", False),
+    (b"25 Ok\r\n", b"2", False),
+    (b"2a0 Ok\r\n", b"2", False),
+    (b"250Ok\r\n", b"2", False),  # no space after the code
+    (b"\r\n", b"2", False),
+    (b"250 " + b"x" * 60 + b"\r\n", b"2", True),
+    (b"250 " + b"x" * 61 + b"\r\n", b"2", False),  # longer than max_line (64) before its CRLF
+]
+
+
+@pytest.mark.parametrize("data, expect, plain", PLAIN_CASES)
+def test_plain_replies_accepts_only_a_deliverys_one_line_replies(kernel_impl, data, expect, plain):
+    assert kernel_impl.plain_replies(data, expect, 64) is plain
+
+
+def test_plain_replies_refuses_an_expectation_it_does_not_know(kernel_impl):
+    with pytest.raises(ValueError):
+        kernel_impl.plain_replies(b"250 Ok\r\n", b"4", 64)
+
+
+def _scanned(kernel_impl, data: bytes, max_line: int):
+    """What the reply scanner makes of ``data``: the replies and whether part of one is left;
+    None when it refuses the bytes."""
+    from smtpx.errors import SMTPProtocolError
+
+    scanner = kernel_impl.ReplyScanner(max_line=max_line)
+    try:
+        return scanner.feed(data), scanner.has_pending
+    except SMTPProtocolError:
+        return None
+
+
+reply_lines = st.lists(st.tuples(st.sampled_from(["250", "251", "354", "221", "550", "25", "2x0", "250-"]),
+                                 st.sampled_from(["", " ", " Ok", " 2.1.0 Ok", " \x00\xff", " a\rb", " a\nb"]),
+                                 st.sampled_from(["\r\n", "\n", ""])),
+                       max_size=5)
+
+
+@hypothesis_settings
+@given(lines=reply_lines, expect=st.text(alphabet="23", max_size=5), max_line=st.sampled_from([4, 8, 64]))
+def test_what_plain_replies_accepts_the_scanner_reads_as_those_replies(kernel_impl, lines, expect, max_line):
+    """The lane acts on bytes plain_replies accepts before they are parsed: the scanner must
+    then read exactly len(expect) complete replies from them, with the codes expected."""
+    data = "".join(code + text + end for code, text, end in lines).encode("latin-1")
+    expect_bytes = expect.encode()
+    if not kernel_impl.plain_replies(data, expect_bytes, max_line):
+        return
+    scanned = _scanned(kernel_impl, data, max_line)
+    assert scanned is not None
+    replies, pending = scanned
+    assert not pending and len(replies) == len(expect_bytes)
+    assert kernel_impl.match_window(replies, [expect_bytes]) == [True]
+    assert all(len(reply.lines) == 1 for reply in replies)
+
+
+@hypothesis_settings
+@given(lines=reply_lines, expect=st.text(alphabet="23", max_size=5), max_line=st.sampled_from([4, 8, 64]))
+def test_plain_replies_agrees_between_implementations(both_kernel_impls, lines, expect, max_line):
+    pure, compiled = both_kernel_impls
+    data = "".join(code + text + end for code, text, end in lines).encode("latin-1")
+    assert pure.plain_replies(data, expect.encode(), max_line) == compiled.plain_replies(data, expect.encode(), max_line)
+
+
+@hypothesis_settings
+@given(lines=st.lists(st.tuples(st.sampled_from(["250", "251", "299", "354"]),
+                                st.sampled_from(["", " ", " Ok", " 2.1.0 Ok", " \x00\xff\x7f", " " + "y" * 70])),
+                      max_size=6))
+def test_a_deliverys_replies_are_plain_and_read_as_such(kernel_impl, lines):
+    """Replies built to match their expectation: plain (unless a line is longer than
+    max_line), and the scanner reads each as one complete reply with its code."""
+    data = "".join(code + text + "\r\n" for code, text in lines).encode("latin-1")
+    expect = bytes(ord("3") if code == "354" else ord("2") for code, _ in lines)
+    too_long = any(len(code + text) > 64 for code, text in lines)
+    assert kernel_impl.plain_replies(data, expect, 64) is not too_long
+    if not too_long:
+        replies, pending = _scanned(kernel_impl, data, 64)
+        assert not pending and [r.code for r in replies] == [int(code) for code, _ in lines]

@@ -13,6 +13,9 @@ one call, so Python touches each message a handful of times:
   messages go back to back (RFC 3030), line ends made CRLF unless the content is sent as is.
 - ``match_window``: which messages got exactly the replies of a delivery (every reply 2xx,
   DATA's 354); the engine decides any other message reply by reply.
+- ``plain_replies``: whether a read's bytes are exactly a delivery's replies, each on one
+  line, before they are parsed: the lane then writes its next Write first and parses them
+  while the server works on it.
 
 Both encoders say where each message's data ends in the buffer: a Write that fails part way
 tells which ends went out (delivery unknown) and which messages were cut (not delivered).
@@ -91,3 +94,35 @@ def match_window(replies: Sequence[Reply], expected: Sequence[bytes]) -> list[bo
                 good = False
         verdicts.append(good)
     return verdicts
+
+
+def plain_replies(data: bytes, expect: bytes, max_line: int) -> bool:
+    """True when ``data`` is exactly ``len(expect)`` complete one-line replies whose codes are
+    as ``expect`` says (one byte per reply, wire order: b"2" any 2xx, b"3" 354): each line is
+    three digits, then CRLF or a space and text without CR or LF, then CRLF, at most
+    ``max_line`` bytes before its CRLF. Such bytes are replies ReplyScanner (of that max_line)
+    reads as they are; anything else (a multi-line reply, a bare LF, a partial reply, another
+    code) is False, and the caller parses the bytes the general way."""
+    at, size = 0, len(data)
+    for want in expect:
+        if want != EXPECT_2XX and want != EXPECT_354:
+            raise ValueError(f"plain_replies: an expectation byte is b'2' or b'3', not {bytes([want])!r}")
+        end = data.find(b"\r\n", at)
+        if end < 0 or end - at < 3 or end - at > max_line:
+            return False
+        first, second, third = data[at], data[at + 1], data[at + 2]
+        if not (0x30 <= second <= 0x39 and 0x30 <= third <= 0x39):
+            return False
+        if want == EXPECT_354:
+            if (first, second, third) != (0x33, 0x35, 0x34):
+                return False
+        elif first != 0x32:
+            return False
+        if end - at > 3:
+            if data[at + 3] != 0x20:  # "-": a multi-line reply
+                return False
+            text = data[at + 4:end]
+            if b"\r" in text or b"\n" in text:
+                return False
+        at = end + 2
+    return at == size
