@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from smtpx.engine import Content, EngineOptions, Envelope, EnvelopeRecipient, Read, SendResult, Write
 from smtpx.errors import SMTPConnectionDropped, SMTPServiceClosing
-from tests.engine.scripted import ready_engine
+from tests.engine.scripted import RecordingSink, ready_engine
 from tests.engine.test_batch import describe
 
 
@@ -171,12 +171,22 @@ specs = st.lists(st.tuples(st.sampled_from(["a@x", "a@x", "nobody@x"]), recipien
 CAPS = {"data": ("PIPELINING",), "bdat": ("PIPELINING", "CHUNKING")}
 
 
+def engine_for(mode: str, quiet: bool, options=None):
+    """An engine for the mode; ``quiet``: nobody listens to pi_trail, so the lane may act on a
+    read's bytes before parsing them (Channel.read_plain)."""
+    sink = RecordingSink()
+    if quiet:
+        sink.pi_trail_enabled = False
+    engine, _ = ready_engine(*CAPS[mode], options=options, sink=sink)
+    return engine
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=specs, mode=st.sampled_from(sorted(CAPS)), window=st.sampled_from([1, 2, 3, 32]),
-       send_rset=st.booleans())
-def test_each_message_ends_as_send_mail_alone_and_the_server_stores_the_same(batch, mode, window, send_rset):
+       send_rset=st.booleans(), quiet=st.booleans())
+def test_each_message_ends_as_send_mail_alone_and_the_server_stores_the_same(batch, mode, window, send_rset, quiet):
     options = EngineOptions(stop_on_to_errors=False, stop_on_cc_errors=False, send_rset=send_rset)
-    engine, _ = ready_engine(*CAPS[mode], options=options)
+    engine = engine_for(mode, quiet, options)
     server = RuleServer()
     results = drive(engine.send_batch([message(spec) for spec in batch], window=window), server)
     alone_server = RuleServer()
@@ -199,8 +209,9 @@ CUTS = [(mode, cut) for mode, replies in (("bdat", 12), ("data", 16)) for cut in
 
 @pytest.mark.parametrize("mode,cut_after", CUTS)
 @pytest.mark.parametrize("cut_with", [b"", b"421 shutting down\r\n"], ids=["EOF", "421"])
-def test_a_session_cut_mid_window_leaves_each_message_as_its_replies_say(mode, cut_with, cut_after):
-    engine, _ = ready_engine(*CAPS[mode])
+@pytest.mark.parametrize("quiet", [False, True], ids=["traced", "quiet"])
+def test_a_session_cut_mid_window_leaves_each_message_as_its_replies_say(mode, cut_with, cut_after, quiet):
+    engine = engine_for(mode, quiet)
     server = RuleServer(cut_after=cut_after, cut_with=cut_with)
     batch = [message(("a@x", (f"ok{i}@y",), False)) for i in range(4)]
     with pytest.raises((SMTPConnectionDropped, SMTPServiceClosing)) as info:
@@ -266,12 +277,13 @@ LANE_WRITES = 5  # four one-recipient messages over DATA: the first envelope, th
 
 @pytest.mark.parametrize("fail_at", range(LANE_WRITES))
 @pytest.mark.parametrize("all_written", [False, True], ids=["nothing went out", "all went out"])
-def test_a_write_that_fails_leaves_each_message_as_its_replies_say(fail_at, all_written):
+@pytest.mark.parametrize("quiet", [False, True], ids=["traced", "quiet"])
+def test_a_write_that_fails_leaves_each_message_as_its_replies_say(fail_at, all_written, quiet):
     """The lane records what a read decided after the next Write goes out; a Write that fails
     must still leave every message whose final reply came delivered, the one whose end of
     data was in the failed Write unknown (all of it went out) or unsent (none did), and the
     rest unsent."""
-    engine, _ = ready_engine(*CAPS["data"])
+    engine = engine_for("data", quiet)
     server = RuleServer()
     batch = [message(("a@x", (f"ok{i}@y",), False)) for i in range(4)]
     with pytest.raises(SMTPConnectionDropped) as info:
@@ -295,3 +307,65 @@ def test_the_lane_writes_once_per_message():
                     RuleServer(), actions)
     assert all(isinstance(r, SendResult) for r in results)
     assert sum(isinstance(action, Write) for action in actions) == LANE_WRITES
+
+
+def test_quiet_the_lane_writes_before_parsing_plain_replies(monkeypatch):
+    """Untraced, each read that is exactly a delivery's one-line replies is decided from its
+    bytes (smtpx.kernels.plain_replies): the next Write goes out first and the replies are
+    parsed after it. The results, the Writes and what the server stores are those of a traced
+    run, which parses every read at once."""
+    from smtpx.engine import channel
+
+    real, verdicts = channel.plain_replies, []
+
+    def spy(data, expect, max_line):
+        verdicts.append(real(data, expect, max_line))
+        return verdicts[-1]
+
+    monkeypatch.setattr(channel, "plain_replies", spy)
+    batch = [message(("a@x", (f"ok{i}@y",), False)) for i in range(6)]
+    runs = {}
+    for quiet in (False, True):
+        server, actions = RuleServer(), []
+        results = drive(engine_for("data", quiet).send_batch(batch, window=32), server, actions)
+        runs[quiet] = ([describe(r) for r in results], [a.data for a in actions if isinstance(a, Write)],
+                       server.delivered)
+    assert runs[True] == runs[False]
+    assert verdicts == [True] * 6  # the quiet run's six reads (the traced one never asks)
+
+
+def test_quiet_a_read_that_is_not_plain_is_parsed_the_general_way():
+    """A refused recipient, a multi-line reply: parsed at once, decided reply by reply, with
+    the results a traced run gives."""
+    batch = [message(("a@x", ("ok1@y",), False)), message(("a@x", ("refuse@y",), False)),
+             message(("a@x", ("ok2@y", "ok3@y"), False)), message(("a@x", ("ok4@y",), True))]
+    runs = []
+    for quiet in (False, True):
+        engine = engine_for("data", quiet, EngineOptions(stop_on_to_errors=False))
+        runs.append([describe(r) for r in drive(engine.send_batch(batch, window=32), RuleServer())])
+    assert runs[0] == runs[1]
+
+
+class TrickleServer(RuleServer):
+    """RuleServer whose replies come ``size`` bytes a read."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def read(self) -> bytes:
+        data = super().read()
+        self.out[:0] = data[self.size:]  # the rest waits for the next read
+        return data[:self.size]
+
+
+@pytest.mark.parametrize("size", [1, 7, 20])
+def test_quiet_replies_split_across_reads_are_parsed_the_general_way(size):
+    batch = [message(("a@x", (f"ok{i}@y",), False)) for i in range(4)]
+    runs = []
+    for quiet in (False, True):
+        server = TrickleServer(size)
+        runs.append(([describe(r) for r in drive(engine_for("data", quiet).send_batch(batch, window=32), server)],
+                     server.delivered))
+    assert runs[0] == runs[1]
+    assert [r[0] for r in runs[1][0]] == ["ok"] * 4 and len(runs[1][1]) == 4

@@ -2,10 +2,11 @@
 # stays the pure twin and the specification).
 cdef class Channel:
     cdef public object _options, _sink, closed, dirty, last_reply, server_masker, tracing
-    cdef public object _scanner, _ready, _reply_progress
+    cdef public object _scanner, _ready, _reply_progress, _kept
 
     # The methods that are not generators, called through C from the others.
     cpdef check_no_leftover(self, when)
+    cpdef take_kept(self, labels)
     cpdef _take_reply(self, after, tracing)
     cpdef _feed(self, data)
     cpdef _trace_reply(self, reply)

@@ -32,7 +32,7 @@ from smtpx.errors import (
     SMTPProtocolError,
     SMTPServiceClosing,
 )
-from smtpx.kernels import Reply, ReplyScanner
+from smtpx.kernels import Reply, ReplyScanner, plain_replies
 
 CLIENT, SERVER, INFO = 0, 1, 2
 
@@ -80,6 +80,7 @@ class Channel:
         options = self._options
         self._scanner = ReplyScanner(options.max_line, options.max_reply, options.max_lines)
         self._ready: deque[Reply] = deque()
+        self._kept: bytes | None = None  # a read's bytes read_plain kept unparsed (take_kept)
         # How much of the next reply the scanner holds (Read.reply): the driver times one whole
         # reply from its first byte (MaxReplyTime) without the engine needing a clock.
         self._reply_progress = REPLY_NOT_BEGUN
@@ -89,7 +90,7 @@ class Channel:
     @property
     def has_leftover(self) -> bool:
         """A complete reply or part of one arrived beyond what was read for."""
-        return bool(self._ready) or self._scanner.has_pending
+        return bool(self._ready) or self._scanner.has_pending or self._kept is not None
 
     def check_no_leftover(self, when: str) -> None:
         if self.has_leftover:
@@ -171,6 +172,39 @@ class Channel:
                 self._feed(data)
             replies.append(self._take_reply(after, tracing))
         return replies
+
+    def read_plain(self, expect: bytes, after: str) -> IO:
+        """The batch lane's read of a window's replies, when nothing is traced and nothing is
+        waiting to be parsed: one Read. When its bytes are exactly one-line replies with the
+        codes ``expect`` says (smtpx.kernels.plain_replies), they are kept unparsed and True
+        is returned: the caller may act on a delivery's replies before parsing them, and must
+        then take them with take_kept() before anything else reads. Otherwise the bytes are
+        parsed as read_replies would and False is returned (read_replies takes those replies
+        and reads the rest). ``after`` names the first command, for error messages."""
+        if self.tracing or self._ready or self._scanner.has_pending:
+            return False
+        try:
+            data = yield _READS[REPLY_NOT_BEGUN]
+        except BaseException:  # as in read_replies: the session cannot go on
+            self.closed = True
+            raise
+        if not data:
+            self.closed = True
+            raise SMTPConnectionDropped(f"the server closed the connection after {after}")
+        if plain_replies(data, expect, self._options.max_line):
+            self._kept = data
+            return True
+        self._feed(data)
+        return False
+
+    def take_kept(self, labels: Sequence[str]) -> list[Reply]:
+        """The replies read_plain kept, one per label, parsed now (as read_replies would have:
+        each one is the last reply; none is a 421)."""
+        data, self._kept = self._kept, None
+        assert data is not None, "take_kept without a kept read"
+        self._feed(data)
+        tracing = self.tracing
+        return [self._take_reply(after, tracing) for after in labels]
 
     def _take_reply(self, after: str, tracing: bool) -> Any:
         """The next ready reply, traced and kept as last_reply; a 421 ends the session."""

@@ -40,12 +40,14 @@ class Lane:
     wire: bytes  # the commands' bytes
     labels: list[str]  # one per reply, for error messages
     expect: bytes  # one byte per reply for smtpx.kernels.match_window: b"2" any 2xx, b"3" 354
+    held_expect: bytes  # the same after a held message's final reply (b"2" first)
 
     def __init__(self, commands: list[Command], wire: bytes, labels: list[str], expect: bytes) -> None:
         self.commands = commands
         self.wire = wire
         self.labels = labels
         self.expect = expect
+        self.held_expect = b"2" + expect
 
 
 @dataclass(slots=True, init=False)

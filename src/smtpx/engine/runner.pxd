@@ -31,7 +31,7 @@ cdef class Runner:
     cpdef _next_lane_message(self)
     cpdef _lane(self, Message message)
     cpdef _window_ahead(self, Transaction current)
-    cpdef _record_lane_read(self, Transaction held, got, Transaction current)
+    cpdef _record_lane_read(self, Transaction held, got, Transaction current, labels=*)
     cpdef _transfer_events(self, piece)
     cpdef _bdat_trail(self, window, data, ends)
     cpdef _decide_read(self, window, got)

@@ -797,8 +797,9 @@ class Runner:
         a caller sees changes."""
         channel, sink = self.channel, self.sink
         events = getattr(sink, "transfer_enabled", True)
+        quiet = not channel.tracing  # (read_plain: the replies are traced when parsed)
         held: Transaction | None = None
-        unrecorded: tuple[Transaction | None, list[Reply], Transaction] | None = None
+        unrecorded: tuple[Transaction | None, list[Reply] | None, Transaction, list[str]] | None = None
         made: tuple[Message, bytes, int] | None = None  # the next Write's bytes, made ahead
         message: Message = current.message
         tx: Transaction | None = current  # the next message's: made after its Write
@@ -834,16 +835,28 @@ class Runner:
             while self.due:  # held is None: the general path's replies come first
                 yield from self._settle_next()
             got: list[Reply] = []
+            plain = False
             try:
-                yield from channel.read_replies(labels, got)
+                if quiet:
+                    plain = yield from channel.read_plain(lane.held_expect if held is not None else lane.expect,
+                                                          labels[0])
+                if not plain:
+                    yield from channel.read_replies(labels, got)
             except BaseException:
                 if held is not None and got:  # its final reply came before the failure
                     self._end_of_data(held, got[0], alone=False)
                 raise
+            if plain:  # exactly a delivery's one-line replies: decided from the bytes
+                following = self._next_lane_message()
+                if following is not None:  # its Write first; the replies are parsed after it
+                    unrecorded = (held, None, current, labels)
+                    held, message, tx = current, following, None
+                    continue
+                got = channel.take_kept(labels)
             if match_window(got, expect)[-1]:  # a plain delivery so far: current's 354 came
                 following = self._next_lane_message()
                 if following is not None:  # its Write first; this read is recorded after it
-                    unrecorded = (held, got, current)
+                    unrecorded = (held, got, current, labels)
                     held, message, tx = current, following, None
                     continue
                 self._record_lane_read(held, got, current)
@@ -872,9 +885,14 @@ class Runner:
         data, end = data_window(current.message.source.content.chunks, following.plan.lane().wire)
         return following, data, end
 
-    def _record_lane_read(self, held: Transaction | None, got: list[Reply], current: Transaction) -> None:
+    def _record_lane_read(self, held: Transaction | None, got: list[Reply] | None, current: Transaction,
+                          labels: list[str] | None = None) -> None:
         """What a plain-delivery read of the lane decided: the held message's final reply
-        (first in ``got``), then ``current``'s RCPT replies (its 354 came: it is held now)."""
+        (first in ``got``), then ``current``'s RCPT replies (its 354 came: it is held now).
+        ``got`` None: the read's bytes are still kept unparsed (read_plain), one per label."""
+        if got is None:
+            assert labels is not None
+            got = self.channel.take_kept(labels)
         if held is not None:
             self._end_of_data(held, got[0], alone=False)
             current.message.judge(current, got[2:-1])
