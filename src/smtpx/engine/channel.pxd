@@ -7,6 +7,7 @@ cdef class Channel:
     # The methods that are not generators, called through C from the others.
     cpdef check_no_leftover(self, when)
     cpdef take_kept(self, labels)
+    cpdef _check_open(self, data, after)
     cpdef _take_reply(self, after, tracing)
     cpdef _feed(self, data)
     cpdef _trace_reply(self, reply)

@@ -166,9 +166,7 @@ class Channel:
                 except BaseException:  # as in write_content: the session cannot go on
                     self.closed = True
                     raise
-                if not data:
-                    self.closed = True
-                    raise SMTPConnectionDropped(f"the server closed the connection after {after}")
+                self._check_open(data, after)
                 self._feed(data)
             replies.append(self._take_reply(after, tracing))
         return replies
@@ -188,14 +186,18 @@ class Channel:
         except BaseException:  # as in read_replies: the session cannot go on
             self.closed = True
             raise
-        if not data:
-            self.closed = True
-            raise SMTPConnectionDropped(f"the server closed the connection after {after}")
+        self._check_open(data, after)
         if plain_replies(data, expect, self._options.max_line):
             self._kept = data
             return True
         self._feed(data)
         return False
+
+    def _check_open(self, data: bytes, after: str) -> None:
+        """A Read's bytes: none means the server closed the connection."""
+        if not data:
+            self.closed = True
+            raise SMTPConnectionDropped(f"the server closed the connection after {after}")
 
     def take_kept(self, labels: Sequence[str]) -> list[Reply]:
         """The replies read_plain kept, one per label, parsed now (as read_replies would have:
