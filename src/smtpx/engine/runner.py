@@ -802,7 +802,9 @@ class Runner:
         while the server works on it. When a read is a plain delivery and the next message
         fits the lane, the next Write goes out first, and then what the read decided is
         recorded (_record_lane_read) and the next message's transaction made. The bytes of the
-        Write after that are made ahead (_window_ahead) while its replies are awaited. The
+        Write after that are made ahead (_window_ahead) while its replies are awaited. Untraced,
+        a read whose bytes are exactly a delivery's one-line replies is decided from the bytes
+        (Channel.read_plain) and parsed only when it is recorded, after the next Write. The
         record fires no event, and a failed Write makes it before its error leaves, so nothing
         a caller sees changes."""
         channel, sink = self.channel, self.sink

@@ -116,7 +116,7 @@ _id_pid = b"%s%d." % (_id_seed, os.getpid())  # os.getpid() is a system call: on
 
 def _seeded() -> dict[str, hashlib._Hash]:
     """Per algorithm, a hash that has taken the seed and the pid: each id copies it and adds
-    its own time and count (the same digest as hashing it all, without setting up a hash)."""
+    its own count (the same digest as hashing it all, without setting up a hash each time)."""
     return {name: new(_id_pid) for name, new in _HASHES.items()}
 
 
@@ -673,8 +673,8 @@ class _Template:
 
 class Ahead:
     """The kept template's next message, made before it is asked for: a loop of send() makes
-    it while the server answers the message before (the stream's when_idle), where its time
-    costs nothing (docs/internals.md, "Work while the server answers"). Its Date is that
+    it while the server answers the message before (the engine's ``meanwhile``), where its
+    time costs nothing (docs/internals.md, "Work while the server answers"). Its Date is that
     second's, so it is given only in the same second; its Message-ID is as unique as any."""
 
     __slots__ = ("template", "message", "content", "second")
