@@ -173,7 +173,7 @@ CAPS = {"data": ("PIPELINING",), "bdat": ("PIPELINING", "CHUNKING")}
 
 def engine_for(mode: str, quiet: bool, options=None):
     """An engine for the mode; ``quiet``: nobody listens to pi_trail, so the lane may act on a
-    read's bytes before parsing them (Channel.read_plain)."""
+    read's bytes before parsing them (Channel.plain_read)."""
     sink = RecordingSink()
     if quiet:
         sink.pi_trail_enabled = False

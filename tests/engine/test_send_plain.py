@@ -1,5 +1,5 @@
 """send_mail when nobody listens to pi_trail: replies whose bytes are exactly a delivery's
-(Channel.read_plain, smtpx.kernels.plain_replies) let the content go before they are parsed.
+(Channel.plain_read, smtpx.kernels.plain_replies) let the content go before they are parsed.
 Every script gives what the traced run gives (the same bytes written, the same result or
 error); only a plain read takes the early way."""
 import pytest
@@ -69,3 +69,37 @@ def test_quiet_send_mail_gives_what_the_traced_one_gives(name, monkeypatch):
     monkeypatch.setattr(channel, "plain_replies", spy)
     assert run_script(script, quiet=True) == traced
     assert (True in verdicts) is plain  # the early way only for a delivery's plain replies
+
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["traced", "quiet"])
+@pytest.mark.parametrize("fail_at", range(4))
+def test_an_error_thrown_into_any_action_closes_the_session(fail_at, quiet):
+    """send_mail's DATA path yields its Writes and Reads to the driver itself (no channel
+    generator between): an error the driver throws into any of them (a broken connection, a
+    timeout, an interrupt) still ends the session, and a failed content Write says whether
+    the end of data may have gone out (delivery unknown) or not."""
+    from smtpx.engine.actions import Read, Write
+    from smtpx.errors import SMTPConnectionDropped
+
+    for went_all in ((False, True) if fail_at == 2 else (False,)):
+        sink = RecordingSink()
+        sink.pi_trail_enabled = not quiet
+        engine, _ = ready_engine("PIPELINING", options=NO_STOP, sink=sink)
+        replies = iter([b"250 ok\r\n250 ok\r\n354 go\r\n", b"250 queued\r\n"])
+        operation = engine.send_mail(Envelope("a@x.example", [EnvelopeRecipient("b@y.example")]),
+                                     Content.from_bytes(MSG))
+        action = next(operation)
+        for _ in range(fail_at):
+            action = operation.send(next(replies) if isinstance(action, Read) else None)
+        assert isinstance(action, Write if fail_at % 2 == 0 else Read)
+        cut = SMTPConnectionDropped("the connection broke")
+        if went_all:
+            cut.bytes_written = len(action.data)  # (as a driver says how much went out)
+        with pytest.raises(SMTPConnectionDropped) as info:
+            operation.throw(cut)
+        assert engine.closed
+        if went_all or fail_at == 3:  # the content and "." all went out
+            assert info.value is not cut and info.value.delivery_unknown is True
+        else:
+            assert info.value is cut

@@ -6,6 +6,12 @@ cdef class Channel:
 
     # The methods that are not generators, called through C from the others.
     cpdef check_no_leftover(self, when)
+    cpdef lost(self)
+    cpdef plain_read(self)
+    cpdef keep_plain(self, data, expect, after)
+    cpdef reply_read(self)
+    cpdef received(self, data, after)
+    cpdef take_reply(self, after)
     cpdef take_kept(self, labels)
     cpdef _check_open(self, data, after)
     cpdef _take_reply(self, after, tracing)

@@ -21,7 +21,6 @@ from smtpx.engine.actions import (
     Action,
     Read,
     Write,
-    WriteParts,
 )
 from smtpx.engine.commands import Command
 from smtpx.engine.options import EngineOptions
@@ -80,7 +79,7 @@ class Channel:
         options = self._options
         self._scanner = ReplyScanner(options.max_line, options.max_reply, options.max_lines)
         self._ready: deque[Reply] = deque()
-        self._kept: bytes | None = None  # a read's bytes read_plain kept unparsed (take_kept)
+        self._kept: bytes | None = None  # a read's bytes keep_plain kept unparsed (take_kept)
         # How much of the next reply the scanner holds (Read.reply): the driver times one whole
         # reply from its first byte (MaxReplyTime) without the engine needing a clock.
         self._reply_progress = REPLY_NOT_BEGUN
@@ -125,23 +124,13 @@ class Channel:
         data = b"".join(cmd.wire for cmd in commands)
         yield from self.write_content(data + payload if payload else data)
 
-    def write_parts(self, parts: list[bytes]) -> IO:
-        """Like write_content(b"".join(parts)), without joining them (WriteParts)."""
-        try:
-            yield WriteParts(tuple(parts))
-        except BaseException:  # as in write_content
-            self.closed = True
-            raise
-
     def write_content(self, data: bytes) -> IO:
         """Message content (or commands already traced): no reply expected."""
         if data:
             try:
                 yield Write(data)
             except BaseException:
-                # An error thrown in by the driver (timeout, socket error, interrupt) leaves
-                # the stream at an unknown point: the session cannot go on.
-                self.closed = True
+                self.lost()
                 raise
 
     # -- reading ------------------------------------------------------------------------------
@@ -163,35 +152,64 @@ class Channel:
             while not ready:
                 try:
                     data = yield _READS[self._reply_progress]
-                except BaseException:  # as in write_content: the session cannot go on
-                    self.closed = True
+                except BaseException:
+                    self.lost()
                     raise
-                self._check_open(data, after)
-                self._feed(data)
+                self.received(data, after)
             replies.append(self._take_reply(after, tracing))
         return replies
 
-    def read_plain(self, expect: bytes, after: str) -> IO:
-        """The batch lane's read of a window's replies, when nothing is traced and nothing is
-        waiting to be parsed: one Read. When its bytes are exactly one-line replies with the
-        codes ``expect`` says (smtpx.kernels.plain_replies), they are kept unparsed and True
-        is returned: the caller may act on a delivery's replies before parsing them, and must
-        then take them with take_kept() before anything else reads. Otherwise the bytes are
-        parsed as read_replies would and False is returned (read_replies takes those replies
-        and reads the rest). ``after`` names the first command, for error messages."""
+    # -- one action at a time, for a caller that yields the actions itself ------------------
+    #
+    # The generators above yield their Write or Read through one more generator between the
+    # engine's operation and the driver. send_mail's DATA path and the batch lane (the hot
+    # path: four and two actions a message) yield theirs straight to the driver with these
+    # halves: make the action, yield it, hand its result in, and call lost() when the driver
+    # throws an error in instead.
+
+    def lost(self) -> None:
+        """The driver threw an error into a Write or Read (timeout, socket error, interrupt):
+        the stream is at an unknown point, the session cannot go on."""
+        self.closed = True
+
+    def plain_read(self) -> Read | None:
+        """A delivery's replies read as one Read whose bytes may be kept unparsed: the Read
+        to yield, or None when they are to be read the usual way (read_replies), because
+        pi_trail is traced or part of a reply is already in. keep_plain() takes its bytes."""
         if self.tracing or self._ready or self._scanner.has_pending:
-            return False
-        try:
-            data = yield _READS[REPLY_NOT_BEGUN]
-        except BaseException:  # as in read_replies: the session cannot go on
-            self.closed = True
-            raise
+            return None
+        return _READS[REPLY_NOT_BEGUN]
+
+    def keep_plain(self, data: bytes, expect: bytes, after: str) -> bool:
+        """plain_read's bytes. When they are exactly one-line replies with the codes
+        ``expect`` says (smtpx.kernels.plain_replies), they are kept unparsed and True is
+        returned: the caller may act on a delivery's replies before parsing them, and must
+        then take them with take_kept() before anything else reads. Otherwise they are parsed
+        as read_replies would and False is returned (read_replies takes those replies and
+        reads the rest). ``after`` names the first command, for error messages."""
         self._check_open(data, after)
         if plain_replies(data, expect, self._options.max_line):
             self._kept = data
             return True
         self._feed(data)
         return False
+
+    def reply_read(self) -> Read | None:
+        """read_reply, one action at a time: the Read to yield next, or None once a reply is
+        ready (take_reply). Each Read's bytes go to received()."""
+        if self._ready:
+            return None
+        return _READS[self._reply_progress]
+
+    def received(self, data: bytes, after: str) -> None:
+        """A Read's bytes (none: the server closed the connection)."""
+        self._check_open(data, after)
+        self._feed(data)
+
+    def take_reply(self, after: str) -> Reply:
+        """The reply reply_read found ready."""
+        reply: Reply = self._take_reply(after, self.tracing)
+        return reply
 
     def _check_open(self, data: bytes, after: str) -> None:
         """A Read's bytes: none means the server closed the connection."""
@@ -200,7 +218,7 @@ class Channel:
             raise SMTPConnectionDropped(f"the server closed the connection after {after}")
 
     def take_kept(self, labels: Sequence[str]) -> list[Reply]:
-        """The replies read_plain kept, one per label, parsed now (as read_replies would have:
+        """The replies keep_plain kept, one per label, parsed now (as read_replies would have:
         each one is the last reply; none is a 421)."""
         data, self._kept = self._kept, None
         assert data is not None, "take_kept without a kept read"

@@ -8,7 +8,7 @@ cut short (not delivered).
 """
 from __future__ import annotations
 
-from smtpx.engine.actions import bytes_written
+from smtpx.engine.actions import Write, WriteParts, bytes_written
 from smtpx.engine.channel import IO, Channel
 from smtpx.engine.commands import Command
 from smtpx.engine.transaction import Message
@@ -20,6 +20,8 @@ from smtpx.engine.transaction import Message
 VECTOR_FROM = 64 * 1024
 VECTOR_PARTS = 16
 
+_NOTHING: list[tuple[Message, int]] = []  # (never appended to: a list only replaces it)
+
 
 class Outbox:
     def __init__(self, channel: Channel) -> None:
@@ -28,6 +30,7 @@ class Outbox:
         self.size = 0
         # Messages whose end of data is in ``parts``, with the offset just after that end.
         self._ends: list[tuple[Message, int]] = []
+        self._writing: list[tuple[Message, int]] = _NOTHING  # those of the Write taken
 
     def commands(self, commands: list[Command], wire: bytes | None = None) -> int:
         """Queue command lines (``wire``: their bytes joined, when already made); returns
@@ -69,30 +72,55 @@ class Outbox:
 
     def flush(self) -> IO:
         """One Write of everything queued."""
+        action = self.take_write()
+        if action is None:
+            return
+        try:
+            yield action
+        except BaseException as error:
+            self.failed(error)
+            raise
+        self.wrote()
+
+    # flush() in halves, for a caller that yields the Write itself (the batch lane: one
+    # generator fewer to make, resume and finish for each of its Writes): take_write(), yield
+    # what it returns unless None, then wrote(), or failed(error) when the driver throws in.
+
+    def take_write(self) -> Write | None:
+        """The Write (or WriteParts) of everything queued, or None when there is nothing to
+        write; the queue is empty after it."""
         parts = self.parts
         if not parts:
-            return
-        vector = 1 < len(parts) <= VECTOR_PARTS and self.size >= VECTOR_FROM
-        if vector:
+            return None
+        action: Write | None
+        if 1 < len(parts) <= VECTOR_PARTS and self.size >= VECTOR_FROM:
             self.parts = []
+            action = WriteParts(tuple(parts))
         else:
             data = b"".join(parts) if len(parts) > 1 else parts[0]
             parts.clear()
+            action = Write(data) if data else None
         self.size = 0
         ends = self._ends
         if ends:
             self._ends = []
-        try:
-            if vector:
-                yield from self.channel.write_parts(parts)
-            else:
-                yield from self.channel.write_content(data)
-        except BaseException as error:
-            # The driver failed the Write: only the ends within what may have gone out count
-            # as written (delivery unknown); the others were cut (not delivered).
-            written = bytes_written(error)
-            for message, end in ends:
-                message.unacknowledged_end = end <= written
-            raise
-        for message, _ in ends:
+        self._writing = ends
+        if action is None:  # only empty parts: nothing to write, the ends are out
+            self.wrote()
+        return action
+
+    def wrote(self) -> None:
+        """take_write's Write went out whole."""
+        for message, _ in self._writing:
             message.unacknowledged_end = True
+        self._writing = _NOTHING
+
+    def failed(self, error: BaseException) -> None:
+        """The driver failed take_write's Write: the stream is at an unknown point, and only
+        the ends within what may have gone out count as written (delivery unknown); the others
+        were cut (not delivered)."""
+        self.channel.lost()
+        written = bytes_written(error)
+        for message, end in self._writing:
+            message.unacknowledged_end = end <= written
+        self._writing = _NOTHING

@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any
 
-from smtpx.engine.actions import bytes_written
+from smtpx.engine.actions import Write, bytes_written
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.channel import IO, Channel
 from smtpx.engine.commands import Command, command
@@ -354,17 +354,27 @@ class Runner:
             labels = ["MAIL FROM", *[p.label for p in tx.recipients], "DATA"]
         channel.check_no_leftover("before a command was sent")
         channel.trace_commands(commands)
-        yield from channel.write_content(wire)
+        try:
+            yield Write(wire)
+        except BaseException:
+            channel.lost()
+            raise
         # While the server answers: in-memory content stuffed ahead, used only if it may go (a
         # one-shot stream is read only once it may).
         source = message.source
         whole = None if source.one_shot else stuffed_whole(source.chunks(tx.another_may_follow))
         # Untraced, replies whose bytes are exactly a delivery's (every reply 2xx, DATA's 354,
-        # each on one line) let the content go before they are parsed (Channel.read_plain).
+        # each on one line) let the content go before they are parsed (Channel.plain_read).
         plain = False
-        if not channel.tracing:
+        read = channel.plain_read()
+        if read is not None:
             expect = plan.lane().expect if tx.recipients is plan.recipients else b"2" * (len(labels) - 1) + b"3"
-            plain = yield from channel.read_plain(expect, labels[0])
+            try:
+                data = yield read
+            except BaseException:
+                channel.lost()
+                raise
+            plain = channel.keep_plain(data, expect, labels[0])
         got: list[Reply] | None = None
         if not plain:
             got = yield from channel.read_replies(labels)
@@ -390,15 +400,15 @@ class Runner:
             whole = stuffed_whole(chunks) if source.one_shot else None
             pieces = stuffed_pieces(chunks) if whole is None else ((whole[0], whole[1], True),)
         for consumed, piece, last in pieces:
-            if last:
-                try:
-                    yield from channel.write_content(piece)
-                except BaseException as error:  # as Outbox.flush: did the "." go out?
+            try:
+                yield Write(piece)
+            except BaseException as error:
+                channel.lost()
+                if last:  # as Outbox.flush: did the "." go out?
                     message.unacknowledged_end = len(piece) <= bytes_written(error)
-                    raise
+                raise
+            if last:
                 message.unacknowledged_end = True
-            else:
-                yield from channel.write_content(piece)
             if progress is not None:
                 progress.update(consumed, piece)
         if progress is not None:
@@ -410,8 +420,16 @@ class Runner:
         message.judge(tx, got[1:-1])
         if self.meanwhile is not None:
             self._meanwhile()
-        reply: Reply = yield from channel.read_reply(END_OF_DATA)
-        self._end_of_data(tx, reply, alone=True)
+        read = channel.reply_read()
+        while read is not None:
+            try:
+                data = yield read
+            except BaseException:
+                channel.lost()
+                raise
+            channel.received(data, END_OF_DATA)
+            read = channel.reply_read()
+        self._end_of_data(tx, channel.take_reply(END_OF_DATA), alone=True)
 
     def _lockstep(self, tx: Transaction) -> IO:
         """A transaction whose content waits for the RCPT replies: with PIPELINING, MAIL and
@@ -804,12 +822,12 @@ class Runner:
         recorded (_record_lane_read) and the next message's transaction made. The bytes of the
         Write after that are made ahead (_window_ahead) while its replies are awaited. Untraced,
         a read whose bytes are exactly a delivery's one-line replies is decided from the bytes
-        (Channel.read_plain) and parsed only when it is recorded, after the next Write. The
+        (Channel.plain_read) and parsed only when it is recorded, after the next Write. The
         record fires no event, and a failed Write makes it before its error leaves, so nothing
         a caller sees changes."""
         channel, sink = self.channel, self.sink
         events = getattr(sink, "transfer_enabled", True)
-        quiet = not channel.tracing  # (read_plain: the replies are traced when parsed)
+        quiet = not channel.tracing  # (plain_read: the replies are traced when parsed)
         held: Transaction | None = None
         unrecorded: tuple[Transaction | None, list[Reply] | None, Transaction, list[str]] | None = None
         made: tuple[Message, bytes, int] | None = None  # the next Write's bytes, made ahead
@@ -831,9 +849,17 @@ class Runner:
                     self._transfer_events(data[:end])
                 labels, expect = [END_OF_DATA, *labels], [b"2", lane.expect]
             channel.trace_commands(lane.commands)
-            self.outbox.encoded(data, ends)
+            outbox = self.outbox
+            outbox.encoded(data, ends)
             try:
-                yield from self.outbox.flush()
+                write = outbox.take_write()  # (outbox.flush, without its generator)
+                assert write is not None  # the lane's bytes are never empty
+                try:
+                    yield write
+                except BaseException as error:
+                    outbox.failed(error)
+                    raise
+                outbox.wrote()
             finally:
                 if unrecorded is not None:
                     self._record_lane_read(*unrecorded)
@@ -849,9 +875,15 @@ class Runner:
             got: list[Reply] = []
             plain = False
             try:
-                if quiet:
-                    plain = yield from channel.read_plain(lane.held_expect if held is not None else lane.expect,
-                                                          labels[0])
+                read = channel.plain_read() if quiet else None
+                if read is not None:
+                    try:
+                        data = yield read
+                    except BaseException:
+                        channel.lost()
+                        raise
+                    plain = channel.keep_plain(data, lane.held_expect if held is not None else lane.expect,
+                                               labels[0])
                 if not plain:
                     yield from channel.read_replies(labels, got)
             except BaseException:
@@ -901,7 +933,7 @@ class Runner:
                           labels: list[str] | None = None) -> None:
         """What a plain-delivery read of the lane decided: the held message's final reply
         (first in ``got``), then ``current``'s RCPT replies (its 354 came: it is held now).
-        ``got`` None: the read's bytes are still kept unparsed (read_plain), one per label."""
+        ``got`` None: the read's bytes are still kept unparsed (keep_plain), one per label."""
         if got is None:
             assert labels is not None
             got = self.channel.take_kept(labels)
