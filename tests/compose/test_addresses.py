@@ -160,3 +160,45 @@ def test_the_address_cache_stays_bounded():
         parse_mailbox(f"bounded{index}@example.test", "x")
     assert 0 < len(addresses._PARSED) <= addresses._PARSED_MAX
     assert parse_mailbox("bounded1@example.test", "x").addr_spec == "bounded1@example.test"
+
+
+_ADDRESS_PIECES = st.sampled_from(list("aZ09.-_+@\" <>[]é\t!~") + ["example", ".test", "@b.c", "--", "..", "x" * 30])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_ADDRESS_PIECES, max_size=14).map("".join))
+def test_plain_addr_spec_is_what_the_full_parse_gives(text):
+    """send_raw's and send_batch's recipients take plain_addr_spec's one step when it answers:
+    it must answer only what the full parse (every check, the length limits too) gives."""
+    from smtpx.errors import SMTPInputError
+    from smtpx.message.addresses import _parse, plain_addr_spec
+
+    fast = plain_addr_spec(text)
+    if fast is None:
+        return
+    assert fast == text
+    try:
+        parsed = _parse(text, "x")
+    except SMTPInputError as error:  # pragma: no cover - the failure this test exists to catch
+        raise AssertionError(f"plain_addr_spec accepted {text!r}, which the parse refuses: {error}") from None
+    assert [mailbox.addr_spec for mailbox in parsed] == [text]
+
+
+@pytest.mark.parametrize("text,plain", [
+    ("a@example.test", True),
+    ("first.last+tag@mail.example.test", True),
+    (" a@example.test", False),  # white space: the full parse strips it
+    ("Name <a@example.test>", False),
+    ("<a@example.test>", False),
+    ("a@[192.0.2.1]", False),
+    ("é@example.test", False),
+    ("x" * 60 + "@b.cd", False),  # longer than 64: the length limits are the full parse's
+    ("x" * 57 + "@b.cd", True),
+    (b"a@example.test", False),
+    (None, False),
+])
+def test_plain_addr_spec_answers_only_the_usual_address(text, plain):
+    from smtpx.message.addresses import plain_addr_spec
+
+    found = plain_addr_spec(text)
+    assert found == (text if plain else None)

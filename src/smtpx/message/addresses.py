@@ -35,6 +35,7 @@ __all__ = [
     "Mailbox",
     "parse_address_list",
     "parse_mailbox",
+    "plain_addr_spec",
     "parse_reverse_path",
     "format_mailbox",
     "format_address_list",
@@ -389,6 +390,17 @@ def parse_address_list(text: str, what: str = "address") -> list[Mailbox]:
     if not isinstance(text, str):
         raise SMTPInputError(f"{what}: expected a str, not {type(text).__name__}")
     return list(_parse_cached(text, what))
+
+
+def plain_addr_spec(text: object) -> str | None:
+    """``text`` itself when it is the usual address (smtpx.kernels.is_plain_address, no white
+    space around it) short enough that no length limit can apply: what
+    ``parse_mailbox(text).addr_spec`` gives, in one step and without the parse cache (a
+    mailing's recipients are each new, so the cache would only fill and empty). None for any
+    other text, which goes the full way."""
+    if type(text) is str and len(text) <= _MAX_LOCAL and is_plain_address(text):
+        return text
+    return None
 
 
 def parse_mailbox(text: str, what: str = "address") -> Mailbox:

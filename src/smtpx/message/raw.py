@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smtpx.message.addresses import parse_mailbox, parse_reverse_path
+from smtpx.message.addresses import parse_mailbox, parse_reverse_path, plain_addr_spec
 from smtpx.engine import Content, Envelope, EnvelopeRecipient
 from smtpx.errors import SMTPInputError
 from smtpx.validators import check_str
@@ -20,6 +20,9 @@ _last: tuple[str, list[str], Envelope, bool] | None = None
 def _recipient(recipient: Any, what: str) -> EnvelopeRecipient:
     """A recipient as a str, or an EnvelopeRecipient (its DSN options, RFC 3461, kept: the
     engine checks them)."""
+    plain = plain_addr_spec(recipient)
+    if plain is not None:  # a str holding the usual address: every mailing's case
+        return EnvelopeRecipient(plain)
     if isinstance(recipient, EnvelopeRecipient):
         address = parse_mailbox(recipient.address, f"{what} recipient").addr_spec
         return EnvelopeRecipient(address, recipient.kind, recipient.options)
