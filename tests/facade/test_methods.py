@@ -351,3 +351,24 @@ def test_a_loop_of_send_makes_the_next_message_while_the_server_answers(server, 
     assert ids[1] == made_id  # the second send sent the message made during the first
     assert [p["Subject"] for p in parsed] == ["first", "first", "changed"]
     assert {p.get_content() for p in parsed} == {"the body\r\n"}
+
+
+def test_a_mail_merge_makes_no_message_ahead_that_it_would_throw_away(server, make_smtp):
+    """A mail merge sets the next recipient before each send(), so a message made ahead for
+    the last one's properties would never be sent: once a send() finds the properties changed
+    since the one before, none is made, until two send()s in a row send the same."""
+    smtp = make_smtp(server, subject="merge", message_text="the body\n")
+    made = []
+    with smtp:
+        for address in ["a@example.com", "b@example.com", "c@example.com"]:
+            smtp.message_recipients.clear()
+            smtp.send_to = address
+            smtp.send()
+            made.append(smtp._ahead is not None)
+        smtp.send()  # the same properties as the last send(): making one pays again
+        made.append(smtp._ahead is not None)
+        smtp.send()
+        made.append(smtp._ahead is not None)
+    assert made == [True, False, False, True, True]
+    assert [m.rcpt_tos for m in server.messages] == [["a@example.com"], ["b@example.com"], ["c@example.com"],
+                                                     ["c@example.com"], ["c@example.com"]]

@@ -107,6 +107,11 @@ class FacadeBase(Properties):
         self._reply_engine: Any = None  # the engine whose last_reply is the newest
         self._options_version = -1  # the config version the open connection's options follow
         self._ahead: Ahead | None = None  # the next send()'s message, made ahead (_make_ahead)
+        # Whether making it pays: the last connected send() sent the spec the one before sent
+        # (a loop of send()); a mail merge changes the spec before every send(), which would
+        # throw each made-ahead message away. The first send() assumes it pays.
+        self._ahead_pays = True
+        self._spec_sent: Any = None  # the spec the last connected send() sent
 
     @classmethod
     def _is_settable(cls, name: str) -> bool:
@@ -318,6 +323,11 @@ class FacadeBase(Properties):
         facades pass _make_ahead as the engine's ``meanwhile``."""
         ahead, self._ahead = self._ahead, None
         message = self._message_for(session, verb, None, ahead)
+        last = self._last_spec  # (_message_for just made or reused it)
+        spec = last[2] if last is not None else None
+        if self._spec_sent is not None:
+            self._ahead_pays = spec is self._spec_sent
+        self._spec_sent = spec
         content = ahead.content if ahead is not None and message is ahead.message else message.content()
         return message, signed_item(self.dkim, (message.envelope, content))
 
@@ -326,6 +336,8 @@ class FacadeBase(Properties):
         ``meanwhile``): the message the next send() wants if the properties stay as they are,
         made now from the kept template, when the time costs nothing (docs/internals.md, "Work
         while the server answers"). An error only means the next send() composes (and raises)."""
+        if not self._ahead_pays:  # a mail merge: the next send() wants another message
+            return
         try:
             last, session = self._last_spec, self._session
             if last is not None and session is not None:
