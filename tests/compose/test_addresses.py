@@ -202,3 +202,31 @@ def test_plain_addr_spec_answers_only_the_usual_address(text, plain):
 
     found = plain_addr_spec(text)
     assert found == (text if plain else None)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_ADDRESS_PIECES, max_size=12).map(lambda pieces: "<" + "".join(pieces) + ">"))
+def test_an_angle_address_parses_as_the_full_parser_says(text):
+    """"<addr>" of a plain address takes a short way in _parse: it must give what the full
+    parser gives (and refuse what it refuses)."""
+    from smtpx.errors import SMTPInputError
+    from smtpx.message.addresses import _parse
+
+    try:
+        expected = [(m.name, m.addr_spec) for m in _Parser(text, "x").address_list()]
+    except SMTPInputError:
+        with pytest.raises(SMTPInputError):
+            _parse(text, "x")
+        return
+    try:
+        got = [(m.name, m.addr_spec) for m in _parse(text, "x")]
+    except SMTPInputError:  # the length limits, which only _parse checks
+        return
+    assert got == expected
+
+
+def test_an_angle_address_is_its_address():
+    assert parse_mailbox("<a.b@example.test>") == Mailbox("", "a.b@example.test")
+    assert parse_mailbox("  <a@example.test> ") == Mailbox("", "a@example.test")
+    with pytest.raises(SMTPInputError):
+        parse_mailbox("<a@@example.test>")

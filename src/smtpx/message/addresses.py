@@ -346,6 +346,8 @@ def _parse(text: str, what: str) -> tuple[Mailbox, ...]:
     stripped = text.strip(_WSP)
     if is_plain_address(stripped) or _SIMPLE_ADDR.match(stripped):  # (the first: one C pass)
         result: tuple[Mailbox, ...] = (Mailbox("", stripped),)
+    elif stripped[:1] == "<" and stripped[-1:] == ">" and is_plain_address(stripped[1:-1]):
+        result = (Mailbox("", stripped[1:-1]),)  # "<addr>", a mail merge's usual recipient
     else:
         fast = _fast_parse(text)
         result = fast if fast is not None else tuple(_Parser(text, what).address_list())
