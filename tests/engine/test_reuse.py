@@ -7,7 +7,7 @@ import pytest
 from tests.engine.scripted import C, S, Peer, ready_engine
 from smtpx.engine import Content, Envelope, EnvelopeRecipient
 from smtpx.enums import RecipientType
-from smtpx.errors import SMTPInputError
+from smtpx.errors import SMTPError, SMTPInputError
 
 MSG = b"Subject: t\r\n\r\nhello\r\n"
 OK_ENVELOPE = b"250 ok\r\n250 ok\r\n354 go\r\n"
@@ -101,6 +101,63 @@ def test_a_new_ehlo_forgets_the_plan():
                  S(OK_ENVELOPE), C(MSG + b".\r\n"), S(b"250 queued\r\n")])
     peer.drive(engine.send_mail(envelope, Content.from_bytes(MSG)))
     assert peer.done
+
+
+def _plan_view(plan):
+    """What a plan writes and how it names each reply and recipient."""
+    commands, wire, labels = plan.data_envelope()
+    return (wire, [c.trace for c in commands], labels, plan.pipelining, plan.use_bdat, plan.utf8,
+            [(p.recipient.address, p.recipient.kind, p.recipient.options) for p in plan.recipients])
+
+
+_MAILING = [
+    [EnvelopeRecipient("b@y.example")],
+    [EnvelopeRecipient("c@y.example")],  # a mailing: the same sender, a recipient each
+    [EnvelopeRecipient("d@y.example", RecipientType.CC), EnvelopeRecipient("e@y.example", RecipientType.BCC)],
+    [EnvelopeRecipient("<f@y.example>")],  # not plain: planned in full
+    [EnvelopeRecipient("g@y.example", options="NOTIFY=SUCCESS,FAILURE")],  # DSN options: in full
+    [EnvelopeRecipient("h@y.example")],
+    [EnvelopeRecipient("ü@y.example")],  # SMTPUTF8 on its MAIL line
+    [EnvelopeRecipient("i@y.example")],  # so the next one is planned in full, without it
+    [EnvelopeRecipient("j@y.example")],
+    [EnvelopeRecipient("k@y.example"), EnvelopeRecipient("b@y.example")],
+]
+
+
+@pytest.mark.parametrize("caps", [("PIPELINING", "SIZE 1000", "SMTPUTF8", "DSN"), ("SMTPUTF8",), ("CHUNKING",)])
+def test_a_mailings_plans_are_plan_sends_plans(caps):
+    """A recipient each (PlanCache derives a plan from the last one when only plain recipients
+    changed): every plan is the one plan_send makes for that envelope."""
+    from smtpx.engine.capabilities import Capabilities
+    from smtpx.engine.options import EngineOptions
+    from smtpx.engine.planning import PlanCache, plan_send
+
+    capabilities = Capabilities.from_ehlo(["mx.example", *caps])
+    options, cache = EngineOptions(), PlanCache()
+    for recipients in _MAILING:
+        envelope = Envelope("a@x.example", list(recipients))
+        content = Content.from_bytes(MSG, smtputf8=False)
+        try:
+            expected = _plan_view(plan_send(envelope, content, capabilities, options))
+        except SMTPError as error:  # (a UTF-8 address to a server without SMTPUTF8)
+            expected = type(error)
+        try:
+            cached = cache.plan(envelope, content, capabilities, options)
+        except SMTPError as error:
+            assert type(error) is expected, recipients
+            continue
+        assert _plan_view(cached) == expected, recipients
+        assert all(p.recipient is not r for p, r in zip(cached.recipients, recipients))  # copies
+
+
+def test_a_recipient_each_over_the_wire():
+    """send_mail to a new recipient each time: each message's commands, and its result, name
+    its own recipient."""
+    engine, sink = ready_engine("PIPELINING", "SIZE 1000")
+    for address in ["b@y.example", "c@y.example", "d@y.example"]:
+        result, wire = send(engine, Envelope("a@x.example", [EnvelopeRecipient(address)]))
+        assert [r.address for r in result.accepted] == [address]
+    assert sink.client_lines().count("MAIL FROM:<a@x.example> SIZE=%d" % len(MSG)) == 3
 
 
 # -- send_raw's envelope and composition's header fields ------------------------------------------

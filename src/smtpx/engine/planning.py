@@ -9,6 +9,7 @@ from smtpx.engine.commands import Command, command, path_command, recipient_para
 from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.validation import check_address, check_no_controls
+from smtpx.kernels import is_plain_address
 from smtpx.enums import RecipientType
 from smtpx.errors import SMTPInputError, SMTPMessageTooLarge, SMTPNotSupportedError, SMTPTLSError
 
@@ -61,14 +62,17 @@ class Plan:
     _data_envelope: tuple[list[Command], bytes, list[str]] | None
     # The batch lane's view of the first transaction (smtpx.engine.runner): made once per plan.
     _lane: Lane | None
+    utf8: bool  # SMTPUTF8 asked for on the MAIL line
 
-    def __init__(self, mail: Command, recipients: list[PlannedRecipient], pipelining: bool, use_bdat: bool) -> None:
+    def __init__(self, mail: Command, recipients: list[PlannedRecipient], pipelining: bool, use_bdat: bool,
+                 utf8: bool) -> None:
         self.mail = mail
         self.recipients = recipients
         self.pipelining = pipelining
         self.use_bdat = use_bdat
         self._data_envelope = None
         self._lane = None
+        self.utf8 = utf8
 
     def lane(self) -> Lane:
         """The bytes, reply labels and reply expectation of the first transaction's commands
@@ -175,7 +179,26 @@ def plan_send(envelope: Envelope, content: Content, caps: Capabilities, options:
         planned.append(PlannedRecipient(recipient, path_command("RCPT TO", bare, params, utf8),
                                         f"RCPT TO:<{recipient.address}>"))
     pipelining = options.use_pipelining and "PIPELINING" in offered
-    return Plan(mail, planned, pipelining, use_bdat)
+    return Plan(mail, planned, pipelining, use_bdat, utf8)
+
+
+def with_recipients(like: Plan, recipients: list[EnvelopeRecipient]) -> Plan | None:
+    """The plan of the envelope ``like`` was made for, but for these recipients (which the
+    plan keeps copies of), when each one is a plain address (smtpx.kernels.is_plain_address)
+    without DSN options and ``like`` asked for no SMTPUTF8: what plan_send would make, without
+    its checks and with ``like``'s MAIL line (a mailing: the same sender, a recipient each).
+    None for anything else, which plan_send plans."""
+    if like.utf8 or not recipients:
+        return None
+    planned = []
+    for recipient in recipients:
+        address = recipient.address
+        if recipient.options or not is_plain_address(address):
+            return None
+        line = f"RCPT TO:<{address}>"  # (also its reply's label, as plan_send makes it)
+        planned.append(PlannedRecipient(EnvelopeRecipient(address, recipient.kind, ""),
+                                        Command(line.encode("ascii") + b"\r\n", line), line))
+    return Plan(like.mail, planned, like.pipelining, like.use_bdat, False)
 
 
 def check_requiretls(options: EngineOptions, caps: Capabilities, tls_active: bool) -> None:
@@ -213,27 +236,33 @@ class PlanCache:
     lines not built again. The key is a snapshot of every input plan_send reads, so a caller
     changing an Envelope in place gets a fresh plan; errors are never cached."""
 
-    __slots__ = ("_key", "_plan")
+    __slots__ = ("_head", "_recipients", "_plan")
 
     def __init__(self) -> None:
-        self._key: tuple[object, ...] | None = None
+        self._head: tuple[object, ...] | None = None  # every input but the recipients
+        self._recipients: list[tuple[str, RecipientType, type, str]] | None = None
         self._plan: Plan | None = None
 
     def plan(self, envelope: Envelope, content: Content, caps: Capabilities, options: EngineOptions) -> Plan:
         try:
-            key = (envelope.mail_from, envelope.verb,
-                   [(r.address, r.kind, type(r.kind), r.options) for r in envelope.recipients],
-                   content.size, content.eight_bit, content.binary, content.smtputf8, caps,
-                   options.use_pipelining, options.use_chunking, options.dsn_ret, options.dsn_envid,
-                   options.require_tls_delivery)
+            head = (envelope.mail_from, envelope.verb, content.size, content.eight_bit, content.binary,
+                    content.smtputf8, caps, options.use_pipelining, options.use_chunking, options.dsn_ret,
+                    options.dsn_envid, options.require_tls_delivery)
+            recipients = [(r.address, r.kind, type(r.kind), r.options) for r in envelope.recipients]
         except Exception:  # not an Envelope / Content: plan_send says what is wrong
             return plan_send(envelope, content, caps, options)
         cached = self._plan
         # ``caps`` compares by identity: every EHLO makes a new Capabilities.
-        if cached is not None and key == self._key:
-            return cached
+        if cached is not None and head == self._head:
+            if recipients == self._recipients:
+                return cached
+            # A mailing: the same sender and content, other recipients.
+            plan = with_recipients(cached, envelope.recipients)
+            if plan is not None:
+                self._recipients, self._plan = recipients, plan
+                return plan
         # The results name the recipients: the kept plan has copies, not the caller's (mutable)
         # objects.
         plan = plan_send(envelope, content, caps, options, keep=True)
-        self._key, self._plan = key, plan
+        self._head, self._recipients, self._plan = head, recipients, plan
         return plan
