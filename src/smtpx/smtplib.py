@@ -158,6 +158,9 @@ class SMTP:
         self._given_hostname = local_hostname
         self._context: ssl.SSLContext | None = None
         self._client = smtpx.SMTP(config={**_SMTPLIB_DEFAULTS, **(config or {})})
+        # A send never opens a connection of its own (see _send): a close that comes after
+        # the look below raises SMTPServerDisconnected from send_raw too.
+        self._client._connects_to_send = False
         # The EHLO reply smtpx got during connect() or starttls(), not yet handed to ehlo().
         self._held: Reply | None = None
         self._init_tls()
@@ -423,8 +426,9 @@ class SMTP:
         """One transaction through smtpx's send_raw; the refused recipients keyed as the caller
         wrote them (``sender`` names the sender in SMTPSenderRefused)."""
         client = self._connected()
-        # A close (or 421) that came while idle is seen here and raised, as smtplib would; else
-        # send_raw would open a new connection (without the program's STARTTLS and login).
+        # A close (or 421) that came while idle is seen here and raised, as smtplib would (one
+        # that comes just after this look makes send_raw raise SMTPNotConnectedError, an
+        # SMTPServerDisconnected: the client never opens a connection of its own).
         client.do_events()
         if not client.connected:
             raise SMTPServerDisconnected("Connection unexpectedly closed")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.policy
 import smtplib as std_smtplib
 import ssl
+import time
 import uuid
 from email.message import EmailMessage
 from types import ModuleType
@@ -515,3 +516,24 @@ def test_close_while_idle_then_sendmail():
                 s.sendmail("a@example.test", ["b@example.test"], body(9))
             s.close()
         assert raw.errors == [], (module.__name__, raw.errors)
+
+
+def test_a_close_just_after_the_idle_look_opens_no_new_connection(monkeypatch):
+    """The server's close reaches the client after sendmail looked at the idle connection (its
+    do_events) and before send_raw's own look: the drop-in still raises
+    SMTPServerDisconnected and opens no connection of its own (which would lack the program's
+    STARTTLS and login). The look is made to miss the close, so the race always happens."""
+    script = [("send", b"220 raw.test ready\r\n"), ("expect", b"EHLO"),
+              ("send", b"250-raw.test\r\n250 8BITMIME\r\n"), ("close", None)]
+    with RawServer(list(script)) as raw:
+        s = smtpx_smtplib.SMTP("127.0.0.1", raw.port, timeout=10)
+        s.ehlo()
+        time.sleep(0.2)  # the close has arrived by now
+        monkeypatch.setattr(s._client, "do_events", lambda: None)  # ... but this look misses it
+        opened = []
+        monkeypatch.setattr(s._client, "_open", lambda: opened.append(True))
+        with pytest.raises(std_smtplib.SMTPServerDisconnected):
+            s.sendmail("a@example.test", ["b@example.test"], body(9))
+        assert opened == []
+        s.close()
+    assert raw.errors == [], raw.errors

@@ -52,6 +52,10 @@ class SMTP(FacadeBase):
     _display_name = "SMTP"
     _repr_name = "smtpx.SMTP"
     _session: Session | None
+    # send_raw and send_message open a connection of their own when none is open, as send()
+    # does. smtpx.smtplib turns it off for its client: smtplib never reconnects, and a new
+    # connection would lack the program's STARTTLS and login.
+    _connects_to_send = True
 
     def __init__(self, **properties: Any) -> None:
         self._busy = threading.Lock()
@@ -249,6 +253,8 @@ class SMTP(FacadeBase):
             self._refresh_options(live)
             sent: SendResult = live.run(live.engine.send_mail(envelope, content))
             return sent
+        if not self._connects_to_send:
+            raise SMTPNotConnectedError("Connection unexpectedly closed", 1117)
         with self._connection() as session:
             result: SendResult = session.run(session.engine.send_mail(envelope, content))
             return result
