@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from smtpx.engine.validation import check_esmtp_param, check_no_controls
 from smtpx.errors import SMTPInputError
+from smtpx.kernels import is_plain_address
 
 
 class Command:
@@ -115,4 +116,7 @@ def format_params(params: list[tuple[str, str | None]]) -> str:
 
 def path_command(verb: str, address: str, params: list[tuple[str, str | None]], utf8: bool) -> Command:
     """'MAIL FROM:<a> K=V' / 'RCPT TO:<a> K=V' (address already validated)."""
+    if not params and is_plain_address(address):  # ASCII without control characters: no checks
+        line = f"{verb}:<{address}>"
+        return Command(line.encode("ascii") + b"\r\n", line)
     return command(f"{verb}:<{address}>{format_params(params)}", utf8=utf8)

@@ -195,9 +195,9 @@ def with_recipients(like: Plan, recipients: list[EnvelopeRecipient]) -> Plan | N
         address = recipient.address
         if recipient.options or not is_plain_address(address):
             return None
-        line = f"RCPT TO:<{address}>"  # (also its reply's label, as plan_send makes it)
-        planned.append(PlannedRecipient(EnvelopeRecipient(address, recipient.kind, ""),
-                                        Command(line.encode("ascii") + b"\r\n", line), line))
+        rcpt = path_command("RCPT TO", address, [], False)
+        planned.append(PlannedRecipient(EnvelopeRecipient(address, recipient.kind, ""), rcpt,
+                                        rcpt.trace))  # (its trace is the label plan_send makes)
     return Plan(like.mail, planned, like.pipelining, like.use_bdat, False)
 
 
