@@ -27,6 +27,7 @@ KERNEL_MODULES: dict[str, tuple[str, ...]] = {
     "window": ("data_window", "bdat_window", "match_window", "plain_replies"),
     "sockio": ("recv_nowait",),
     "address_check": ("is_plain_address",),
+    "untracked": ("untracked",),
 }
 
 
@@ -75,6 +76,7 @@ if TYPE_CHECKING:  # ("X as X": re-exported)
     from smtpx._pure.replies import Reply as Reply, ReplyScanner as ReplyScanner
     from smtpx._pure.sockio import recv_nowait as recv_nowait
     from smtpx._pure.stuffing import CRLFNormalizer as CRLFNormalizer, DotStuffer as DotStuffer
+    from smtpx._pure.untracked import untracked as untracked
     from smtpx._pure.transfer_encoding import (
         Base64Encoder as Base64Encoder,
         QPEncoder as QPEncoder,
@@ -107,5 +109,6 @@ else:
     plain_replies = _chosen.plain_replies
     recv_nowait = _chosen.recv_nowait
     is_plain_address = _chosen.is_plain_address
+    untracked = _chosen.untracked
 
 __all__ = ["IMPLEMENTATION", "load_pure", "load_compiled", *[n for v in KERNEL_MODULES.values() for n in v]]

@@ -132,3 +132,26 @@ def test_messages_are_checked_as_they_are_sent_and_a_failure_leaves_the_rest_uns
     assert sorted(unsent) == unsent and len(set(unsent)) == len(unsent)
     assert {index for index, r in enumerate(results) if r is None} == set(unsent)
     assert len(server.messages) == sum(isinstance(r, SendResult) for r in results) == 1
+
+
+def test_a_batchs_results_are_out_of_the_cyclic_collectors_view_when_compiled(server, make_smtp):
+    """A batch keeps every message's result (smtpx._pure.untracked): compiled, the results,
+    their lists and their replies are not tracked by the cyclic collector; pure, they are.
+    Either way they read the same (tests/kernels/test_untracked.py: and are freed as before)."""
+    import gc
+
+    from smtpx import kernels
+
+    server.reply("RCPT", "550 5.1.1 no such user", when="bad@", times=None)
+    smtp = make_smtp(server)
+    smtp.config("StopOnToErrors=False")  # the refused recipient is reported, the message sent
+    results = smtp.send_batch([("sender@example.com", ["rcpt@example.com", "bad@example.com"], b"x\r\n")
+                               for _ in range(3)])
+    compiled = kernels.IMPLEMENTATION == "c"
+    for result in results:
+        assert isinstance(result, SendResult)
+        assert result.accepted[0].address == "rcpt@example.com" and result.refused[0].reply.code == 550
+        parts = [result, result.accepted, result.refused, *result.accepted, *result.refused, result.reply,
+                 result.reply.lines, *[r.reply for r in result.accepted + result.refused],
+                 *[r.reply.lines for r in result.accepted + result.refused]]
+        assert [gc.is_tracked(part) for part in parts] == [not compiled] * len(parts)

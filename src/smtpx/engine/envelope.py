@@ -1,5 +1,8 @@
 """What send_mail takes (Envelope, Content) and what it returns (SendResult).
 
+The results and the lists they make are not tracked by the cyclic garbage collector
+(smtpx._pure.untracked says why and what it costs).
+
 Content, RecipientResult and SendResult are made for every message: their ``__init__`` is
 written out (``init=False``) rather than generated, so that compiled (smtpx.compiled.HOT_PATH)
 it is C, where a generated one runs as Python however the module is built.
@@ -10,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from smtpx.enums import RecipientType
-from smtpx.kernels import Reply
+from smtpx.kernels import Reply, untracked
 
 
 @dataclass(slots=True)
@@ -68,6 +71,7 @@ class RecipientResult:
         self.address = address
         self.kind = kind
         self.reply = reply
+        untracked(self)  # a batch keeps every result: the cyclic collector need not walk them
 
 
 @dataclass(slots=True, init=False)
@@ -78,9 +82,10 @@ class SendResult:
 
     def __init__(self, accepted: list[RecipientResult] | None = None, refused: list[RecipientResult] | None = None,
                  reply: Reply | None = None) -> None:
-        self.accepted = [] if accepted is None else accepted
-        self.refused = [] if refused is None else refused
+        self.accepted = untracked([]) if accepted is None else accepted
+        self.refused = untracked([]) if refused is None else refused
         self.reply = reply
+        untracked(self)
 
     @property
     def refused_addresses(self) -> list[str]:
