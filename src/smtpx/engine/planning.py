@@ -2,8 +2,6 @@
 from the server (SMTPUTF8, 8BITMIME, BINARYMIME, SIZE), and the MAIL / RCPT command lines."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.commands import Command, command, path_command, recipient_params, xtext
 from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
@@ -19,12 +17,13 @@ DATA = command("DATA")
 
 
 # A message to a recipient the session has not planned for makes a Plan, a Lane and a
-# PlannedRecipient per recipient: their __init__s are written out (init=False), so that compiled
-# (smtpx.compiled.HOT_PATH) they are C, where a generated one runs as Python.
+# PlannedRecipient per recipient, and every message reads them: compiled, they are extension
+# types (planning.pxd), made without a Python-level __init__ call and read from a C struct.
+# Here they are plain classes with slots, the pure twin and the specification.
 
 
-@dataclass(slots=True, init=False)
 class PlannedRecipient:
+    __slots__ = ("recipient", "command", "label")
     recipient: EnvelopeRecipient
     command: Command
     label: str  # what its RCPT reply answers, for error messages
@@ -35,8 +34,8 @@ class PlannedRecipient:
         self.label = label
 
 
-@dataclass(slots=True, init=False)
 class Lane:
+    __slots__ = ("commands", "wire", "labels", "expect", "held_expect")
     commands: list[Command]  # traced, in wire order
     wire: bytes  # the commands' bytes
     labels: list[str]  # one per reply, for error messages
@@ -51,8 +50,8 @@ class Lane:
         self.held_expect = b"2" + expect
 
 
-@dataclass(slots=True, init=False)
 class Plan:
+    __slots__ = ("mail", "recipients", "pipelining", "use_bdat", "_data_envelope", "_lane", "utf8")
     mail: Command
     recipients: list[PlannedRecipient]
     pipelining: bool

@@ -1,5 +1,9 @@
 # Compiled, Transaction and Message are extension types: their methods read these from a C
 # struct (transaction.py stays the pure twin and the specification).
+from smtpx.engine.planning cimport Plan
+from smtpx.engine.transfer cimport ContentSource
+
+
 cdef class Message
 
 
@@ -9,5 +13,7 @@ cdef class Transaction:
     cdef public object accepted_before_first_deferral, failing
 
 cdef class Message:
-    cdef public object index, plan, source, result, unacknowledged_end, outcome
+    cdef public Plan plan
+    cdef public ContentSource source
+    cdef public object index, result, unacknowledged_end, outcome
     cdef public object _options, _sink, _pending, _limit, lane_fit
