@@ -22,65 +22,29 @@ cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t, Py_UCS4)
     void* PyUnicode_DATA(object)
 
-# A Reply is made for every reply line group on the hot path, so its slots are filled from C:
-# the instance comes from the type's own allocator and each slot is written at the offset its
-# member descriptor gives (what object.__new__ and three setattr calls would do, without the
-# Python-level calls and type look-ups, about three quarters of a reply's cost). Reply is the
-# pure module's class; the offsets are read from it once, here, and checked to be plain slots.
-from cpython.object cimport PyObject, PyTypeObject
-from cpython.ref cimport Py_INCREF
+# A Reply is made for every reply line group on the hot path, so its slots are filled from C
+# (_slots.pxi: about three quarters of a reply's cost went to the Python-level calls and
+# look-ups). Reply is the pure module's class; it is checked once, here, to be what that
+# needs, and its offsets read.
+include "_slots.pxi"
+from smtpx._pure.slots import checked_slots
 
-
-cdef extern from "Python.h":
-    ctypedef struct PyMemberDef:
-        Py_ssize_t offset
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef* d_member
-    void _release "Py_DECREF"(PyObject*)
-    void PyObject_GC_UnTrack(void*)
-
-cdef extern from *:
-    """
-    static PyObject* _smtpx_type_alloc(PyTypeObject* type) { return type->tp_alloc(type, 0); }
-    """
-    # (the allocator slot, which Cython's PyTypeObject does not declare)
-    PyObject* _type_alloc "_smtpx_type_alloc"(PyTypeObject*)
-
-
-cdef Py_ssize_t _slot_offset(str name) except -1:
-    descriptor = Reply.__dict__[name]
-    if type(descriptor).__name__ != "member_descriptor":
-        raise TypeError(f"Reply.{name} is not a slot")
-    return (<PyMemberDescrObject*>descriptor).d_member.offset
-
-
-if Reply.__new__ is not object.__new__ or Reply.__slots__ != ("code", "enhanced", "lines"):
+if checked_slots(Reply) != ("code", "enhanced", "lines"):
     raise TypeError("smtpx._core.replies builds Reply from its three slots; the class changed")
-cdef Py_ssize_t _CODE_AT = _slot_offset("code")
-cdef Py_ssize_t _ENHANCED_AT = _slot_offset("enhanced")
-cdef Py_ssize_t _LINES_AT = _slot_offset("lines")
+cdef Py_ssize_t _CODE_AT = _slot_offset(Reply, "code")
+cdef Py_ssize_t _ENHANCED_AT = _slot_offset(Reply, "enhanced")
+cdef Py_ssize_t _LINES_AT = _slot_offset(Reply, "lines")
 cdef PyTypeObject* _REPLY_TYPE = <PyTypeObject*>Reply
-
-
-cdef inline void _set_slot(PyObject* instance, Py_ssize_t offset, object value):
-    """Store a new reference to ``value`` in an empty slot (tp_alloc zero-fills them)."""
-    Py_INCREF(value)
-    (<PyObject**>((<char*>instance) + offset))[0] = <PyObject*>value
 
 
 cdef inline object _reply(int code, object enhanced, list lines):
     """Reply(code, enhanced, lines), made as the comment above says, and with its lines out of
     the cyclic collector's view (smtpx._pure.untracked says why: a batch keeps its replies)."""
-    cdef PyObject* instance = _type_alloc(_REPLY_TYPE)
-    if instance == NULL:
-        raise MemoryError()
-    PyObject_GC_UnTrack(instance)
+    reply = _new_instance(_REPLY_TYPE, True)
     PyObject_GC_UnTrack(<void*>lines)
-    reply = <object>instance  # a reference of its own, so tp_alloc's is given back
-    _release(instance)
-    _set_slot(instance, _CODE_AT, code)
-    _set_slot(instance, _ENHANCED_AT, enhanced)
-    _set_slot(instance, _LINES_AT, lines)
+    _set_slot(reply, _CODE_AT, code)
+    _set_slot(reply, _ENHANCED_AT, enhanced)
+    _set_slot(reply, _LINES_AT, lines)
     return reply
 
 

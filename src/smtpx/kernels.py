@@ -28,6 +28,7 @@ KERNEL_MODULES: dict[str, tuple[str, ...]] = {
     "sockio": ("recv_nowait",),
     "address_check": ("is_plain_address",),
     "untracked": ("untracked",),
+    "slots": ("slot_maker",),
 }
 
 
@@ -76,6 +77,7 @@ if TYPE_CHECKING:  # ("X as X": re-exported)
     from smtpx._pure.replies import Reply as Reply, ReplyScanner as ReplyScanner
     from smtpx._pure.sockio import recv_nowait as recv_nowait
     from smtpx._pure.stuffing import CRLFNormalizer as CRLFNormalizer, DotStuffer as DotStuffer
+    from smtpx._pure.slots import slot_maker as slot_maker
     from smtpx._pure.untracked import untracked as untracked
     from smtpx._pure.transfer_encoding import (
         Base64Encoder as Base64Encoder,
@@ -110,5 +112,6 @@ else:
     recv_nowait = _chosen.recv_nowait
     is_plain_address = _chosen.is_plain_address
     untracked = _chosen.untracked
+    slot_maker = _chosen.slot_maker
 
 __all__ = ["IMPLEMENTATION", "load_pure", "load_compiled", *[n for v in KERNEL_MODULES.values() for n in v]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from smtpx.engine.capabilities import Capabilities
 from smtpx.engine.commands import Command, command, path_command, recipient_params, xtext
-from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
+from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient, make_envelope_recipient
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.validation import check_address, check_no_controls
 from smtpx.kernels import is_plain_address
@@ -195,7 +195,7 @@ def with_recipients(like: Plan, recipients: list[EnvelopeRecipient]) -> Plan | N
         if recipient.options or not is_plain_address(address):
             return None
         rcpt = path_command("RCPT TO", address, [], False)
-        planned.append(PlannedRecipient(EnvelopeRecipient(address, recipient.kind, ""), rcpt,
+        planned.append(PlannedRecipient(make_envelope_recipient(address, recipient.kind, ""), rcpt,
                                         rcpt.trace))  # (its trace is the label plan_send makes)
     return Plan(like.mail, planned, like.pipelining, like.use_bdat, False)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from smtpx.engine.channel import reply_error
-from smtpx.engine.envelope import RecipientResult, SendResult
+from smtpx.engine.envelope import RecipientResult, SendResult, make_recipient_result, make_send_result
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.planning import Plan, PlannedRecipient, stops_send
 from smtpx.engine.tracing import describe_reply
@@ -28,7 +28,7 @@ from smtpx.errors import (
     SMTPRecipientsRefused,
     SMTPSenderRefused,
 )
-from smtpx.kernels import Reply
+from smtpx.kernels import Reply, untracked
 
 TOO_MANY_RECIPIENTS = 452
 END_OF_DATA = "the end of data (.)"  # what the final reply answers, for DATA ...
@@ -80,7 +80,7 @@ class Message:
         self.index = index
         self.plan = plan
         self.source = source
-        self.result = SendResult()
+        self.result = make_send_result(untracked([]), untracked([]), None)
         # True once the Write that carries the end of the message data (the "." line, or the
         # whole BDAT LAST chunk) has completed, or failed with all of it possibly gone out
         # (bytes_written), until its reply is read: if the session dies then, delivery is
@@ -136,7 +136,7 @@ class Message:
         for planned, reply in zip(tx.recipients, replies):
             recipient = planned.recipient
             if 200 <= reply.code < 300:
-                tx.accepted.append(RecipientResult(recipient.address, recipient.kind, reply))
+                tx.accepted.append(make_recipient_result(recipient.address, recipient.kind, reply))
                 if not tx.deferred:
                     tx.accepted_before_first_deferral += 1
             elif reply.code == TOO_MANY_RECIPIENTS:
@@ -152,7 +152,7 @@ class Message:
 
     def stopped(self, tx: Transaction) -> SMTPError:
         """The error of a transaction a StopOn*Errors rule failed (after its reset)."""
-        self.result.refused.extend(RecipientResult(p.recipient.address, p.recipient.kind, reply)
+        self.result.refused.extend(make_recipient_result(p.recipient.address, p.recipient.kind, reply)
                                    for p, reply in tx.deferred)
         tx.deferred = []
         return self._refused_error("the server refused recipients and the StopOn*Errors rules stop the send")
@@ -212,7 +212,7 @@ class Message:
 
     def _refuse(self, planned: PlannedRecipient, reply: Reply) -> None:
         recipient = planned.recipient
-        self.result.refused.append(RecipientResult(recipient.address, recipient.kind, reply))
+        self.result.refused.append(make_recipient_result(recipient.address, recipient.kind, reply))
         if not stops_send(self._options, recipient.kind):
             self._sink.error(161, f"recipient {recipient.address} refused: {describe_reply(reply)}")
 

@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import IO, NamedTuple
 
 from smtpx import kernels
-from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient
+from smtpx.engine.envelope import Content, Envelope, EnvelopeRecipient, make_content
 from smtpx.enums import Importance, Priority, RecipientType, Sensitivity
 from smtpx.errors import SMTPInputError
 from smtpx.message.addresses import (
@@ -264,7 +264,7 @@ class ComposedMessage:
 
     def content(self) -> Content:
         # (positional: keywords cost the compiled Content a parse of them per message)
-        return Content(self.iter_bytes(), self.size, self.eight_bit, self.binary, self.needs_smtputf8, True)
+        return make_content(self.iter_bytes(), self.size, self.eight_bit, self.binary, self.needs_smtputf8, True)
 
     def iter_bytes(self) -> Iterable[bytes]:
         """The message bytes (headers, empty line, body), not dot-stuffed, in chunks. In-memory

@@ -5,6 +5,8 @@ from typing import Any
 
 from smtpx.message.addresses import parse_mailbox, parse_reverse_path, plain_addr_spec
 from smtpx.engine import Content, Envelope, EnvelopeRecipient
+from smtpx.engine.envelope import make_content, make_envelope, make_envelope_recipient
+from smtpx.enums import RecipientType
 from smtpx.errors import SMTPInputError
 from smtpx.validators import check_str
 
@@ -22,7 +24,7 @@ def _recipient(recipient: Any, what: str) -> EnvelopeRecipient:
     engine checks them)."""
     plain = plain_addr_spec(recipient)
     if plain is not None:  # a str holding the usual address: every mailing's case
-        return EnvelopeRecipient(plain)
+        return make_envelope_recipient(plain, RecipientType.TO, "")
     if isinstance(recipient, EnvelopeRecipient):
         address = parse_mailbox(recipient.address, f"{what} recipient").addr_spec
         return EnvelopeRecipient(address, recipient.kind, recipient.options)
@@ -50,7 +52,7 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
         rcpts = [_recipient(r, what) for r in recipients]
         if not rcpts:
             raise SMTPInputError("Please specify a recipient.", 165)
-        envelope = Envelope(sender, rcpts)
+        envelope = make_envelope(sender, rcpts, "MAIL")
         address_utf8 = not sender.isascii()
         for rcpt in rcpts:  # (a loop, not any() over a generator: a new envelope per message in a mailing)
             if not rcpt.address.isascii():
@@ -63,8 +65,7 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
     else:
         eight_bit = True
         utf8 = not data.split(b"\r\n\r\n", 1)[0].isascii()
-    # (positional: Content(chunks, size, eight_bit, binary, smtputf8), the cheaper call)
-    return envelope, Content([data], len(data), eight_bit, False, utf8 or address_utf8)
+    return envelope, make_content([data], len(data), eight_bit, False, utf8 or address_utf8, True)
 
 
 def _all_str(recipients: list[Any]) -> bool:
