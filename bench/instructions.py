@@ -14,7 +14,9 @@ its path), so compare changes over several runs.
 smtpx runs with SpinWait=0, so waiting for a reply sleeps in poll() and counts nothing.
 
 ``--src DIR`` counts another checkout's ``src`` (e.g. a ``git worktree`` of the commit before
-a change, with the compiled kernels copied in) to compare two versions. Needs valgrind
+a change, built with ``setup.py build_ext --inplace`` and with ``src/smtpx/_core`` a link to its
+``src/_core``: otherwise the editable install's kernels are imported) to compare two versions;
+the client refuses to count when its kernels or compiled modules come from elsewhere. Needs valgrind
 (``apt-get install valgrind``); not part of the test command. Instructions are not time (a
 system call costs far more than its few user-space instructions: smtplib makes eight per
 message, smtpx four or five), so this is for A/B of Python-level changes, next to the
@@ -45,6 +47,7 @@ def client(kind: str, port: int, count: int) -> None:
     one address serves the next); the others send every message to the same one."""
     from test_bench_throughput import make_message, recipient_each
 
+    _check_source(Path(os.environ["PYTHONPATH"]))
     message = make_message(1024)
     distinct = kind.endswith("_distinct")
     kind = kind.removesuffix("_distinct")
@@ -89,6 +92,20 @@ def client(kind: str, port: int, count: int) -> None:
             send()
     finally:
         smtp.disconnect()
+
+
+def _check_source(src: Path) -> None:
+    """Every module smtpx loads comes from ``src``, the kernels compiled (a worktree without
+    its own ``src/smtpx/_core`` would count this checkout's kernels)."""
+    import smtpx.engine.runner
+    import smtpx.kernels
+
+    compiled = smtpx.kernels.load_compiled()
+    if compiled is None:
+        raise SystemExit(f"{src}: the compiled kernels do not load (build them, link src/smtpx/_core)")
+    for module in (smtpx.engine.runner, sys.modules["smtpx._core.replies"]):
+        if not Path(module.__file__ or "").resolve().is_relative_to(src.resolve()):
+            raise SystemExit(f"{module.__name__} comes from {module.__file__}, not from {src}")
 
 
 def count_instructions(kind: str, port: int, count: int, src: Path) -> int:

@@ -403,6 +403,7 @@ def test_sink_throughput_recipient_each(benchmark, ratios, sink):
     _compare(benchmark, ratios, "msgs/s on smtp-sink, 1 KB, a recipient each", runners, count, rounds=7)
 
 
+@pytest.mark.timeout(900)  # bound by the server's disk, which differs between machines
 def test_delayed_link_throughput(benchmark, ratios, slow_postfix):
     """25 messages per client and round, except send_batch: 200, so that its few round trips
     of connection set-up (connect, greeting, EHLO, QUIT: 80 ms here) do not hide its rate per
