@@ -25,7 +25,7 @@ cdef class _SlotMaker:
             raise TypeError(f"{(<type>self._cls).__name__} has {self._count} slots, {len(values)} values given")
         instance = _new_instance(self._type, self._untrack)
         for i in range(self._count):
-            _set_slot(instance, self._offsets[i], <object>(<PyObject*>values[i]))
+            _set_slot(instance, self._offsets[i], values[i])
         return instance
 
     def __repr__(self):

@@ -4,8 +4,9 @@
 Every message makes a handful of the engine's slotted dataclasses (its Content, its
 SendResult, a RecipientResult for each recipient; a mailing also an Envelope and an
 EnvelopeRecipient). Calling such a class costs CPython a type call, a look-up and a call of
-``__init__``, and a generic attribute store per field: about 1,500 instructions, where the
-compiled twin fills the slots straight from C in about 300.
+``__init__``, and a generic attribute store per field; the compiled twin fills the slots
+straight from C, in half to two thirds of the class call's time (timeit, three of the
+engine's classes).
 
 ``slot_maker(cls, untrack=False)`` checks ``cls`` once and returns ``make(*values)``, which
 makes an instance as ``object.__new__(cls)`` and stores ``values`` into ``cls.__slots__``, in

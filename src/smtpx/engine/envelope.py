@@ -100,7 +100,7 @@ class SendResult:
 
 
 # The engine makes these for every message, with every field given: filled from C without a
-# Python-level __init__ call (smtpx.kernels.slot_maker: about a fifth of a call's cost), the
+# Python-level __init__ call (smtpx.kernels.slot_maker: half to two thirds of a call's time), the
 # values in field order. The results are untracked as their __init__s make them.
 make_content = slot_maker(Content)  # (chunks, size, eight_bit, binary, smtputf8, normalise)
 make_envelope = slot_maker(Envelope)  # (mail_from, recipients, verb)
