@@ -1,7 +1,7 @@
 """Instructions per message, counted by valgrind: the noise-free A/B for one message per call.
 
     .venv/bin/python bench/instructions.py [--src DIR] [smtplib] [send_raw] [send] [send_batch] [pool]
-        [smtplib_distinct] [send_raw_distinct] [send_distinct] [send_batch_distinct]
+        [aio_send_batch] [aio_pool] [smtplib_distinct] [send_raw_distinct] [send_distinct] [send_batch_distinct]
 
 Wall-clock benchmarks on this VM move by tens of percent from run to run, far more than most
 single changes to the per-message path. This script counts instead: each client sends 1 KB
@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 FROM, TO = "sender@example.test", "rcpt@example.test"
 SMALL, LARGE = 200, 1000
-KINDS = ("smtplib", "send_raw", "send", "send_batch", "pool", "smtplib_distinct", "send_raw_distinct",
-         "send_distinct", "send_batch_distinct")
+KINDS = ("smtplib", "send_raw", "send", "send_batch", "pool", "aio_send_batch", "aio_pool", "smtplib_distinct",
+         "send_raw_distinct", "send_distinct", "send_batch_distinct")
 
 
 def client(kind: str, port: int, count: int) -> None:
@@ -61,6 +61,11 @@ def client(kind: str, port: int, count: int) -> None:
         return
     import smtpx
 
+    if kind.startswith("aio_"):
+        import asyncio
+
+        asyncio.run(_aio_client(kind, port, [(FROM, [recipient], message) for recipient in recipients]))
+        return
     if kind == "pool":  # SMTPPool(4).send_batch: four connections driven from one thread
         with smtpx.SMTPPool(4, mail_server="127.0.0.1", mail_port=port) as pool:
             pool.send_batch([(FROM, [recipient], message) for recipient in recipients])
@@ -92,6 +97,22 @@ def client(kind: str, port: int, count: int) -> None:
             send()
     finally:
         smtp.disconnect()
+
+
+async def _aio_client(kind: str, port: int, messages: list[tuple[str, list[str], bytes]]) -> None:
+    """The asyncio clients: AsyncSMTP.send_batch on one connection, or AsyncSMTPPool(4)."""
+    from smtpx.aio import AsyncSMTP, AsyncSMTPPool
+
+    if kind == "aio_pool":
+        async with AsyncSMTPPool(4, mail_server="127.0.0.1", mail_port=port) as pool:
+            await pool.send_batch(messages)
+        return
+    smtp = AsyncSMTP(mail_server="127.0.0.1", mail_port=port)
+    await smtp.connect()
+    try:
+        await smtp.send_batch(messages)
+    finally:
+        await smtp.disconnect()
 
 
 def _check_source(src: Path) -> None:

@@ -58,11 +58,21 @@ class _StreamProtocol(asyncio.Protocol):
         self.paused_reading = False
         self._waiter: Optional[asyncio.Future[None]] = None
         self.activity: Optional[Any] = None  # callback: bytes moved
+        # An engine operation waiting for bytes from these callbacks (AsyncStream.park,
+        # smtpx.session.eager): data_received hands it the bytes, any other news wakes it.
+        self.parked: Optional[Any] = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
 
     def wake(self) -> None:
+        """News other than bytes (EOF, loss, a drained buffer, a timer): whoever waits looks again."""
+        parked, self.parked = self.parked, None
+        if parked is not None:
+            parked.on_wake()
+        self._wake_waiter()
+
+    def _wake_waiter(self) -> None:
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -74,7 +84,10 @@ class _StreamProtocol(asyncio.Protocol):
         if len(self.buffer) >= _PAUSE_READING_AT and not self.paused_reading:
             self.paused_reading = True
             self.transport.pause_reading()
-        self.wake()
+        parked, self.parked = self.parked, None
+        if parked is not None:
+            parked.on_data()  # (it may park again: then self.parked is set anew)
+        self._wake_waiter()
 
     def eof_received(self) -> None:
         self.eof = True
@@ -122,6 +135,7 @@ class AsyncStream(TimeoutClock):
         self._closed = False
         self._timer: Optional[asyncio.TimerHandle] = None  # wakes a wait at its deadline (_wake_within)
         self._tls_info: Optional[_tls.TLSInfo] = None
+        self._high_water = transport.get_write_buffer_limits()[1]  # write_now's limit (start_tls reads it anew)
         self.local_address: Address = transport.get_extra_info("sockname") or ("", 0)
         self.remote_address: Address = transport.get_extra_info("peername") or ("", 0)
 
@@ -182,6 +196,11 @@ class AsyncStream(TimeoutClock):
     async def read(self) -> bytes:
         """Bytes that are available (at least one); b"" when the peer has closed."""
         self._start_call(reading=True)
+        return await self.read_on()
+
+    async def read_on(self) -> bytes:
+        """The rest of a read already begun (read(), or take_now() that found nothing): its
+        rules, with its clock running since it began."""
         protocol = self._protocol
         while True:
             if protocol.buffer:
@@ -194,6 +213,58 @@ class AsyncStream(TimeoutClock):
                     return b""
                 raise self._lost_error("reading")
             await self._wait()
+
+    # ------------------------------------------------------------------ without waiting
+    # smtpx.session.eager advances engine operations from the protocol's callbacks, with no
+    # task wake-up per reply. These calls never wait; each does what read() or write() would
+    # do up to the point where those would wait, under the same clock, or declines.
+    def take_now(self) -> bytes | None:
+        """read() without its wait: the read begins (its clock starts) and gives the bytes that
+        arrived, or None when none have (the read then waits: park(), else read_on())."""
+        self._start_call(reading=True)
+        protocol = self._protocol
+        if protocol.buffer:
+            self._got_data()
+            return protocol.take()
+        return None
+
+    def take_parked(self) -> bytes:
+        """The bytes that woke a parked read (data_received calls ``on_data`` with some there)."""
+        self._got_data()
+        return self._protocol.take()
+
+    def park(self, run: Any) -> bool:
+        """Wait for the bytes of the read take_now() began, from the protocol: its
+        data_received calls ``run.on_data()``; anything else that happens (EOF, loss, the
+        deadline's timer, a drained write buffer) calls ``run.on_wake()``, and the read goes on
+        with read_on(). False when there is nothing to wait for (the peer closed, the
+        connection is lost, the time is up): read_on() gives its outcome at once."""
+        protocol = self._protocol
+        if protocol.eof or protocol.lost:
+            return False
+        remaining = self._remaining()
+        if remaining is not None:
+            if remaining <= 0:
+                return False
+            self._wake_within(remaining)
+        protocol.parked = run
+        return True
+
+    def unpark(self) -> None:
+        self._protocol.parked = None
+
+    def write_now(self, data: bytes) -> bool:
+        """write(data) when it cannot wait: no throttle, and the transport takes all of it
+        without going over its high-water mark (so it will not pause us); False, with nothing
+        done, otherwise (write() then does it)."""
+        protocol, transport = self._protocol, self._transport
+        if self._bucket is not None or protocol.lost or self._closed or protocol.paused_writing \
+                or transport.is_closing() \
+                or transport.get_write_buffer_size() + len(data) > self._high_water:
+            return False
+        self._start_call()
+        transport.write(data)
+        return True
 
     async def write(self, data: bytes | bytearray | memoryview, throttle: bool = True) -> None:
         """Send all of ``data``; throttled by max_transfer_rate unless ``throttle`` is False.
@@ -292,6 +363,7 @@ class AsyncStream(TimeoutClock):
             self.abort()
             raise
         self._transport = transport
+        self._high_water = transport.get_write_buffer_limits()[1]
         self._tls_info = info
         self._touch()
 

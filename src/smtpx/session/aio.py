@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Generator, TypeVar
 from smtpx.engine.actions import Action
 from smtpx.enums import SSLStartMode
 from smtpx.errors import SMTPError
-from smtpx.session.core import Call, SessionCore, StatusCallback, engine_calls
+from smtpx.session.core import Call, SessionCore, StatusCallback, engine_calls, wait_for_bytes
+from smtpx.session.eager import run_eagerly
 from smtpx.session.settings import SessionSettings, local_name, prepare_open
 from smtpx.transport.byte_stream import AsyncByteStream
 
@@ -64,7 +65,12 @@ async def run(
     start_tls: Callable[[], Awaitable[None]] | None = None,
 ) -> Result:
     """Run one engine operation to completion over ``stream`` and return its result.
-    ``start_tls`` performs the handshake for a StartTLS action. The rules: session.core.engine_calls."""
+    ``start_tls`` performs the handshake for a StartTLS action. The rules: session.core.engine_calls.
+    Over an AsyncStream the operation is advanced from its protocol's callbacks while replies
+    arrive (smtpx.session.eager: the same rules, without a task wake-up per reply)."""
+    if hasattr(stream, "take_now"):
+        return await run_eagerly(generator, engine_calls(stream, start_tls, read=wait_for_bytes),
+                                 stream)  # type: ignore[arg-type]
     return await drive(generator, engine_calls(stream, start_tls))
 
 
