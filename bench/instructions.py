@@ -1,7 +1,7 @@
 """Instructions per message, counted by valgrind: the noise-free A/B for one message per call.
 
     .venv/bin/python bench/instructions.py [--src DIR] [smtplib] [send_raw] [send] [send_batch] [pool]
-        [aio_send_batch] [aio_pool] [smtplib_distinct] [send_raw_distinct] [send_distinct] [send_batch_distinct]
+        [aio_send_raw] [aio_send_batch] [aio_pool] [smtplib_distinct] [send_raw_distinct] [send_distinct] [send_batch_distinct]
 
 Wall-clock benchmarks on this VM move by tens of percent from run to run, far more than most
 single changes to the per-message path. This script counts instead: each client sends 1 KB
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 FROM, TO = "sender@example.test", "rcpt@example.test"
 SMALL, LARGE = 200, 1000
-KINDS = ("smtplib", "send_raw", "send", "send_batch", "pool", "aio_send_batch", "aio_pool", "smtplib_distinct",
+KINDS = ("smtplib", "send_raw", "send", "send_batch", "pool", "aio_send_raw", "aio_send_batch", "aio_pool", "smtplib_distinct",
          "send_raw_distinct", "send_distinct", "send_batch_distinct")
 
 
@@ -100,7 +100,7 @@ def client(kind: str, port: int, count: int) -> None:
 
 
 async def _aio_client(kind: str, port: int, messages: list[tuple[str, list[str], bytes]]) -> None:
-    """The asyncio clients: AsyncSMTP.send_batch on one connection, or AsyncSMTPPool(4)."""
+    """The asyncio clients: AsyncSMTP.send_raw or send_batch on one connection, or AsyncSMTPPool(4)."""
     from smtpx.aio import AsyncSMTP, AsyncSMTPPool
 
     if kind == "aio_pool":
@@ -110,7 +110,11 @@ async def _aio_client(kind: str, port: int, messages: list[tuple[str, list[str],
     smtp = AsyncSMTP(mail_server="127.0.0.1", mail_port=port)
     await smtp.connect()
     try:
-        await smtp.send_batch(messages)
+        if kind == "aio_send_raw":
+            for message in messages:
+                await smtp.send_raw(*message)
+        else:
+            await smtp.send_batch(messages)
     finally:
         await smtp.disconnect()
 
