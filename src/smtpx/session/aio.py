@@ -1,9 +1,11 @@
 """The asyncio driver: engine operations over an AsyncStream, and one connection's life.
 
 ``drive(steps, call_for)`` is the driver core's loop (session/core.py) that waits with ``await``,
-and ``run(generator, stream)`` drives one engine operation with it (its steps are the engine's
-actions, which ``engine_calls`` turns into stream calls; AsyncSMTP.process_queue drives its queue
-run with it too). ``AsyncSession`` owns one connection: connect with the sync ``open_connection`` in
+and ``run(generator, stream)`` drives one engine operation (its steps are the engine's actions,
+which ``engine_calls`` turns into stream calls): over an AsyncStream with smtpx.session.eager's
+fast path, which makes the same calls but lets a reply that arrives advance the operation from
+the protocol's callback; over any other stream with ``drive``. AsyncSMTP.process_queue drives
+its queue run with ``drive``. ``AsyncSession`` owns one connection: connect with the sync ``open_connection`` in
 a worker thread (so firewalls, bind, socket options and the IPv6 rules are exactly the sync
 ones), then hand the socket to asyncio; the opening sequence; engine operations; QUIT and
 close. ``on_connection_status`` handlers run on the event loop's thread, in order, even for
