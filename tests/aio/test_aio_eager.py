@@ -31,9 +31,9 @@ def on_data_calls(monkeypatch):
     calls = [0]
     original = eager._EagerRun.on_data
 
-    def counting(run: eager._EagerRun) -> None:
+    def counting(run: eager._EagerRun, data: bytes) -> bool:
         calls[0] += 1
-        original(run)
+        return original(run, data)
 
     monkeypatch.setattr(eager._EagerRun, "on_data", counting)
     return calls

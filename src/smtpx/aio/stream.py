@@ -78,15 +78,17 @@ class _StreamProtocol(asyncio.Protocol):
             waiter.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
         if self.activity is not None:
             self.activity()
+        parked, self.parked = self.parked, None
+        if parked is not None and not self.buffer and parked.on_data(data):
+            return  # straight to the read that waited (it may park again)
+        self.buffer += data
         if len(self.buffer) >= _PAUSE_READING_AT and not self.paused_reading:
             self.paused_reading = True
             self.transport.pause_reading()
-        parked, self.parked = self.parked, None
-        if parked is not None:
-            parked.on_data()  # (it may park again: then self.parked is set anew)
+        if parked is not None:  # it did not take them: its task reads them (read_on)
+            parked.on_wake()
         self._wake_waiter()
 
     def eof_received(self) -> None:
@@ -228,14 +230,15 @@ class AsyncStream(TimeoutClock):
             return protocol.take()
         return None
 
-    def take_parked(self) -> bytes:
-        """The bytes that woke a parked read (data_received calls ``on_data`` with some there)."""
+    def take_parked(self, data: bytes) -> bytes:
+        """The bytes data_received hands a parked read (``run.on_data(data)``): the read gives
+        them, as read() gives what arrived."""
         self._got_data()
-        return self._protocol.take()
+        return data
 
     def park(self, run: Any) -> bool:
         """Wait for the bytes of the read take_now() began, from the protocol: its
-        data_received calls ``run.on_data()``; anything else that happens (EOF, loss, the
+        data_received calls ``run.on_data(data)``; anything else that happens (EOF, loss, the
         deadline's timer, a drained write buffer) calls ``run.on_wake()``, and the read goes on
         with read_on(). False when there is nothing to wait for (the peer closed, the
         connection is lost, the time is up): read_on() gives its outcome at once."""

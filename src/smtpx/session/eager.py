@@ -78,19 +78,21 @@ class _EagerRun:
             except Exception as exc:  # a call's error goes into the engine, as drive's do
                 error = exc
 
-    def on_data(self) -> None:
-        """From data_received: bytes for the parked read."""
+    def on_data(self, data: bytes) -> bool:
+        """From data_received: the bytes for the parked read. False when it does not take them
+        (the task was cancelled: the engine is left be, the stream keeps the bytes)."""
         future = self.future
-        if future is None or future.done():  # the task was cancelled: leave the engine be
-            return
+        if future is None or future.done():
+            return False
         try:
-            outcome = self.context.run(self.advance, self.stream.take_parked(), None)
+            outcome = self.context.run(self.advance, self.stream.take_parked(data), None)
         except BaseException as exc:  # (a handler's KeyboardInterrupt): the task raises it, not the loop
             if not future.done():
                 future.set_exception(exc)
-            return
+            return True
         if outcome is not None and not future.done():  # (done: a handler cancelled the task meanwhile)
             future.set_result(outcome)
+        return True
 
     def on_wake(self) -> None:
         """From the protocol: other news for the parked read. The task finishes the read."""
