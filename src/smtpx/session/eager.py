@@ -14,8 +14,9 @@ the read back to the task, which finishes it with ``read_on``: the read's own ru
 running since it began. So every rule of ``drive`` and of the stream holds; only who resumes
 the engine differs.
 
-The engine runs in the task's context (``contextvars``) either way: a copy taken when the
-operation starts, so handlers of events the engine fires see the caller's context variables.
+The steps the protocol drives run in a copy of the task's ``contextvars`` context, taken when
+the operation starts: handlers of the events the engine fires there see the caller's context
+variables (what they set stays in the copy; docs/async.md).
 """
 from __future__ import annotations
 
