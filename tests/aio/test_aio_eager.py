@@ -9,12 +9,13 @@ import time
 
 import pytest
 
+from smtpx import SSLStartMode
 from smtpx.aio import AsyncSMTP
 from smtpx.engine import SendResult
 from smtpx.errors import SMTPConnectionDropped, SMTPTimeoutError
 from smtpx.session import eager
 from tests.aio.helpers import arun, client_for
-from tests.servers.scripted import RawServer
+from tests.servers.scripted import RawServer, ScriptedServer
 
 MESSAGE = b"Subject: eager\r\n\r\nbody line\r\n"
 GREETING = [("send", b"220 raw ESMTP\r\n"), ("expect", b"EHLO"), ("send", b"250-raw\r\n250 PIPELINING\r\n")]
@@ -52,6 +53,29 @@ def test_a_batchs_replies_advance_it_from_the_protocol(server, on_data_calls):
     assert [isinstance(result, SendResult) and result.all_accepted for result in results] == [True] * 20
     assert len(server.messages) == 20
     assert on_data_calls[0] >= 20  # at least a reply a message came through data_received
+
+
+def test_after_starttls_the_replies_still_advance_a_batch_from_the_protocol(tls, on_data_calls):
+    # Over TLS the bytes reach the protocol through asyncio's SSL layer (and the transport,
+    # with its own write buffer limits, is a new one): the fast path must still take them.
+    server_ctx, ca_pem = tls
+    with ScriptedServer(tls_context=server_ctx, require_starttls=True) as srv:
+        async def go():
+            client = client_for(srv, ssl_start_mode=SSLStartMode.EXPLICIT)
+            client.config("SSLServerCACerts=" + ca_pem)
+            await client.connect()
+            on_data_calls[0] = 0
+            try:
+                return await client.send_batch([("a@example.com", [f"r{i}@example.com"], MESSAGE)
+                                                for i in range(10)])
+            finally:
+                await client.disconnect()
+
+        results = arun(go)
+        assert srv.verbs()[:3] == ["EHLO", "STARTTLS", "EHLO"]
+        assert len(srv.messages) == 10
+    assert [isinstance(result, SendResult) and result.all_accepted for result in results] == [True] * 10
+    assert on_data_calls[0] >= 10
 
 
 def test_a_reply_trickled_a_byte_at_a_time_is_read_whole(on_data_calls):
