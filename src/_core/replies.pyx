@@ -9,13 +9,13 @@ module's, so both twins return equal objects.
 """
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.list cimport PyList_Append, PyList_GET_SIZE
+from cpython.list cimport PyList_Append, PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
-from smtpx._pure.replies import Reply, sanitise
+from smtpx._pure.replies import RECENT, RECENT_LINE, Reply, sanitise
 from smtpx.errors import SMTPProtocolError
 
 cdef extern from "Python.h":
@@ -35,6 +35,11 @@ cdef Py_ssize_t _CODE_AT = _slot_offset(Reply, "code")
 cdef Py_ssize_t _ENHANCED_AT = _slot_offset(Reply, "enhanced")
 cdef Py_ssize_t _LINES_AT = _slot_offset(Reply, "lines")
 cdef PyTypeObject* _REPLY_TYPE = <PyTypeObject*>Reply
+
+
+# The pure module's rule for repeated one-line replies (read there), its numbers as C ints.
+cdef Py_ssize_t _RECENT = RECENT
+cdef Py_ssize_t _RECENT_LINE = RECENT_LINE
 
 
 cdef inline object _reply(int code, object enhanced, list lines):
@@ -111,6 +116,8 @@ cdef class ReplyScanner:
     cdef Py_ssize_t _reply_size
     cdef bint _failed
     cdef bint _ready
+    cdef list _recent             # [line bytes, Reply] * RECENT: one-line replies seen lately
+    cdef Py_ssize_t _recent_next  # the pair the next new one-line reply replaces
 
     def __cinit__(self, *args, **kwargs):
         self._buf = NULL
@@ -132,6 +139,8 @@ cdef class ReplyScanner:
         self._enh = None
         self._reply_size = 0
         self._failed = False
+        self._recent = [b"", None] * _RECENT
+        self._recent_next = 0
 
     def __dealloc__(self):
         PyMem_Free(self._buf)
@@ -229,6 +238,8 @@ cdef class ReplyScanner:
             raise SMTPProtocolError(f"reply larger than {self.max_reply} bytes")
         if PyList_GET_SIZE(self._lines) >= self.max_lines:
             raise SMTPProtocolError(f"reply has more than {self.max_lines} lines")
+        if self._code < 0 and (n <= 3 or p[3] != 0x2D):  # a one-line reply
+            return self._one_line(p, n, code, replies)
         text = _text(p + 4, n - 4) if n > 4 else ""
         if self._code < 0:
             self._code = code
@@ -245,4 +256,28 @@ cdef class ReplyScanner:
         self._enh = None
         self._reply_size = 0
         PyList_Append(replies, _reply(code, enhanced, lines))
+        return 0
+
+    cdef int _one_line(self, const unsigned char* p, Py_ssize_t n, int code, list replies) except -1:
+        """A one-line reply of ``n`` bytes (line end left out): the Reply made for the same
+        bytes lately, or a new one, remembered when short."""
+        cdef list recent = self._recent
+        cdef Py_ssize_t i
+        cdef bytes seen
+        cdef object reply
+        self._reply_size = 0
+        for i in range(0, 2 * _RECENT, 2):
+            seen = <bytes>PyList_GET_ITEM(recent, i)
+            if PyBytes_GET_SIZE(seen) == n and memcmp(PyBytes_AS_STRING(seen), p, n) == 0:
+                reply = <object>PyList_GET_ITEM(recent, i + 1)
+                PyList_Append(replies, reply)
+                return 0
+        reply = _reply(code, _enhanced(p + 4, n - 4, code // 100) if n > 4 else None,
+                       [_text(p + 4, n - 4) if n > 4 else ""])
+        PyList_Append(replies, reply)
+        if n <= _RECENT_LINE:
+            i = self._recent_next
+            recent[i] = (<const char*>p)[:n]
+            recent[i + 1] = reply
+            self._recent_next = (i + 2) % (2 * _RECENT)
         return 0

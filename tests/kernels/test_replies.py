@@ -340,6 +340,86 @@ def test_unsolicited_reply_is_returned_for_the_engine_to_judge(kernel_impl):
     assert [r.code for r in scan(kernel_impl, b"421 4.4.2 idle\r\n250 late\r\n")] == [421, 250]
 
 
+# --- repeated one-line replies: one shared Reply (smtpx._pure.replies.RECENT) ----------------------
+
+
+def test_a_repeated_one_line_reply_is_the_same_object(kernel_impl):
+    scanner = kernel_impl.ReplyScanner()
+    first, again, other = scanner.feed(b"250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n250 2.1.0 Ok\r\n")
+    assert first is again and first is not other
+    assert first == PureReply(250, "2.1.5", ["2.1.5 Ok"]) and other == PureReply(250, "2.1.0", ["2.1.0 Ok"])
+    # later reads, split anywhere, and a bare LF end: the same bytes still give the same object
+    assert scanner.feed(b"250 2.1")[:] == []
+    (later,) = scanner.feed(b".5 Ok\n")
+    assert later is first
+
+
+def test_only_short_one_line_replies_are_shared(kernel_impl):
+    from smtpx._pure.replies import RECENT_LINE
+
+    scanner = kernel_impl.ReplyScanner()
+    multi = b"250-first\r\n250 last\r\n"
+    a, b = scanner.feed(multi * 2)
+    assert a == b and a is not b and a.lines is not b.lines
+    # a multi-line reply's last line is not a one-line reply either
+    (c,) = scanner.feed(b"250 last\r\n")
+    d, e = scanner.feed(b"250-x\r\n250 last\r\n250 last\r\n")
+    assert d.lines == ["x", "last"] and e is c
+    long_line = b"250 " + b"x" * (RECENT_LINE - 4)
+    longer = long_line + b"x"
+    f, g = scanner.feed(long_line + b"\r\n" + long_line + b"\r\n")
+    assert f is g
+    h, i = scanner.feed(longer + b"\r\n" + longer + b"\r\n")
+    assert h == i and h is not i
+
+
+def test_the_scanner_remembers_the_last_few_one_line_replies(kernel_impl):
+    from smtpx._pure.replies import RECENT
+
+    scanner = kernel_impl.ReplyScanner()
+    (first,) = scanner.feed(b"250 one\r\n")
+    others = b"".join(b"250 other %d\r\n" % n for n in range(RECENT - 1))
+    scanner.feed(others)
+    (still,) = scanner.feed(b"250 one\r\n")
+    assert still is first  # RECENT different ones in all: still kept
+    scanner.feed(b"".join(b"250 new %d\r\n" % n for n in range(RECENT)))
+    (forgotten,) = scanner.feed(b"250 one\r\n")
+    assert forgotten == first and forgotten is not first
+
+
+def test_scanners_share_nothing(kernel_impl):
+    (a,) = kernel_impl.ReplyScanner().feed(b"250 ok\r\n")
+    (b,) = kernel_impl.ReplyScanner().feed(b"250 ok\r\n")
+    assert a == b and a is not b
+
+
+def _identity_pattern(replies):
+    """For each reply, the index of the first reply that is the same object."""
+    return [next(j for j, other in enumerate(replies) if other is reply) for reply in replies]
+
+
+_texts = st.sampled_from([b"", b"Ok", b"2.1.5 Ok", b"go ahead", b"x" * 130])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(replies=st.lists(st.tuples(st.sampled_from([b"250", b"354", b"550"]), st.lists(_texts, max_size=2), _texts),
+                        min_size=1, max_size=30),
+       cuts=st.lists(st.integers(min_value=0, max_value=2_000), max_size=8))
+def test_twins_share_the_same_replies(both_kernel_impls, replies, cuts):
+    """Which replies come back as one shared object is the same in both twins, however the
+    bytes are split (the pure twin is the specification)."""
+    pure, compiled = both_kernel_impls
+    data = b"".join(b"".join(code + b"-" + text + b"\r\n" for text in more) + code + b" " + last + b"\r\n"
+                    for code, more, last in replies)
+    patterns = []
+    for impl in (pure, compiled):
+        for pieces in ([data], _split(data, cuts)):
+            got, error, _pending = scan_all(impl, pieces)
+            assert error is None and len(got) == len(replies)
+            patterns.append(_identity_pattern(got))
+    assert patterns[1:] == patterns[:-1]
+
+
 # --- agreement and split independence (hypothesis) ----------------------------------------------
 
 _codes = st.sampled_from([b"250", b"220", b"354", b"421", b"550", b"2x0", b"25", b"2500", b"150", b" 25", b"+25"])

@@ -16,11 +16,23 @@ further input (the connection cannot be trusted any more).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from smtpx.errors import SMTPProtocolError
 
 
+# One-line replies repeat: a server says the same "250 2.1.5 Ok" to every RCPT of a batch. A
+# scanner keeps the last RECENT different ones of up to RECENT_LINE bytes, and a line equal to
+# one of them gives the very same Reply object again: a batch then makes no new objects for
+# them, and keeps one copy instead of one per message. (A Reply is a value: nothing changes
+# one after it is made.)
+RECENT = 4
+RECENT_LINE = 128
+
+
 class Reply:
-    """One complete server reply: ``code``, ``enhanced`` ("x.y.z" or None), ``lines``."""
+    """One complete server reply: ``code``, ``enhanced`` ("x.y.z" or None), ``lines``. Read
+    only: equal one-line replies from one connection may be one shared object."""
 
     __slots__ = ("code", "enhanced", "lines")
 
@@ -85,6 +97,8 @@ class ReplyScanner:
         self._lines: list[str] = []
         self._reply_size = 0
         self._failed = False
+        self._recent: list[Any] = [b"", None] * RECENT  # [line bytes, Reply] pairs (RECENT above)
+        self._recent_next = 0  # the pair the next new one-line reply replaces
 
     @property
     def has_pending(self) -> bool:
@@ -138,6 +152,12 @@ class ReplyScanner:
                 raise SMTPProtocolError(f"reply larger than {max_reply} bytes")
             if len(lines) >= max_lines:
                 raise SMTPProtocolError(f"reply has more than {max_lines} lines")
+            if code_now < 0 and sep != b"-":  # a one-line reply
+                replies.append(self._one_line(buf[start:line_end], code))
+                size = 0
+                start = end + 1
+                end = buf.find(b"\n", start)
+                continue
             lines.append(buf[start + 4 : line_end].decode("utf-8", "replace") if n > 4 else "")
             if sep == b"-":
                 code_now = code
@@ -161,6 +181,22 @@ class ReplyScanner:
         if rest > max_line + 1 or (rest == max_line + 1 and buf[-1] != 0x0D):
             self._too_long()
         self._pending = buf[start:]
+
+    def _one_line(self, line: bytes, code: int) -> Reply:
+        """The Reply of a one-line reply (``line`` without its line end): the one made for the
+        same bytes lately, or a new one, remembered when short."""
+        recent = self._recent
+        for i in range(0, 2 * RECENT, 2):
+            if recent[i] == line:
+                reply: Reply = recent[i + 1]
+                return reply
+        text = line[4:].decode("utf-8", "replace")
+        reply = Reply(code, enhanced_code(text, code // 100), [text])
+        if len(line) <= RECENT_LINE:
+            i = self._recent_next
+            recent[i], recent[i + 1] = line, reply
+            self._recent_next = (i + 2) % (2 * RECENT)
+        return reply
 
     def _too_long(self) -> None:
         raise SMTPProtocolError(f"reply line longer than {self.max_line} bytes")
