@@ -222,9 +222,20 @@ class Channel:
         each one is the last reply; none is a 421)."""
         data, self._kept = self._kept, None
         assert data is not None, "take_kept without a kept read"
-        self._feed(data)
-        tracing = self.tracing
-        return [self._take_reply(after, tracing) for after in labels]
+        # keep_plain kept them only with nothing else unread (plain_read): the scanner gives
+        # exactly these replies, none a 421 (their codes were checked), nothing left pending.
+        try:
+            replies: list[Reply] = self._scanner.feed(data)
+        except SMTPProtocolError:
+            self.closed = True
+            raise
+        assert len(replies) == len(labels)
+        self._reply_progress = REPLY_NOT_BEGUN
+        if self.tracing:
+            for reply in replies:
+                self._trace_lines(reply)
+        self.last_reply = replies[-1]
+        return replies
 
     def _take_reply(self, after: str, tracing: bool) -> Any:
         """The next ready reply, traced and kept as last_reply; a 421 ends the session."""
