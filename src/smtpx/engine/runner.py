@@ -825,9 +825,10 @@ class Runner:
         (Channel.plain_read) and parsed only when it is recorded, after the next Write. The
         record fires no event, and a failed Write makes it before its error leaves, so nothing
         a caller sees changes."""
-        channel, sink = self.channel, self.sink
-        events = getattr(sink, "transfer_enabled", True)
-        quiet = not channel.tracing  # (plain_read: the replies are traced when parsed)
+        # (self.channel and self.outbox, not locals: read through self, their methods are
+        # called through C when compiled)
+        events = getattr(self.sink, "transfer_enabled", True)
+        quiet = not self.channel.tracing  # (plain_read: the replies are traced when parsed)
         held: Transaction | None = None
         unrecorded: tuple[Transaction | None, list[Reply] | None, Transaction, list[str]] | None = None
         made: tuple[Message, bytes, int] | None = None  # the next Write's bytes, made ahead
@@ -848,18 +849,17 @@ class Runner:
                 if events:
                     self._transfer_events(data[:end])
                 labels, expect = [END_OF_DATA, *labels], [b"2", lane.expect]
-            channel.trace_commands(lane.commands)
-            outbox = self.outbox
-            outbox.encoded(data, ends)
+            self.channel.trace_commands(lane.commands)
+            self.outbox.encoded(data, ends)
             try:
-                write = outbox.take_write()  # (outbox.flush, without its generator)
+                write = self.outbox.take_write()  # (Outbox.flush, without its generator)
                 assert write is not None  # the lane's bytes are never empty
                 try:
                     yield write
                 except BaseException as error:
-                    outbox.failed(error)
+                    self.outbox.failed(error)
                     raise
-                outbox.wrote()
+                self.outbox.wrote()
             finally:
                 if unrecorded is not None:
                     self._record_lane_read(*unrecorded)
@@ -875,17 +875,17 @@ class Runner:
             got: list[Reply] = []
             plain = False
             try:
-                read = channel.plain_read() if quiet else None
+                read = self.channel.plain_read() if quiet else None
                 if read is not None:
                     try:
                         data = yield read
                     except BaseException:
-                        channel.lost()
+                        self.channel.lost()
                         raise
-                    plain = channel.keep_plain(data, lane.held_expect if held is not None else lane.expect,
-                                               labels[0])
+                    plain = self.channel.keep_plain(data, lane.held_expect if held is not None else lane.expect,
+                                                    labels[0])
                 if not plain:
-                    yield from channel.read_replies(labels, got)
+                    yield from self.channel.read_replies(labels, got)
             except BaseException:
                 if held is not None and got:  # its final reply came before the failure
                     self._end_of_data(held, got[0], alone=False)
@@ -896,7 +896,7 @@ class Runner:
                     unrecorded = (held, None, current, labels)
                     held, message, tx = current, following, None
                     continue
-                got = channel.take_kept(labels)
+                got = self.channel.take_kept(labels)
             if match_window(got, expect)[-1]:  # a plain delivery so far: current's 354 came
                 following = self._next_lane_message()
                 if following is not None:  # its Write first; this read is recorded after it
