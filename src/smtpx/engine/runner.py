@@ -344,7 +344,7 @@ class Runner:
         every reply is the expected one, the stuffed content and "." in Writes as
         _queue_content makes them and the final reply; any other reply is decided by the
         window's code (_decide_envelope), as _pipeline would."""
-        message, channel = tx.message, self.channel
+        message = tx.message  # (self.channel, not a local: typed, its methods called through C)
         plan = message.plan
         if tx.recipients is plan.recipients:  # the first (usually only) transaction
             commands, wire, labels = plan.data_envelope()
@@ -352,12 +352,12 @@ class Runner:
             commands = [plan.mail, *[p.command for p in tx.recipients], _DATA]
             wire = b"".join([cmd.wire for cmd in commands])
             labels = ["MAIL FROM", *[p.label for p in tx.recipients], "DATA"]
-        channel.check_no_leftover("before a command was sent")
-        channel.trace_commands(commands)
+        self.channel.check_no_leftover("before a command was sent")
+        self.channel.trace_commands(commands)
         try:
             yield Write(wire)
         except BaseException:
-            channel.lost()
+            self.channel.lost()
             raise
         # While the server answers: in-memory content stuffed ahead, used only if it may go (a
         # one-shot stream is read only once it may).
@@ -366,18 +366,18 @@ class Runner:
         # Untraced, replies whose bytes are exactly a delivery's (every reply 2xx, DATA's 354,
         # each on one line) let the content go before they are parsed (Channel.plain_read).
         plain = False
-        read = channel.plain_read()
+        read = self.channel.plain_read()
         if read is not None:
             expect = plan.lane().expect if tx.recipients is plan.recipients else b"2" * (len(labels) - 1) + b"3"
             try:
                 data = yield read
             except BaseException:
-                channel.lost()
+                self.channel.lost()
                 raise
-            plain = channel.keep_plain(data, expect, labels[0])
+            plain = self.channel.keep_plain(data, expect, labels[0])
         got: list[Reply] | None = None
         if not plain:
-            got = yield from channel.read_replies(labels)
+            got = yield from self.channel.read_replies(labels)
             expected = got[-1].code == 354  # and every other reply 2xx
             if expected:
                 for answer in got[:-1]:
@@ -403,7 +403,7 @@ class Runner:
             try:
                 yield Write(piece)
             except BaseException as error:
-                channel.lost()
+                self.channel.lost()
                 if last:  # as Outbox.flush: did the "." go out?
                     message.unacknowledged_end = len(piece) <= bytes_written(error)
                 raise
@@ -416,20 +416,20 @@ class Runner:
         # Every recipient accepted: recorded while the server takes the content (the record is
         # read only once its final reply is in), and plain replies parsed then.
         if got is None:
-            got = channel.take_kept(labels)
+            got = self.channel.take_kept(labels)
         message.judge(tx, got[1:-1])
         if self.meanwhile is not None:
             self._meanwhile()
-        read = channel.reply_read()
+        read = self.channel.reply_read()
         while read is not None:
             try:
                 data = yield read
             except BaseException:
-                channel.lost()
+                self.channel.lost()
                 raise
-            channel.received(data, END_OF_DATA)
-            read = channel.reply_read()
-        self._end_of_data(tx, channel.take_reply(END_OF_DATA), alone=True)
+            self.channel.received(data, END_OF_DATA)
+            read = self.channel.reply_read()
+        self._end_of_data(tx, self.channel.take_reply(END_OF_DATA), alone=True)
 
     def _lockstep(self, tx: Transaction) -> IO:
         """A transaction whose content waits for the RCPT replies: with PIPELINING, MAIL and
