@@ -447,7 +447,10 @@ def test_max_transfer_rate_throttles_the_content(rate):
     assert clock.done.is_set()
     measured, seconds = clock.rate()
     assert seconds >= 0.5, f"the content came too fast to measure a rate: {seconds:.3f} s"
-    assert abs(measured - rate) <= 0.35 * rate, f"measured {measured:.0f} B/s for a limit of {rate}"
+    # Only the upper bound: a busy machine can only slow the client down. That the throttle
+    # does not hold the bytes back beyond the rate is tested on a clock of its own
+    # (tests/transport/test_stream.py::test_throttle_paces_to_the_rate_by_its_own_clock).
+    assert measured <= 1.35 * rate, f"measured {measured:.0f} B/s for a limit of {rate}"
 
 
 # ---------------------------------------------------------------------- timeouts
