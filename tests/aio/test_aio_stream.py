@@ -11,6 +11,9 @@ import smtpx
 from smtpx.aio import open_stream
 from smtpx.tls import TLSSettings
 
+from tests.throttle_clock import assert_paced
+from tests.throttle_clock import install as install_throttle_clock
+
 from .helpers import arun
 
 
@@ -130,3 +133,35 @@ def test_bad_arguments_are_input_errors():
             peer.close()
 
     arun(go)
+
+
+def test_throttle_paces_to_the_rate_by_its_own_clock(monkeypatch):
+    """Writing N bytes at R bytes a second takes (N - burst) / R of a clock that only the
+    throttle's sleeps move: not less (the rate is held), not more (nothing held back)."""
+    clock = install_throttle_clock(monkeypatch)
+    rate, size = 40_000, 32_000
+
+    async def go():
+        ours, peer = _pair()
+        stream = await open_stream(ours, timeout=5, max_transfer_rate=rate)
+
+        async def sleep(seconds: float) -> None:  # the throttle's sleep
+            clock.sleep(seconds)
+            await asyncio.sleep(0)
+
+        stream._sleep = sleep
+        began = clock.now
+        await stream.write(b"y" * size)
+        elapsed = clock.now - began
+        peer.settimeout(5)
+        received = bytearray()
+        while len(received) < size:
+            received += peer.recv(65536)
+        await stream.close()
+        peer.close()
+        return elapsed, bytes(received)
+
+    elapsed, received = arun(go)
+    assert received == b"y" * size
+    assert clock.sleeps, "the throttle never slept"
+    assert_paced(elapsed, size, rate)

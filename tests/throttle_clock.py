@@ -1,0 +1,43 @@
+"""The throttle's pacing, tested without the machine's timing: a clock that only the
+throttle's sleeps move, installed as ``smtpx.transport.stream``'s ``time`` (the TokenBucket
+of both streams reads it). A sleep moves it by what the throttle asked for, at least a
+microsecond, as a real sleep: the bucket may ask for less than the clock's resolution (the
+last fraction of a token), which would never move it."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ThrottleClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps = 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    perf_counter = monotonic
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += max(1e-6, seconds)
+
+
+def install(monkeypatch: Any) -> ThrottleClock:
+    import smtpx.transport.stream as stream_module
+
+    clock = ThrottleClock()
+    monkeypatch.setattr(stream_module, "time", clock)
+    return clock
+
+
+def paced_time(size: int, rate: int) -> float:
+    """Seconds of that clock ``size`` bytes take at ``rate`` bytes a second: the burst (20 ms
+    worth) goes at once, the rest at the rate."""
+    return (size - rate // 50) / rate
+
+
+def assert_paced(elapsed: float, size: int, rate: int) -> None:
+    """Not faster than the rate (held), and not more than 1% slower (not held back)."""
+    expected = paced_time(size, rate)
+    assert expected - 1e-9 <= elapsed <= expected * 1.01, (elapsed, expected)
