@@ -11,7 +11,13 @@ cd "$(dirname "$0")/.."
 venv=.venv-docs
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
-SMTPX_NO_EXTENSIONS=1 "$venv/bin/python" -m pip install -q ".[docs]"
+# From a clean copy of the sources (scripts/sources.sh): CI builds the docs beside the builds
+# of the test environments, and the two must not share a build folder.
+source scripts/sources.sh
+src_copy=$(mktemp -d)
+copy_sources "$src_copy"
+SMTPX_NO_EXTENSIONS=1 "$venv/bin/python" -m pip install -q "$src_copy[docs]"
+rm -rf "$src_copy"
 
 site_dir="${1:-}"
 if [ -z "$site_dir" ]; then

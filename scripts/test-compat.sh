@@ -11,7 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/test-workers.sh
+source scripts/stages.sh
+source scripts/sources.sh
 versions=("$@")
+if preparing; then  # each version builds from a clean copy of the sources (scripts/sources.sh)
+  src_copy=$(mktemp -d)
+  trap 'rm -rf "$src_copy"' EXIT
+  copy_sources "$src_copy"
+fi
 [ ${#versions[@]} -gt 0 ] || versions=(3.13)
 for version in "${versions[@]}"; do
   python_bin=""
@@ -25,14 +32,18 @@ for version in "${versions[@]}"; do
     continue
   fi
   venv=".venv-$version"
-  "$python_bin" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q ".[test]"
-  "$venv/bin/python" -c "import sys, smtpx.kernels as k; assert k.IMPLEMENTATION == 'c'; print('compat:', sys.version.split()[0], 'kernels', k.IMPLEMENTATION)"
-  if [ "$version" = "3.13" ]; then  # the newest: also config, TLS (3.13 changed ssl) and asyncio
-    suites=(tests/kernels tests/engine tests/sasl tests/compose tests/config tests/tls tests/aio)
-  else  # in between: the compiled kernels and the engine (CI's 20-minute budget)
-    suites=(tests/kernels tests/engine tests/sasl tests/compose)
+  if preparing; then
+    "$python_bin" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q "$src_copy[test]"
+    "$venv/bin/python" -c "import sys, smtpx.kernels as k; assert k.IMPLEMENTATION == 'c'; print('compat:', sys.version.split()[0], 'kernels', k.IMPLEMENTATION)"
   fi
-  SMTPX_REQUIRE_COMPILED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider "${xdist[@]}" "${suites[@]}"
+  if running; then
+    if [ "$version" = "3.13" ]; then  # the newest: also config, TLS (3.13 changed ssl) and asyncio
+      suites=(tests/kernels tests/engine tests/sasl tests/compose tests/config tests/tls tests/aio)
+    else  # in between: the compiled kernels and the engine (CI's 20-minute budget)
+      suites=(tests/kernels tests/engine tests/sasl tests/compose)
+    fi
+    SMTPX_REQUIRE_COMPILED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider "${xdist[@]}" "${suites[@]}"
+  fi
 done
