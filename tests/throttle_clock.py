@@ -41,3 +41,12 @@ def assert_paced(elapsed: float, size: int, rate: int) -> None:
     """Not faster than the rate (held), and not more than 1% slower (not held back)."""
     expected = paced_time(size, rate)
     assert expected - 1e-9 <= elapsed <= expected * 1.01, (elapsed, expected)
+
+
+def assert_few_sleeps(sleeps: int, size: int, rate: int) -> None:
+    """The throttle writes half a bucket at a time (TokenBucket.burst), not a byte per wake-up:
+    about (size - burst) / (burst / 2) sleeps; twice that allows for a sleep that ends a hair
+    short of its tokens (float rounding) and is followed by a tiny one."""
+    burst = rate // 50
+    bound = 2 * ((size - burst) // (burst // 2) + 1)
+    assert 0 < sleeps <= bound, (sleeps, bound)

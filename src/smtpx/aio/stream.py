@@ -286,12 +286,12 @@ class AsyncStream(TimeoutClock):
             while offset < total:
                 limit = min(total - offset, _WRITE_CHUNK)
                 if bucket is not None:
-                    # Wait for a whole burst (or the rest): writing each byte as soon as its token
-                    # is there would never give the event loop back to the other tasks.
-                    need = min(limit, max(1, int(bucket.capacity)))
+                    # A burst at a time (TokenBucket.burst): writing each byte as soon as its
+                    # token is there would hardly give the event loop back to the other tasks.
+                    need = bucket.burst(limit)
                     allowed = bucket.available()
                     while allowed < need:
-                        await self._sleep(max(bucket.delay(), (need - bucket.tokens) / bucket.rate))
+                        await self._sleep(bucket.delay(need))
                         allowed = bucket.available()
                     limit = min(limit, allowed)
                 await self._write_some(view[offset:offset + limit], offset, progress)

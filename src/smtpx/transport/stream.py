@@ -80,9 +80,16 @@ class TokenBucket:
         self.stamp = now
         return int(self.tokens)
 
-    def delay(self) -> float:
-        """Seconds until one whole token is there."""
-        return max(0.0, (1.0 - self.tokens) / self.rate)
+    def burst(self, limit: int) -> int:
+        """How many tokens to wait for before writing ``limit`` bytes: all of them, or half
+        the bucket if that is less. Writing as soon as one token is there would send a byte or
+        two per system call; waiting for the whole bucket would lose the tokens of a wake-up
+        that comes late (a full bucket takes no more), so the rate would sag."""
+        return max(1, min(limit, int(self.capacity) // 2))
+
+    def delay(self, tokens: int = 1) -> float:
+        """Seconds until ``tokens`` whole tokens are there."""
+        return max(0.0, (tokens - self.tokens) / self.rate)
 
     def take(self, n: int) -> None:
         self.tokens -= n
@@ -393,9 +400,10 @@ class SyncStream(TimeoutClock):
             else:
                 limit = total - offset
                 if bucket is not None:
+                    need = bucket.burst(limit)
                     allowed = bucket.available()
-                    while allowed < 1:
-                        self._sleep(bucket.delay())
+                    while allowed < need:
+                        self._sleep(bucket.delay(need))
                         allowed = bucket.available()
                     limit = min(limit, allowed)
             try:
