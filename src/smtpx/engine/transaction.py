@@ -130,10 +130,12 @@ class Message:
         return reply_error(SMTPSenderRefused, "the server refused the sender (MAIL FROM)", reply, result=self.result)
 
     def judge(self, tx: Transaction, replies: list[Reply]) -> bool:
-        """Sort the RCPT replies into accepted, refused (on_error unless a StopOn* rule makes
-        it fail the message) and deferred (452). True when the content may go: somebody
-        accepted, and no refusal fails the message."""
-        for planned, reply in zip(tx.recipients, replies):
+        """Sort the RCPT replies (one per recipient of ``tx``, in order) into accepted,
+        refused (on_error unless a StopOn* rule makes it fail the message) and deferred (452).
+        True when the content may go: somebody accepted, and no refusal fails the message."""
+        recipients = tx.recipients
+        for at in range(len(recipients)):  # (not zip(): compiled, an index loop makes no objects)
+            planned, reply = recipients[at], replies[at]
             recipient = planned.recipient
             if 200 <= reply.code < 300:
                 tx.accepted.append(make_recipient_result(recipient.address, recipient.kind, reply))
