@@ -26,3 +26,5 @@ cdef class Message:
     cpdef delivered(self, Transaction tx, reply)
     cpdef transaction_done(self, Transaction tx)
     cpdef final_outcome(self)
+    @cython.locals(planned=PlannedRecipient)
+    cpdef content_may_go_early(self, recipients)

@@ -117,8 +117,10 @@ class Message:
         plan, options = self.plan, self._options
         if not plan.pipelining:
             return False
-        if len(recipients) > 1 and any(stops_send(options, p.recipient.kind) for p in recipients):
-            return False
+        if len(recipients) > 1:  # (a loop, not any() over a generator: compiled, no closure a message)
+            for planned in recipients:
+                if stops_send(options, planned.recipient.kind):
+                    return False
         if plan.use_bdat:  # BDAT content sent before the RCPT replies must be sendable again
             content = self.source.content
             return not self.source.one_shot or (content.size is not None and content.size <= options.chunk_size)
