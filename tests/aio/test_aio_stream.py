@@ -153,16 +153,16 @@ def test_throttle_paces_to_the_rate_by_its_own_clock(monkeypatch):
         stream._sleep = sleep
         began = clock.now
         await stream.write(b"y" * size)
-        elapsed = clock.now - began
+        clock_seconds = clock.now - began
         peer.settimeout(5)
         received = bytearray()
         while len(received) < size:
             received += peer.recv(65536)
         await stream.close()
         peer.close()
-        return elapsed, bytes(received)
+        return clock_seconds, bytes(received)
 
-    elapsed, received = arun(go)
+    clock_seconds, received = arun(go)
     assert received == b"y" * size
-    assert_paced(elapsed, size, rate)
+    assert_paced(clock_seconds, size, rate)
     assert_few_sleeps(clock.sleeps, size, rate)
