@@ -87,7 +87,7 @@ class TokenBucket:
         that comes late (a full bucket takes no more), so the rate would sag."""
         return max(1, min(limit, int(self.capacity) // 2))
 
-    def delay(self, tokens: int = 1) -> float:
+    def delay(self, tokens: int) -> float:
         """Seconds until ``tokens`` whole tokens are there."""
         return max(0.0, (tokens - self.tokens) / self.rate)
 
