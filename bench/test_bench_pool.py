@@ -6,8 +6,10 @@ One round runs every client once, in a rotating order (as bench/test_bench_throu
 each sending COUNT messages over N connections from connect to QUIT; a client's time per
 message is its median round / COUNT. The server runs on one CPU and this process (every
 client, and smtp-source, which inherits it) on another (test_bench_throughput's ``pinned``).
-The ratio table shows each pool against smtp-source (the baseline here, with the floor) and
-against smtplib.
+The ratio table shows each pool against smtp-source (the baseline here, with the floor), against
+smtplib, and against a bare pool written for the benchmark (``bare_pool``): the least a valid
+Python client with N pipelining connections over one ``poll()`` does, the physical floor of a
+pool in this process on this link.
 
 ``test_iter_batch_memory``: 1,000,000 messages (SMTPX_POOL_MEMORY_MESSAGES to change it)
 through ``iter_batch`` from a generator, the resident set size read from /proc/self/status
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import socket
 import shutil
 import smtplib
 import subprocess
@@ -35,6 +39,7 @@ from tests.servers.postfix import start_postfix
 
 SIZE, COUNT, ROUNDS = 1024, 4000, 7
 FLOOR = 1.5  # the pool against smtp-source -d -s N
+BARE_POOL = "bare pool (floor)"
 MEMORY_FLOOR_MB = 50
 
 
@@ -56,6 +61,59 @@ def smtplib_threads(port: int, sessions: int, count: int, message: bytes) -> Non
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def bare_pool(port: int, sessions: int, count: int, message: bytes) -> None:
+    """The least a valid pool can do, written for the benchmark: N non-blocking sockets in one
+    ``poll()``, as SMTPPool's batches wait; the message stuffed once; one Write per message (its
+    content and "." with the next MAIL / RCPT / DATA: RFC 2920 lets nothing go before DATA's
+    354), the replies counted by their last lines and refused unless 2xx / 3xx; no parse, no
+    results. Not a client anyone should use: it is the floor the pools are measured against."""
+    envelope = f"MAIL FROM:<{FROM}>\r\nRCPT TO:<{TO}>\r\nDATA\r\n".encode()
+    content = message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    poller = select.poll()
+    # per descriptor: [socket, envelopes still to send, replies owed, a partial line]
+    connections: dict[int, list] = {}
+    for share in [count // sessions + (1 if n < count % sessions else 0) for n in range(sessions)]:
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with sock.makefile("rb") as lines:  # the greeting and EHLO, blocking
+            lines.readline()
+            sock.sendall(b"EHLO bare.example.test\r\n")
+            while lines.readline()[3:4] != b" ":
+                pass
+        sock.setblocking(False)
+        sock.sendall(envelope)
+        connections[sock.fileno()] = [sock, share - 1, 3, b""]
+        poller.register(sock.fileno(), select.POLLIN)
+    running = len(connections)
+    while running:
+        for fd, _events in poller.poll():
+            state = connections[fd]
+            data = state[0].recv(65536)
+            if not data:
+                raise ConnectionError("the sink closed a connection")
+            buffer, owed, start = state[3] + data, state[2], 0
+            while (end := buffer.find(b"\n", start)) >= 0:
+                if buffer[start + 3:start + 4] == b" ":  # a reply's last line
+                    if buffer[start:start + 1] not in (b"2", b"3"):
+                        raise ConnectionError(buffer[start:end].decode(errors="replace"))
+                    owed -= 1
+                start = end + 1
+            state[2], state[3] = owed, buffer[start:]
+            if owed:
+                continue
+            if state[1] > 0:  # (the socket buffer takes a 1 KB Write whole)
+                state[0].send(content + envelope)
+                state[1], state[2] = state[1] - 1, 4
+            elif state[1] == 0:
+                state[0].send(content)
+                state[1], state[2] = -1, 1
+            else:
+                state[0].send(b"QUIT\r\n")
+                poller.unregister(fd)
+                state[0].close()
+                running -= 1
 
 
 def check(results: list) -> None:
@@ -105,9 +163,10 @@ def test_pool_throughput(benchmark, ratios, sink, sessions):
         "smtplib threads": lambda: smtplib_threads(sink.port, sessions, COUNT, message),
         "SMTPPool": lambda: pool_sync(sink.port, sessions, COUNT, message),
         "AsyncSMTPPool": lambda: pool_async(sink.port, sessions, COUNT, message),
+        BARE_POOL: lambda: bare_pool(sink.port, sessions, COUNT, message),
     }
     _rounds(benchmark, ratios, f"pool msgs/s on smtp-sink, 1 KB, N={sessions}", runners, COUNT, ROUNDS,
-            baseline="smtp-source -d", reference="smtplib threads", floor=FLOOR)
+            baseline="smtp-source -d", reference="smtplib threads", floor=FLOOR, floor_client=BARE_POOL)
 
 
 @pytest.mark.timeout(900)  # bound by the server's disk, which differs between machines
@@ -153,9 +212,11 @@ def test_pool_over_delayed_link(benchmark, ratios, slow_postfix):  # noqa: F811
                     roles)
 
 
-def _rounds(benchmark, ratios, group, runners, count, rounds, *, baseline, reference, floor):
+def _rounds(benchmark, ratios, group, runners, count, rounds, *, baseline, reference, floor, floor_client=None):
     roles = {name: {"floor": floor} for name in runners}
     roles.update({baseline: {"baseline": True}, reference: {"reference": True}})
+    if floor_client is not None:
+        roles[floor_client] = {"reference": True}
     rotating_rounds(benchmark, ratios, group, runners, count, rounds, roles)
 
 

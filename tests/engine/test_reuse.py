@@ -130,7 +130,7 @@ def test_a_mailings_plans_are_plan_sends_plans(caps):
     changed): every plan is the one plan_send makes for that envelope."""
     from smtpx.engine.capabilities import Capabilities
     from smtpx.engine.options import EngineOptions
-    from smtpx.engine.planning import PlanCache, plan_send
+    from smtpx.engine.planning import PlanCache, plan_send, plan_settings
 
     capabilities = Capabilities.from_ehlo(["mx.example", *caps])
     options, cache = EngineOptions(), PlanCache()
@@ -142,7 +142,7 @@ def test_a_mailings_plans_are_plan_sends_plans(caps):
         except SMTPError as error:  # (a UTF-8 address to a server without SMTPUTF8)
             expected = type(error)
         try:
-            cached = cache.plan(envelope, content, capabilities, options)
+            cached = cache.plan(envelope, content, plan_settings(capabilities, options))
         except SMTPError as error:
             assert type(error) is expected, recipients
             continue

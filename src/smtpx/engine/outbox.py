@@ -31,6 +31,9 @@ class Outbox:
         # Messages whose end of data is in ``parts``, with the offset just after that end.
         self._ends: list[tuple[Message, int]] = []
         self._writing: list[tuple[Message, int]] = _NOTHING  # those of the Write taken
+        # lane_write's one end, kept without a list (the batch lane writes one per message)
+        self._lane_end: Message | None = None
+        self._lane_end_at = 0
 
     def commands(self, commands: list[Command], wire: bytes | None = None) -> int:
         """Queue command lines (``wire``: their bytes joined, when already made); returns
@@ -109,8 +112,23 @@ class Outbox:
             self.wrote()
         return action
 
+    def lane_write(self, data: bytes, message: Message | None, end: int) -> Write:
+        """take_write() for the batch lane's ``data``, which holds ``message``'s end of data at
+        ``end`` (when ``message``): whatever is queued goes first, in the same Write. The lane's
+        usual Write has nothing queued before it, and is made without queueing its bytes."""
+        if self.parts:
+            self.encoded(data, [] if message is None else [(message, end)])
+            write = self.take_write()
+            assert write is not None  # the lane's bytes are never empty
+            return write
+        self._lane_end, self._lane_end_at = message, end
+        return Write(data)
+
     def wrote(self) -> None:
-        """take_write's Write went out whole."""
+        """take_write's (or lane_write's) Write went out whole."""
+        if self._lane_end is not None:
+            self._lane_end.unacknowledged_end = True
+            self._lane_end = None
         for message, _ in self._writing:
             message.unacknowledged_end = True
         self._writing = _NOTHING
@@ -121,6 +139,9 @@ class Outbox:
         were cut (not delivered)."""
         self.channel.lost()
         written = bytes_written(error)
+        if self._lane_end is not None:
+            self._lane_end.unacknowledged_end = self._lane_end_at <= written
+            self._lane_end = None
         for message, end in self._writing:
             message.unacknowledged_end = end <= written
         self._writing = _NOTHING

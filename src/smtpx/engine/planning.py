@@ -228,12 +228,26 @@ def _dsn_mail_params(options: EngineOptions) -> list[tuple[str, str | None]]:
     return params
 
 
+# plan_settings's snapshot: capabilities, options, and the switches of the options it reads.
+PlanSettings = tuple[Capabilities, EngineOptions, bool, bool, str, str, bool]
+
+
+def plan_settings(caps: Capabilities, options: EngineOptions) -> PlanSettings:
+    """What plan_send reads of the session rather than of the message, for PlanCache.plan's
+    key: the server's capabilities (compared by identity: every EHLO makes new ones) and the
+    options' switches. An operation takes them once, as it starts: options do not change while
+    it runs, and a batch then compares them once per message instead of reading them again."""
+    return (caps, options, options.use_pipelining, options.use_chunking, options.dsn_ret, options.dsn_envid,
+            options.require_tls_delivery)
+
+
 class PlanCache:
     """The last plan an engine made, reused while the same envelope goes out again with the
     same kind of content on the same session (a loop of send_raw, send() with unchanged
     properties, a batch to one recipient): its addresses are not checked and its MAIL / RCPT
-    lines not built again. The key is a snapshot of every input plan_send reads, so a caller
-    changing an Envelope in place gets a fresh plan; errors are never cached."""
+    lines not built again. The key is a snapshot of every input plan_send reads (the session's
+    part made by plan_settings), so a caller changing an Envelope in place gets a fresh plan;
+    errors are never cached."""
 
     __slots__ = ("_head", "_recipients", "_plan")
 
@@ -242,16 +256,16 @@ class PlanCache:
         self._recipients: list[tuple[str, RecipientType, type, str]] | None = None
         self._plan: Plan | None = None
 
-    def plan(self, envelope: Envelope, content: Content, caps: Capabilities, options: EngineOptions) -> Plan:
+    def plan(self, envelope: Envelope, content: Content, settings: PlanSettings) -> Plan:
+        """The plan for this message; ``settings``: plan_settings(caps, options) of the session."""
+        caps, options = settings[0], settings[1]
         try:
             head = (envelope.mail_from, envelope.verb, content.size, content.eight_bit, content.binary,
-                    content.smtputf8, caps, options.use_pipelining, options.use_chunking, options.dsn_ret,
-                    options.dsn_envid, options.require_tls_delivery)
+                    content.smtputf8, settings)
             recipients = [(r.address, r.kind, type(r.kind), r.options) for r in envelope.recipients]
         except Exception:  # not an Envelope / Content: plan_send says what is wrong
             return plan_send(envelope, content, caps, options)
         cached = self._plan
-        # ``caps`` compares by identity: every EHLO makes a new Capabilities.
         if cached is not None and head == self._head:
             if recipients == self._recipients:
                 return cached

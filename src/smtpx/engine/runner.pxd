@@ -10,7 +10,7 @@ cdef class Runner:
     cdef public Outbox outbox
     cdef public object options, sink, results, open, due
     cdef public object raises, in_flight, unacknowledged, window, total
-    cdef public object caps, followups, _items, _prefetched, _exhausted, plans, lane_unread, meanwhile
+    cdef public object caps, followups, _items, _prefetched, _exhausted, plans, plan_settings, lane_unread, meanwhile
 
     # The methods that are not generators, called through C from the others.
     cpdef send_one(self, Message message)

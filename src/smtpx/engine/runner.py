@@ -54,7 +54,7 @@ from smtpx.engine.commands import Command, command
 from smtpx.engine.envelope import Content, Envelope
 from smtpx.engine.options import EngineOptions
 from smtpx.engine.outbox import Outbox
-from smtpx.engine.planning import DATA, PlanCache, plan_send
+from smtpx.engine.planning import DATA, PlanCache, PlanSettings, plan_send, plan_settings
 from smtpx.engine.transaction import (
     BDAT_LAST,
     END_OF_DATA,
@@ -112,7 +112,7 @@ def send_mail(channel: Channel, options: EngineOptions, caps: Capabilities, sink
     if plans is None:
         plan = plan_send(envelope, content, caps, options)
     else:
-        plan = plans.plan(envelope, content, caps, options)
+        plan = plans.plan(envelope, content, plan_settings(caps, options))
     runner = Runner(channel, options, sink)
     runner.meanwhile = meanwhile
     return runner.send_one(Message(0, plan, ContentSource(content), options, sink))
@@ -126,6 +126,7 @@ def send_batch(channel: Channel, options: EngineOptions, caps: Capabilities, sin
     runner = Runner(channel, options, sink)
     if plans is not None:
         runner.plans = plans
+        runner.plan_settings = plan_settings(caps, options)
     return runner.send_all(items, caps, window)
 
 
@@ -177,6 +178,7 @@ class Runner:
         self._prefetched: tuple[int, Message | None] | None = None
         self._exhausted = True
         self.plans: PlanCache | None = None  # the session's plan cache (send_batch)
+        self.plan_settings: PlanSettings | None = None  # its key's session part (planning.plan_settings)
         self.lane_unread = 0  # transactions the batch lane wrote whose replies are not read yet
         # send_mail's caller's work for the server's turn after the end of data: called once,
         # when the end has gone out and its reply is the next thing read. A client's work then
@@ -267,7 +269,8 @@ class Runner:
             if plans is None:
                 plan = plan_send(envelope, content, self.caps, self.options)
             else:
-                plan = plans.plan(envelope, content, self.caps, self.options)
+                assert self.plan_settings is not None  # (send_batch sets both)
+                plan = plans.plan(envelope, content, self.plan_settings)
             return Message(index, plan, ContentSource(content), self.options, self.sink)
         except PER_MESSAGE_ERRORS as error:
             self.results[index] = error
@@ -839,21 +842,20 @@ class Runner:
             self.open[message.index] = message
             labels, expect = lane.labels, [lane.expect]
             if held is None:
-                data, ends = lane.wire, []
+                data, end, ending = lane.wire, 0, None
             else:
                 if made is not None and made[0] is message:
                     data, end = made[1], made[2]
                 else:
                     data, end = data_window(held.message.source.content.chunks, lane.wire)
-                ends = [(held.message, end)]
+                ending = held.message
                 if events:
                     self._transfer_events(data[:end])
                 labels, expect = [END_OF_DATA, *labels], [b"2", lane.expect]
-            self.channel.trace_commands(lane.commands)
-            self.outbox.encoded(data, ends)
+            if not quiet:
+                self.channel.trace_commands(lane.commands)
             try:
-                write = self.outbox.take_write()  # (Outbox.flush, without its generator)
-                assert write is not None  # the lane's bytes are never empty
+                write = self.outbox.lane_write(data, ending, end)  # (Outbox.flush, without its generator)
                 try:
                     yield write
                 except BaseException as error:
