@@ -63,17 +63,19 @@ def smtplib_threads(port: int, sessions: int, count: int, message: bytes) -> Non
         thread.join()
 
 
-def bare_pool(port: int, sessions: int, count: int, message: bytes) -> None:
+def bare_pool(port: int, sessions: int, count: int, message: bytes) -> int:
     """The least a valid pool can do, written for the benchmark: N non-blocking sockets in one
     ``poll()``, as SMTPPool's batches wait; the message stuffed once; one Write per message (its
     content and "." with the next MAIL / RCPT / DATA: RFC 2920 lets nothing go before DATA's
     354), the replies counted by their last lines and refused unless 2xx / 3xx; no parse, no
-    results. Not a client anyone should use: it is the floor the pools are measured against."""
+    results. Not a client anyone should use: it is the floor the pools are measured against.
+    Returns how many messages the server accepted (the reply to their "." was counted)."""
     envelope = f"MAIL FROM:<{FROM}>\r\nRCPT TO:<{TO}>\r\nDATA\r\n".encode()
     content = message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
     poller = select.poll()
-    # per descriptor: [socket, envelopes still to send, replies owed, a partial line]
+    # per descriptor: [socket, envelopes still to send, replies owed, a partial line, a "." owed]
     connections: dict[int, list] = {}
+    accepted = 0
     for share in [count // sessions + (1 if n < count % sessions else 0) for n in range(sessions)]:
         sock = socket.create_connection(("127.0.0.1", port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -84,7 +86,7 @@ def bare_pool(port: int, sessions: int, count: int, message: bytes) -> None:
                 pass
         sock.setblocking(False)
         sock.sendall(envelope)
-        connections[sock.fileno()] = [sock, share - 1, 3, b""]
+        connections[sock.fileno()] = [sock, share - 1, 3, b"", False]
         poller.register(sock.fileno(), select.POLLIN)
     running = len(connections)
     while running:
@@ -103,17 +105,19 @@ def bare_pool(port: int, sessions: int, count: int, message: bytes) -> None:
             state[2], state[3] = owed, buffer[start:]
             if owed:
                 continue
+            accepted += state[4]  # every reply in, each 2xx / 3xx: the "." that went was accepted
             if state[1] > 0:  # (the socket buffer takes a 1 KB Write whole)
                 state[0].send(content + envelope)
-                state[1], state[2] = state[1] - 1, 4
+                state[1], state[2], state[4] = state[1] - 1, 4, True
             elif state[1] == 0:
                 state[0].send(content)
-                state[1], state[2] = -1, 1
+                state[1], state[2], state[4] = -1, 1, True
             else:
                 state[0].send(b"QUIT\r\n")
                 poller.unregister(fd)
                 state[0].close()
                 running -= 1
+    return accepted
 
 
 def check(results: list) -> None:

@@ -50,3 +50,25 @@ def test_the_multiplexed_send_delivers_every_message_on_every_connection() -> No
         sink.stop()
     assert len(outcomes) == 40
     assert all(isinstance(o, smtpx.SendResult) and o.reply.code == 250 for o in outcomes)
+
+
+@pytest.mark.postfix  # smtp-sink
+def test_the_bare_pool_floor_has_every_message_accepted() -> None:
+    """bench/test_bench_pool.py's bare pool (the pools' floor): N pipelining connections over
+    one poll() against a real smtp-sink; it counts one accepted "." per message, shares that do
+    not divide evenly included."""
+    import sys
+
+    bench = str(BREAKDOWN.parent)
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    from test_bench_pool import bare_pool
+    from test_bench_throughput import make_message
+    from tests.servers.postfix import start_smtp_sink
+
+    sink = start_smtp_sink()
+    try:
+        accepted = bare_pool(sink.port, 3, 41, make_message(1024))
+    finally:
+        sink.stop()
+    assert accepted == 41

@@ -51,6 +51,10 @@ def test_per_message_errors_are_returned_and_fire_on_error(server, make_smtp):
     assert isinstance(results[1], smtpx.SMTPInputError)
     assert isinstance(results[2], smtpx.SMTPRecipientsRefused) and results[2].enhanced == "5.1.1"
     assert isinstance(results[3], smtpx.SMTPInputError) and isinstance(results[4], smtpx.SMTPInputError)
+    # Each input error names its message (the label is made only when an error needs it).
+    assert "send_batch message 1 recipient" in results[1].description
+    assert results[3].description.startswith("send_batch message 3: message must be bytes")
+    assert results[4].description.startswith("send_batch message 4: expected")
     assert [m.data for m in server.messages] == [raw(0)[2], raw(5)[2]]  # nothing written for the bad ones
     assert sorted(e.description for e in errors) == sorted(r.description for r in results if isinstance(r, smtpx.SMTPError))
     assert len(errors) == 4

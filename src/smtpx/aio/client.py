@@ -242,7 +242,12 @@ class AsyncSMTP(FacadeBase):
             with batch:
                 if batch.has_items:
                     async with self._connection() as session:
-                        await session.run(batch.send(session.engine))
+                        try:
+                            outcomes = await session.run(batch.operation(session.engine))
+                        except SMTPError as error:
+                            batch.failed(error)
+                            raise
+                        batch.sent(outcomes)
             return self._finish_batch(batch)
 
     async def do_events(self) -> None:

@@ -1,7 +1,8 @@
 """send_batch's bookkeeping, shared by smtpx.SMTP and smtpx.aio.AsyncSMTP: the messages
 checked and turned into engine items (bad ones keep their input error), the engine's outcomes
 put back at the caller's indexes, and a session failure's ``.results`` / ``.unsent`` likewise.
-The facades only run ``Batch.send(engine)`` on their connection."""
+The facades only run ``Batch.operation(engine)`` on their connection and hand back what it
+returned (``sent``) or raised (``failed``)."""
 from __future__ import annotations
 
 from email.message import Message
@@ -46,7 +47,7 @@ def signed_item(signers: Signers, item: tuple[Envelope, Content]) -> tuple[Envel
 def batch_item(message: Any, index: int, signers: Signers = None) -> tuple[Envelope, Content]:
     """The engine item for one message, DKIM-signed by ``signers`` (None: not signed)."""
     if isinstance(message, tuple) and len(message) == 3:
-        item = raw_message(*message, f"send_batch message {index}")
+        item = raw_message(*message, "send_batch message", index)
     elif isinstance(message, ComposedMessage):
         item = message.envelope, message.content()
     elif isinstance(message, Message):
@@ -122,16 +123,23 @@ class Batch:
             yield item
             item = self._next_item()
 
-    def send(self, engine: Any) -> Generator[Any, Any, None]:
-        """The engine operation for the session's driver: the engine's send_batch, with its
-        outcomes (or a session failure's) put at the caller's indexes."""
-        try:
-            outcomes = yield from engine.send_batch(self._items(), window=self.window)
-        except SMTPError as error:
-            remap_batch_error(error, self.results, self.positions, range(self._converted, len(self.messages)))
-            raise
+    # A facade runs ``operation(engine)`` on its connection's driver, then gives its outcomes to
+    # ``sent``, or its session failure (an SMTPError) to ``failed``: not one generator around the
+    # engine's, which would be one more to resume for every Write and read of the batch.
+
+    def operation(self, engine: Any) -> Generator[Any, Any, list[Any]]:
+        """The engine's send_batch of the checked messages."""
+        result: Generator[Any, Any, list[Any]] = engine.send_batch(self._items(), window=self.window)
+        return result
+
+    def sent(self, outcomes: list[Any]) -> None:
+        """The engine's outcomes, put at the caller's indexes."""
         for position, outcome in zip(self.positions, outcomes):
             self.results[position] = outcome
+
+    def failed(self, error: SMTPError) -> None:
+        """A session failure's ``.results`` / ``.unsent``, put in the caller's indexes."""
+        remap_batch_error(error, self.results, self.positions, range(self._converted, len(self.messages)))
 
     def errors(self) -> list[SMTPError]:
         """The per-message errors, in order (each fires on_error)."""

@@ -294,7 +294,12 @@ class SMTP(FacadeBase):
             with batch:
                 if batch.has_items:
                     with self._connection() as session:
-                        yield from session.stream_steps(batch.send(session.engine))
+                        try:
+                            outcomes = yield from session.stream_steps(batch.operation(session.engine))
+                        except SMTPError as error:
+                            batch.failed(error)
+                            raise
+                        batch.sent(outcomes)
             return self._finish_batch(batch)
 
     def send_command(self, command: str) -> Reply:

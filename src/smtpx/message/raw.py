@@ -31,16 +31,19 @@ def _recipient(recipient: Any, what: str) -> EnvelopeRecipient:
     return EnvelopeRecipient(parse_mailbox(recipient, f"{what} recipient").addr_spec)
 
 
-def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tuple[Envelope, Content]:
+def raw_message(mail_from: Any, recipients: Any, message: Any, what: str,
+                index: int | None = None) -> tuple[Envelope, Content]:
     """send_raw's envelope and content: addresses parsed strictly ("Name <a@b>" or "a@b"; "<>"
     is the null sender; a recipient may also be an EnvelopeRecipient carrying DSN options),
     the message bytes as given; SMTPUTF8 / 8BITMIME as the bytes need. ``what`` names the
-    caller in error messages."""
+    caller in error messages, followed by ``index`` when given ("send_batch message 17":
+    formatted only when an error or an address not seen before needs it, not for every
+    message of a batch)."""
     global _last
     if not isinstance(message, (bytes, bytearray, memoryview)):
-        raise SMTPInputError(f"{what}: message must be bytes, not {type(message).__name__}")
+        raise SMTPInputError(f"{_label(what, index)}: message must be bytes, not {type(message).__name__}")
     if type(mail_from) is not str:  # (the message is formatted only when it is needed)
-        check_str(mail_from, f"{what}: mail_from")
+        check_str(mail_from, f"{_label(what, index)}: mail_from")
     if isinstance(recipients, str):
         recipients = [recipients]
     last = _last
@@ -48,6 +51,7 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
             and _all_str(recipients):
         envelope, address_utf8 = last[2], last[3]
     else:
+        what = _label(what, index)
         sender = parse_reverse_path(mail_from, f"{what} mail_from")
         rcpts = [_recipient(r, what) for r in recipients]
         if not rcpts:
@@ -66,6 +70,10 @@ def raw_message(mail_from: Any, recipients: Any, message: Any, what: str) -> tup
         eight_bit = True
         utf8 = not data.split(b"\r\n\r\n", 1)[0].isascii()
     return envelope, make_content([data], len(data), eight_bit, False, utf8 or address_utf8, True)
+
+
+def _label(what: str, index: int | None) -> str:
+    return what if index is None else f"{what} {index}"
 
 
 def _all_str(recipients: list[Any]) -> bool:

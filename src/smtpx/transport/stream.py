@@ -321,9 +321,13 @@ class SyncStream(TimeoutClock):
         """Send all of ``data``; throttled by max_transfer_rate unless ``throttle`` is False.
         An error raised midway carries ``bytes_written``: the bytes the socket took before it
         (the engine's Write contract, smtpx.engine.actions)."""
-        self._start_call()
         if type(data) is bytes and (not throttle or self._bucket is None):
-            try:  # the common case: the socket takes all of it at once
+            # The common case: the socket takes all of it at once. As in read(), the call's
+            # clock is started only before a wait: a write that needs none only counts as
+            # activity.
+            if self._closed or self._interrupted:
+                self._check_usable()
+            try:
                 sent = self._sock.send(data)
             except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 sent = 0  # the loop below waits and tries again (OpenSSL: with the same length)
@@ -334,6 +338,7 @@ class SyncStream(TimeoutClock):
             if sent == len(data):
                 self._touch()
                 return
+            self._start_call()
             if sent:
                 self._touch()
             progress = [sent]
@@ -343,6 +348,7 @@ class SyncStream(TimeoutClock):
                 exc.bytes_written = progress[0]  # type: ignore[attr-defined]
                 raise
             return
+        self._start_call()
         view = memoryview(data).cast("B")
         progress = [0]
         try:
