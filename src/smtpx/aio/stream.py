@@ -265,7 +265,7 @@ class AsyncStream(TimeoutClock):
                 or transport.is_closing() \
                 or transport.get_write_buffer_size() + len(data) > self._high_water:
             return False
-        self._start_call()
+        self._touch()  # bytes move now, and nothing waits: no call clock to start (as the sync write)
         transport.write(data)
         return True
 

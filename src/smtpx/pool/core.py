@@ -27,6 +27,7 @@ from itertools import count, islice
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from smtpx.errors import SMTPError
+from smtpx.kernels import slot_maker
 from smtpx.pool.policy import Outcome, PoolOptions, retry_delay
 from smtpx.pool.rate import RateLimiter
 
@@ -46,6 +47,11 @@ class Work:
         self.message = message
         self.attempts = 0  # retries after a 4xx so far
         self.strikes = 0  # sessions that failed with it unsent and settled nothing
+
+
+# Work(index, message) for every message a pool takes, made without a Python-level __init__
+# call (smtpx.kernels.slot_maker): (index, message, attempts, strikes).
+make_work = slot_maker(Work)
 
 
 def normalise(message: Any) -> Any:
@@ -139,7 +145,7 @@ class PoolRun:
         first = self._taken
         self._taken += len(messages)
         self._ahead += len(messages)
-        return [Work(first + offset, normalise(message)) for offset, message in enumerate(messages)]
+        return [make_work(first + offset, normalise(message), 0, 0) for offset, message in enumerate(messages)]
 
     # ------------------------------------------------------------------------ connections
     def next_chunk(self, budget: int | None, now: float) -> list[Work] | float | None:
