@@ -17,3 +17,6 @@ cdef class Plan:
 cdef class PlanCache:
     cdef public object _head, _recipients
     cdef public Plan _plan
+
+# Read once per operation by the runner (a C call from it: runner.pxd cimports it).
+cpdef tuple plan_settings(caps, options)

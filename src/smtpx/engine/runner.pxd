@@ -2,6 +2,7 @@
 # instance dict (runner.py stays the pure twin and the specification).
 from smtpx.engine.channel cimport Channel
 from smtpx.engine.outbox cimport Outbox
+from smtpx.engine.planning cimport plan_settings
 from smtpx.engine.transaction cimport Message, Transaction
 
 
