@@ -17,9 +17,12 @@ class ContentSource:
     def __init__(self, content: Content) -> None:
         self.content = content
         chunks = content.chunks
-        if isinstance(chunks, (bytes, bytearray, memoryview)):
-            chunks = content.chunks = [bytes(chunks)]  # one chunk, not an iterable of ints
-        self.one_shot = iter(chunks) is chunks
+        if type(chunks) is list or type(chunks) is tuple:  # the usual: no iterator made to tell
+            self.one_shot = False
+        else:
+            if isinstance(chunks, (bytes, bytearray, memoryview)):
+                chunks = content.chunks = [bytes(chunks)]  # one chunk, not an iterable of ints
+            self.one_shot = iter(chunks) is chunks
         self._spool: list[bytes] | None = None
         self._used = False
 
