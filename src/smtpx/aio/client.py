@@ -242,12 +242,7 @@ class AsyncSMTP(FacadeBase):
             with batch:
                 if batch.has_items:
                     async with self._connection() as session:
-                        try:
-                            outcomes = await session.run(batch.operation(session.engine))
-                        except SMTPError as error:
-                            batch.failed(error)
-                            raise
-                        batch.sent(outcomes)
+                        batch.sent(await session.run(batch.operation(session.engine)))
             return self._finish_batch(batch)
 
     async def do_events(self) -> None:

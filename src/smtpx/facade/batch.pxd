@@ -1,6 +1,6 @@
 # Compiled, Batch is an extension type (batch.py stays the pure twin and the specification).
 cdef class Batch:
-    cdef public object window, signers, messages, results, positions, composed, _converted, _first
+    cdef public object window, signers, messages, results, positions, composed, _converted, _first, _sending
 
     cpdef _next_item(self)
 

@@ -1,8 +1,8 @@
 """send_batch's bookkeeping, shared by smtpx.SMTP and smtpx.aio.AsyncSMTP: the messages
 checked and turned into engine items (bad ones keep their input error), the engine's outcomes
 put back at the caller's indexes, and a session failure's ``.results`` / ``.unsent`` likewise.
-The facades only run ``Batch.operation(engine)`` on their connection and hand back what it
-returned (``sent``) or raised (``failed``)."""
+The facades only run ``Batch.operation(engine)`` on their connection, inside ``with batch:``,
+and hand back what it returned (``sent``)."""
 from __future__ import annotations
 
 from email.message import Message
@@ -95,6 +95,7 @@ class Batch:
         self.positions: list[int] = []  # index in `messages` of each engine item
         self.composed = [message for message in self.messages if isinstance(message, ComposedMessage)]
         self._converted = 0  # messages turned into items (or refused) so far
+        self._sending = False  # operation() handed out: a session failure is the batch's
         self._first = self._next_item()
 
     @property
@@ -123,12 +124,15 @@ class Batch:
             yield item
             item = self._next_item()
 
-    # A facade runs ``operation(engine)`` on its connection's driver, then gives its outcomes to
-    # ``sent``, or its session failure (an SMTPError) to ``failed``: not one generator around the
-    # engine's, which would be one more to resume for every Write and read of the batch.
+    # A facade, inside ``with batch:``, runs ``operation(engine)`` on its connection's driver and
+    # gives what it returns to ``sent``; a session failure (an SMTPError) raised once the
+    # operation is handed out gets its ``.results`` / ``.unsent`` in the caller's indexes as it
+    # leaves the ``with``. Not one generator around the engine's, which would be one more to
+    # resume for every Write and read of the batch.
 
     def operation(self, engine: Any) -> Generator[Any, Any, list[Any]]:
         """The engine's send_batch of the checked messages."""
+        self._sending = True
         result: Generator[Any, Any, list[Any]] = engine.send_batch(self._items(), window=self.window)
         return result
 
@@ -137,10 +141,6 @@ class Batch:
         for position, outcome in zip(self.positions, outcomes):
             self.results[position] = outcome
 
-    def failed(self, error: SMTPError) -> None:
-        """A session failure's ``.results`` / ``.unsent``, put in the caller's indexes."""
-        remap_batch_error(error, self.results, self.positions, range(self._converted, len(self.messages)))
-
     def errors(self) -> list[SMTPError]:
         """The per-message errors, in order (each fires on_error)."""
         return [outcome for outcome in self.results if isinstance(outcome, SMTPError)]
@@ -148,6 +148,8 @@ class Batch:
     def __enter__(self) -> "Batch":
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._sending and isinstance(exc, SMTPError):
+            remap_batch_error(exc, self.results, self.positions, range(self._converted, len(self.messages)))
         for message in self.composed:
             message.close()  # CloseStreamAfterTransfer

@@ -294,12 +294,7 @@ class SMTP(FacadeBase):
             with batch:
                 if batch.has_items:
                     with self._connection() as session:
-                        try:
-                            outcomes = yield from session.stream_steps(batch.operation(session.engine))
-                        except SMTPError as error:
-                            batch.failed(error)
-                            raise
-                        batch.sent(outcomes)
+                        batch.sent((yield from session.stream_steps(batch.operation(session.engine))))
             return self._finish_batch(batch)
 
     def send_command(self, command: str) -> Reply:
